@@ -1,0 +1,545 @@
+package verify
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/clawea/clawea/b64u"
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/didkey"
+)
+
+// Limits applied by the reference at step 12.
+const (
+	MaxEvents       = 1000
+	MaxReceipts     = 1000
+	MaxAttestations = 100
+	MaxMetadata     = 16 * 1024
+)
+
+// ProofBundle verifies a proof bundle (envelope, or a raw payload, which
+// can pass only in compat mode) with the core checks of §6.2. The CLI
+// verdict layer (Check) adds the strict receipt rule on top.
+func ProofBundle(data []byte, opt Options) *Result {
+	v, r := parseInput(data)
+	if r != nil {
+		return r
+	}
+	return ProofBundleValue(&v, opt)
+}
+
+// ProofBundleValue is ProofBundle on a parsed document.
+func ProofBundleValue(in *canon.Value, opt Options) *Result {
+	b := bundleCheck{opt: opt, now: opt.now()}
+	return b.run(in)
+}
+
+type bundleCheck struct {
+	opt Options
+	now time.Time
+}
+
+func (b *bundleCheck) run(in *canon.Value) *Result {
+	strict := b.opt.Strict
+	// Step 1: envelope detection.
+	isEnv := in.IsObject() && in.Get("envelope_version") != nil && in.Get("payload") != nil && in.Get("signature_b64u") != nil
+	var payload *canon.Value
+	if isEnv {
+		if !hasKeys(in, envelopeRequired...) {
+			return fail(MalformedEnvelope, "envelope is missing required fields")
+		}
+		// Step 3.
+		if v := in.Get("envelope_version"); !v.IsString() || v.Str != "1" {
+			return fail(UnknownEnvelopeVersion, "envelope_version must be \"1\"")
+		}
+		// Step 4.
+		if t := str0(in, "envelope_type"); !envelopeTypes[t] || t != "proof_bundle" {
+			return fail(UnknownEnvelopeType, "envelope_type must be proof_bundle")
+		}
+		// Step 5.
+		if str0(in, "algorithm") != "Ed25519" {
+			return fail(UnknownAlgorithm, "algorithm must be Ed25519")
+		}
+		// Step 6.
+		if ha := str0(in, "hash_algorithm"); ha != "SHA-256" && (ha != "BLAKE3" || strict) {
+			return fail(UnknownHashAlgorithm, "hash_algorithm "+quote(ha)+" is not supported")
+		}
+		// Step 7.
+		if !didkey.IsValidFormat(str0(in, "signer_did")) {
+			return fail(InvalidDIDFormat, "signer_did is malformed")
+		}
+		// Step 8.
+		if _, ok := parseLenientDate(str0(in, "issued_at")); !ok {
+			return fail(MalformedEnvelope, "issued_at does not parse")
+		}
+		if exp := in.Get("expires_at"); exp != nil {
+			t, ok := parseLenientDate(exp.Str)
+			if !exp.IsString() || !ok {
+				return fail(MalformedEnvelope, "expires_at does not parse")
+			}
+			if b.now.After(t.Add(b.opt.TTLSkew)) {
+				return fail(ExpiredTTL, "bundle expired at "+exp.Str)
+			}
+		}
+		// Step 9.
+		if !b64u.IsValid(str0(in, "payload_hash_b64u")) || !b64u.IsValid(str0(in, "signature_b64u")) {
+			return fail(MalformedEnvelope, "payload_hash_b64u and signature_b64u must be base64url")
+		}
+		// Step 10.
+		if err := validate(proofBundleEnvelopeSchema, schemaView(in), ""); err != nil {
+			return failPath(schemaCode(err.Path), "schema: "+err.Error(), err.Path)
+		}
+		payload = in.Get("payload")
+	} else {
+		if strict {
+			return fail(UnsignedPayload, "strict mode refuses an unsigned proof bundle payload")
+		}
+		payload = in
+	}
+
+	// Step 11.
+	sanityCode := MalformedEnvelope
+	if !isEnv {
+		sanityCode = SchemaValidationFailed
+	}
+	if !payload.IsObject() {
+		return fail(sanityCode, "payload must be an object")
+	}
+	chain := payload.Get("event_chain")
+	receipts := payload.Get("receipts")
+	atts := payload.Get("attestations")
+	if v := payload.Get("bundle_version"); !v.IsString() || v.Str != "1" {
+		return fail(sanityCode, "bundle_version must be \"1\"")
+	}
+	if s, ok := payload.StringOf("bundle_id"); !ok || s == "" {
+		return fail(sanityCode, "bundle_id must be a non-empty string")
+	}
+	agent, ok := payload.StringOf("agent_did")
+	if !ok || !strings.HasPrefix(agent, "did:") {
+		return fail(sanityCode, "agent_did must be a DID")
+	}
+	if payload.Get("urm") == nil && !(chain.IsArray() && len(chain.Items) > 0) &&
+		!(receipts.IsArray() && len(receipts.Items) > 0) && !(atts.IsArray() && len(atts.Items) > 0) {
+		return fail(sanityCode, "bundle carries no urm, event chain, receipts or attestations")
+	}
+
+	// Step 12.
+	if chain.IsArray() && len(chain.Items) > MaxEvents {
+		return fail(MalformedEnvelope, "event_chain has more than 1000 events")
+	}
+	if receipts.IsArray() && len(receipts.Items) > MaxReceipts {
+		return fail(MalformedEnvelope, "receipts has more than 1000 entries")
+	}
+	if atts.IsArray() && len(atts.Items) > MaxAttestations {
+		return fail(MalformedEnvelope, "attestations has more than 100 entries")
+	}
+
+	// Serialise the payload once, remembering where each receipt payload
+	// and metadata object landed, for the metadata limits, the bundle hash
+	// and the receipt hashes.
+	enc := canon.Encoder{}
+	tracked := trackReceipts(payload, &enc)
+	var buf []byte
+	if isEnv || tracked.any() {
+		buf = enc.AppendCompact(make([]byte, 0, 4096), payload)
+	}
+	size := func(v *canon.Value, idx int) int {
+		if idx >= 0 && enc.Spans[idx].Start >= 0 {
+			return enc.Spans[idx].End - enc.Spans[idx].Start
+		}
+		return len(canon.AppendCompact(nil, v))
+	}
+	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
+		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
+	}
+	if u := payload.Get("urm"); u.IsObject() {
+		if md := u.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
+			return fail(MalformedEnvelope, "urm.metadata exceeds 16 KiB")
+		}
+	}
+	if receipts.IsArray() {
+		for i := range receipts.Items {
+			p := receipts.Items[i].Get("payload")
+			if md := p.Get("metadata"); md != nil && size(md, tracked.metadata[i]) > MaxMetadata {
+				return fail(MalformedEnvelope, "receipts["+itoa(i)+"].payload.metadata exceeds 16 KiB")
+			}
+		}
+	}
+	if chain.IsArray() {
+		seen := make(map[string]bool, len(chain.Items))
+		for i := range chain.Items {
+			id, _ := chain.Items[i].StringOf("event_id")
+			if seen[id] {
+				return fail(MalformedEnvelope, "event_id "+quote(id)+" appears twice")
+			}
+			seen[id] = true
+		}
+	}
+
+	// Step 13.
+	if !didkey.IsValidFormat(agent) {
+		return fail(InvalidDIDFormat, "agent_did is malformed")
+	}
+	res := &Result{AgentDID: agent, BundleID: str0(payload, "bundle_id"), Unsigned: !isEnv}
+	if isEnv {
+		signer := str0(in, "signer_did")
+		res.SignerDID = signer
+		// Step 14.
+		if signer != agent {
+			return fail(InvalidDIDFormat, "signer_did differs from payload.agent_did")
+		}
+		// Step 15.
+		hash := str0(in, "payload_hash_b64u")
+		if str0(in, "hash_algorithm") != "SHA-256" || b64u.SHA256(buf) != hash {
+			return fail(HashMismatch, "payload hash does not match the payload")
+		}
+		res.PayloadHash = hash
+		// Steps 16 and 17.
+		if c := signatureOK(keys, signer, str0(in, "signature_b64u"), []byte(hash)); c != "" {
+			if c == InvalidDIDFormat {
+				return fail(c, "no Ed25519 key can be extracted from signer_did")
+			}
+			return fail(c, "bundle signature does not verify")
+		}
+	}
+
+	// Step 18.
+	ctx := &chainContext{agentDID: agent, now: b.now, skew: b.opt.TTLSkew, strict: strict}
+	if chain.IsArray() && len(chain.Items) > 0 {
+		runID, root, r := checkEventChain(chain)
+		if r != nil {
+			return r
+		}
+		ctx.chainValid, ctx.runID = true, runID
+		ctx.events = make(map[string]bool, len(chain.Items))
+		for i := range chain.Items {
+			ctx.events[str0(&chain.Items[i], "event_hash_b64u")] = true
+		}
+		res.EventChainValid, res.RunID, res.ChainRootHash = true, runID, root
+		res.EventCount = len(chain.Items)
+	}
+
+	// Step 19.
+	if claims := payload.Get("rate_limit_claims"); claims.IsArray() {
+		res.RateLimitClaims = len(claims.Items)
+		for i := range claims.Items {
+			if code, reason := checkRateClaim(&claims.Items[i], ctx.runID); code != "" {
+				return failPath(code, reason, "rate_limit_claims["+itoa(i)+"]")
+			}
+		}
+	}
+
+	// Steps 20 and 21: metadata extensions.
+	if r := b.checkExtensions(payload, ctx); r != nil {
+		return r
+	}
+
+	// Step 22: URM.
+	if r := b.checkURM(payload, ctx, res); r != nil {
+		return r
+	}
+
+	// Step 23: gateway receipts (non-fatal in the core).
+	if receipts.IsArray() {
+		b.checkGatewayReceipts(receipts, buf, &enc, tracked, ctx, res)
+	}
+
+	// Step 24: tool receipts (fatal).
+	if trs := payload.Get("tool_receipts"); trs.IsArray() {
+		res.ToolReceipts = len(trs.Items)
+		type out struct{ code, reason string }
+		outs := make([]out, len(trs.Items))
+		parallel(len(trs.Items), b.opt.workers(), func(i int) {
+			var pj []byte
+			if idx := tracked.tool[i]; idx >= 0 && enc.Spans[idx].Start >= 0 {
+				pj = buf[enc.Spans[idx].Start:enc.Spans[idx].End]
+			}
+			outs[i].code, outs[i].reason = checkToolReceipt(&trs.Items[i], ctx, pj)
+		})
+		for i, o := range outs {
+			if o.code != "" {
+				return failPath(o.code, "tool_receipts["+itoa(i)+"]: "+o.reason, "tool_receipts["+itoa(i)+"]")
+			}
+		}
+	}
+
+	// Steps 25 and 26: side-effect and human-approval receipts.
+	for _, kind := range []struct {
+		key, field string
+		enum       []string
+	}{
+		{"side_effect_receipts", "effect_class", effectClasses},
+		{"human_approval_receipts", "approval_type", approvalTypes},
+	} {
+		list := payload.Get(kind.key)
+		if !list.IsArray() {
+			continue
+		}
+		if kind.key == "side_effect_receipts" {
+			res.SideEffects = len(list.Items)
+		} else {
+			res.HumanApprovals = len(list.Items)
+		}
+		for i := range list.Items {
+			it := &list.Items[i]
+			path := kind.key + "[" + itoa(i) + "]"
+			if !it.IsObject() {
+				return failPath(SchemaValidationFailed, path+" is not an object", path)
+			}
+			if v := it.Get("receipt_version"); !v.IsString() || v.Str != "1" {
+				return failPath(UnknownVersion, path+" receipt_version must be \"1\"", path)
+			}
+			if str0(it, "hash_algorithm") != "SHA-256" {
+				return failPath(UnknownHashAlgorithm, path+" hash_algorithm must be SHA-256", path)
+			}
+			if !contains(kind.enum, str0(it, kind.field)) {
+				return failPath(SchemaValidationFailed, path+" "+kind.field+" is not allowed", path)
+			}
+			if str0(it, "agent_did") != agent {
+				return failPath(ProofBundleAgentMismatch, path+" agent_did differs from the bundle's", path)
+			}
+		}
+	}
+
+	// Step 27: causal bindings.
+	if r := checkCausal(payload, res); r != nil {
+		return r
+	}
+
+	// Step 29: attestations (non-fatal).
+	if atts.IsArray() {
+		res.AttestationsValid = b.countAttestations(atts, agent)
+	}
+
+	// Step 30: tiers.
+	res.Valid, res.Code, res.Reason = true, OK, "verified"
+	allReceipts := res.Receipts > 0 && res.ReceiptsSigned == res.Receipts
+	switch {
+	case res.EventChainValid || allReceipts:
+		res.TrustTier = "verified"
+	default:
+		res.TrustTier = "basic"
+	}
+	switch {
+	case res.AttestationsValid > 0:
+		res.ProofTier = "sandbox"
+	case res.ReceiptsVerified > 0:
+		res.ProofTier = "gateway"
+	default:
+		res.ProofTier = "self"
+	}
+	if res.Unsigned {
+		res.Reason = "structurally valid unsigned payload (compat mode; strict mode refuses it)"
+	}
+	return res
+}
+
+// schemaView returns the envelope as the schema step sees it: receipts that
+// carry receipt_type but no envelope_type (legacy diagnostics) are dropped.
+func schemaView(in *canon.Value) *canon.Value {
+	receipts := in.Get("payload").Get("receipts")
+	if !receipts.IsArray() {
+		return in
+	}
+	legacy := false
+	for i := range receipts.Items {
+		if isLegacyDiagnostic(&receipts.Items[i]) {
+			legacy = true
+			break
+		}
+	}
+	if !legacy {
+		return in
+	}
+	view := in.Clone()
+	rs := view.Get("payload").Get("receipts")
+	kept := rs.Items[:0]
+	for _, it := range rs.Items {
+		if !isLegacyDiagnostic(&it) {
+			kept = append(kept, it)
+		}
+	}
+	rs.Items = kept
+	return &view
+}
+
+func isLegacyDiagnostic(r *canon.Value) bool {
+	return r.IsObject() && r.Get("receipt_type") != nil && r.Get("envelope_type") == nil
+}
+
+// schemaCode maps the first schema error to the reference's code: causal
+// binding fields have their own codes.
+func schemaCode(path string) string {
+	if strings.Contains(path, ".receipts[") && strings.Contains(path, ".binding.") {
+		switch path[strings.LastIndex(path, ".")+1:] {
+		case "phase":
+			return CausalPhaseInvalid
+		case "attribution_confidence", "attributionConfidence":
+			return CausalConfidenceOutOfRange
+		case "span_id", "spanId", "parent_span_id", "parentSpanId", "tool_span_id", "toolSpanId":
+			return CausalBindingNormalization
+		}
+	}
+	return SchemaValidationFailed
+}
+
+// trackedReceipts maps receipts and tool receipts to Encoder.Track indexes
+// (-1 when not tracked).
+type trackedReceipts struct {
+	payload, metadata, tool []int
+}
+
+func (t trackedReceipts) any() bool { return len(t.payload) > 0 || len(t.tool) > 0 }
+
+// trackReceipts registers, in document order, the receipt payloads and
+// their metadata objects and the tool receipt envelope payloads.
+func trackReceipts(payload *canon.Value, enc *canon.Encoder) trackedReceipts {
+	var t trackedReceipts
+	for mi := range payload.Members {
+		m := &payload.Members[mi]
+		switch m.Key {
+		case "receipts":
+			if !m.Value.IsArray() {
+				continue
+			}
+			t.payload = make([]int, len(m.Value.Items))
+			t.metadata = make([]int, len(m.Value.Items))
+			for i := range m.Value.Items {
+				t.payload[i], t.metadata[i] = -1, -1
+				p := m.Value.Items[i].Get("payload")
+				if !p.IsObject() {
+					continue
+				}
+				t.payload[i] = len(enc.Track)
+				enc.Track = append(enc.Track, p)
+				if md := p.Get("metadata"); md != nil {
+					t.metadata[i] = len(enc.Track)
+					enc.Track = append(enc.Track, md)
+				}
+			}
+		case "tool_receipts":
+			if !m.Value.IsArray() {
+				continue
+			}
+			t.tool = make([]int, len(m.Value.Items))
+			for i := range m.Value.Items {
+				t.tool[i] = -1
+				if p := m.Value.Items[i].Get("payload"); p.IsObject() {
+					t.tool[i] = len(enc.Track)
+					enc.Track = append(enc.Track, p)
+				}
+			}
+		}
+	}
+	return t
+}
+
+func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, buf []byte, enc *canon.Encoder, t trackedReceipts, ctx *chainContext, res *Result) {
+	allow := newAllowSet(b.opt.Config.GatewayReceiptSigners)
+	outs := make([]receiptOutcome, len(receipts.Items))
+	parallel(len(receipts.Items), b.opt.workers(), func(i int) {
+		env := &receipts.Items[i]
+		if isLegacyDiagnostic(env) {
+			outs[i].code = "SKIPPED"
+			return
+		}
+		var pj []byte
+		if i < len(t.payload) {
+			if idx := t.payload[i]; idx >= 0 && enc.Spans[idx].Start >= 0 {
+				pj = buf[enc.Spans[idx].Start:enc.Spans[idx].End]
+			}
+		}
+		code, _ := verifySignedReceipt(env, gatewayKind, allow, pj, b.opt.Strict)
+		o := receiptOutcome{code: code, signed: code == ""}
+		payload := env.Get("payload")
+		if bind := payload.Get("binding"); bind.IsObject() {
+			eh := bind.Get("event_hash_b64u")
+			o.hasEvent = eh.IsString() && eh.Str != ""
+			o.bound = ctx.chainValid && str0(bind, "run_id") == ctx.runID && isB64u8(eh) && ctx.events[eh.Str]
+		}
+		o.tier = modelTier(payload)
+		outs[i] = o
+	})
+	tiers := map[string]int{}
+	for i, o := range outs {
+		if o.code == "SKIPPED" {
+			continue
+		}
+		res.Receipts++
+		if o.hasEvent {
+			res.BoundReceipts++
+		}
+		if o.signed {
+			res.ReceiptsSigned++
+			if o.bound {
+				res.ReceiptsVerified++
+			}
+		} else if res.FirstReceiptFailed == "" {
+			res.FirstReceiptFailed = "receipts[" + itoa(i) + "]: " + o.code
+		}
+		tiers[o.tier]++
+	}
+	res.receipts = outs
+	res.ModelIdentityTier = lowestTier(tiers)
+}
+
+var tierRank = map[string]int{"unknown": 0, "closed_opaque": 1, "closed_provider_manifest": 2, "openweights_hashable": 3, "tee_measured": 4}
+
+func lowestTier(tiers map[string]int) string {
+	best, rank := "", math.MaxInt
+	for t := range tiers {
+		if r, ok := tierRank[t]; ok && r < rank {
+			best, rank = t, r
+		}
+	}
+	return best
+}
+
+// checkRateClaim runs step 19 on one claim.
+func checkRateClaim(c *canon.Value, runID string) (code, reason string) {
+	start, ok1 := parseLenientDate(str0(c, "window_start"))
+	end, ok2 := parseLenientDate(str0(c, "window_end"))
+	if !ok1 || !ok2 {
+		return RateLimitClaimInconsistent, "rate-limit window does not parse"
+	}
+	if start.After(end) {
+		return RateLimitWindowInvalid, "window_start is after window_end"
+	}
+	maxReq, obsReq := c.Get("max_requests"), c.Get("observed_requests")
+	if !finiteNonNeg(maxReq) || !finiteNonNeg(obsReq) {
+		return RateLimitClaimInconsistent, "request counts must be finite and non-negative"
+	}
+	if obsReq.Num > maxReq.Num {
+		return RateLimitExceeded, "observed_requests exceeds max_requests"
+	}
+	for _, dir := range [...]string{"input", "output"} {
+		mx, ob := c.Get("max_tokens_"+dir), c.Get("observed_tokens_"+dir)
+		if mx == nil && ob == nil {
+			continue
+		}
+		if mx == nil || ob == nil || !finiteNonNeg(mx) || !finiteNonNeg(ob) {
+			return RateLimitClaimInconsistent, "max_tokens_" + dir + " and observed_tokens_" + dir + " go together"
+		}
+		if ob.Num > mx.Num {
+			return RateLimitExceeded, "observed_tokens_" + dir + " exceeds max_tokens_" + dir
+		}
+	}
+	if rid, ok := c.StringOf("run_id"); ok && runID != "" && rid != runID {
+		return RateLimitClaimInconsistent, "claim run_id differs from the event chain's"
+	}
+	return "", ""
+}
+
+func finiteNonNeg(v *canon.Value) bool {
+	return v.IsNumber() && !math.IsInf(v.Num, 0) && !math.IsNaN(v.Num) && v.Num >= 0
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
