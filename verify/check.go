@@ -91,6 +91,9 @@ func DetectKind(v *canon.Value) Kind {
 	if inner := v.Get("envelope"); inner.IsObject() && v.Get("envelope_version") == nil {
 		return DetectKind(inner)
 	}
+	if inner := v.Get("inclusion_proof_v1"); inner.IsObject() {
+		return KindLogInclusionProof
+	}
 	if inner := v.Get("bundle"); inner.IsObject() && v.Get("export_version") == nil && v.Get("envelope_version") == nil {
 		return DetectKind(inner)
 	}
@@ -164,7 +167,7 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 	case KindAggregateBundle:
 		res = aggregateValue(unwrap(&v, "envelope"), opt)
 	case KindLogInclusionProof:
-		res = LogInclusionProof(canon.AppendCompact(nil, unwrap(&v, "proof")), opt)
+		res = LogInclusionProof(canon.AppendCompact(nil, unwrap(&v, "inclusion_proof_v1")), opt)
 	case KindCommitSig:
 		res = commitSigValue(&v)
 	default:

@@ -1,0 +1,83 @@
+package receipt
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/testkit"
+	"github.com/clawea/clawea/signer"
+)
+
+// TestMerkleTreeGolden rebuilds the log golden's tree from its leaves.
+func TestMerkleTreeGolden(t *testing.T) {
+	var g struct {
+		Leaves []string `json:"leaves"`
+		Proof  struct {
+			LeafIndex int      `json:"leaf_index"`
+			AuditPath []string `json:"audit_path"`
+			Root      string   `json:"root_hash_b64u"`
+		} `json:"proof"`
+	}
+	if err := json.Unmarshal(testkit.ReadFixture(t, "log_inclusion_proof_golden.v1.json"), &g); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := NewMerkleTree(g.Leaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Root() != g.Proof.Root {
+		t.Errorf("root %s, want %s", tree.Root(), g.Proof.Root)
+	}
+	if got := tree.Path(g.Proof.LeafIndex); !slices.Equal(got, g.Proof.AuditPath) {
+		t.Errorf("path %v, want %v", got, g.Proof.AuditPath)
+	}
+}
+
+func TestGatewayKeyOrder(t *testing.T) {
+	k, _ := signer.FromSeed(testkit.Seed(100))
+	g := &Gateway{ReceiptID: "r", GatewayID: "gw", Provider: "openai", Model: "m", RequestHash: "aaaaaaaa", ResponseHash: "bbbbbbbb",
+		Timestamp: "2026-02-12T00:00:00.000Z", Binding: &Binding{RunID: "run", EventHash: "cccccccc", Nonce: "n"}}
+	env, err := g.Sign(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(canon.AppendCompact(nil, &env.Payload))
+	want := `{"receipt_version":"1","receipt_id":"r","gateway_id":"gw","provider":"openai","model":"m","request_hash_b64u":"aaaaaaaa","response_hash_b64u":"bbbbbbbb","tokens_input":0,"tokens_output":0,"latency_ms":0,"timestamp":"2026-02-12T00:00:00.000Z","binding":{"run_id":"run","event_hash_b64u":"cccccccc","nonce":"n"}}`
+	if got != want {
+		t.Errorf("payload:\n got %s\nwant %s", got, want)
+	}
+	if env.IssuedAt != g.Timestamp {
+		t.Errorf("issued_at %s", env.IssuedAt)
+	}
+}
+
+func TestCommitmentDisclosure(t *testing.T) {
+	secret := []byte("0123456789abcdef")
+	v, _ := canon.ValueOf(map[string]any{"a": 1, "b": "x"})
+	c1, err := Commit("args", v, secret, "fixed-salt-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := Commit("args", v, secret, "fixed-salt-0001")
+	if c1.Root != c2.Root {
+		t.Error("commitment is not deterministic for a fixed salt")
+	}
+	c3, _ := Commit("args", v, []byte("another-secret-16"), "fixed-salt-0001")
+	if c3.Root == c1.Root {
+		t.Error("leaf salts ignore the secret")
+	}
+	d, err := c1.Disclose("args.b")
+	if err != nil || len(d.RedactedLeaves) != 1 || d.MerkleRoot != c1.Root {
+		t.Fatalf("disclose: %+v %v", d, err)
+	}
+	if _, err := c1.Disclose("args.zz"); err == nil {
+		t.Error("disclosed a missing leaf")
+	}
+	if _, err := Commit("args", v, []byte("short"), ""); err == nil {
+		t.Error("short secret accepted")
+	}
+	_ = time.Now
+}
