@@ -38,13 +38,19 @@ func IsValid(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !alphabet[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var alphabet = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
 
 // IsValidMin reports whether s is valid and at least min characters long,
 // the schema rule for hash and signature fields (min is usually 8).

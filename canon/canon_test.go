@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -284,6 +286,56 @@ func TestAgainstNode(t *testing.T) {
 		}
 		if !bytes.Equal(jcs, parts[1]) {
 			t.Errorf("jcs:\n got %s\nnode %s", jcs, parts[1])
+		}
+	}
+}
+
+// TestParallelArrayParse compares the parallel parse of a large array with
+// a serial one, on valid input and on malformations placed in its items.
+func TestParallelArrayParse(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"payload":{"receipts":[`)
+	for i := 0; i < 3000; i++ {
+		if i > 0 {
+			b.WriteString(",\n  ")
+		}
+		fmt.Fprintf(&b, `{"id":%d,"s":"a\"]},[{\\","n":[1,{"x":"}"}],"k":"\u00e9\ud83d\ude00","pad":"%s"}`, i, strings.Repeat("x", 80))
+	}
+	b.WriteString(`], "tail": true}}`)
+	good := b.String()
+	serial := func(in string) (Value, error) {
+		prev := runtime.GOMAXPROCS(1)
+		defer runtime.GOMAXPROCS(prev)
+		return Parse([]byte(in))
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+		defer runtime.GOMAXPROCS(1)
+	}
+	pv, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, _ := serial(good)
+	if !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+		t.Fatal("parallel and serial parses differ")
+	}
+	if n := len(pv.Get("payload").Get("receipts").Items); n != 3000 {
+		t.Fatalf("%d items", n)
+	}
+	mid := strings.Index(good, `{"id":1500,`)
+	bad := []string{
+		good[:mid] + `{"id":1500 "s":1},` + good[mid:],      // missing comma inside an item
+		good[:mid] + `1 2,` + good[mid:],                    // two values in one item
+		strings.Replace(good, `], "tail"`, `,], "tail"`, 1), // trailing comma
+		good[:mid] + `"unterminated,` + good[mid:],
+		good[:len(good)-5],
+	}
+	for i, in := range bad {
+		_, perr := Parse([]byte(in))
+		_, serr := serial(in)
+		if perr == nil || serr == nil || perr.Error() != serr.Error() {
+			t.Errorf("case %d: parallel %v, serial %v", i, perr, serr)
 		}
 	}
 }

@@ -54,6 +54,10 @@ type Encoder struct {
 	// Spans[i] is filled for Track[i]; an entry left at {-1,-1} means the
 	// value was not met in order and must be encoded on its own.
 	Spans []Span
+	// Pre maps arrays to the already-encoded compact bytes of each of their
+	// items, which are copied instead of encoded again. Callers use it to
+	// encode the items of large arrays in parallel.
+	Pre map[*Value][][]byte
 
 	next   int
 	sorted bool
@@ -100,6 +104,15 @@ func (e *Encoder) appendValue(dst []byte, v *Value) []byte {
 		return AppendString(dst, v.Str)
 	case Array:
 		dst = append(dst, '[')
+		if pre, ok := e.Pre[v]; ok && len(pre) == len(v.Items) && !e.sorted {
+			for i, b := range pre {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, b...)
+			}
+			return append(dst, ']')
+		}
 		for i := range v.Items {
 			if i > 0 {
 				dst = append(dst, ',')
@@ -274,11 +287,11 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainASCII[c] {
+			i++
+			continue
+		}
 		if c < 0x80 {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"':

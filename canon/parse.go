@@ -3,8 +3,12 @@ package canon
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is the deepest nesting of arrays and objects Parse accepts.
@@ -29,7 +33,11 @@ var ErrTooDeep = errors.New("nesting too deep")
 // null), and \u escapes may produce lone surrogates. Unlike JSON.parse it
 // refuses input that is not valid UTF-8 and nesting deeper than MaxDepth.
 func Parse(data []byte) (Value, error) {
-	p := parser{data: data}
+	// Strings without escapes are views into this private copy of the
+	// input, which is never written after this point.
+	own := make([]byte, len(data))
+	copy(own, data)
+	p := parser{data: own}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -43,9 +51,11 @@ func Parse(data []byte) (Value, error) {
 }
 
 type parser struct {
-	data []byte
-	pos  int
-	buf  []byte // scratch for unescaping
+	data    []byte
+	pos     int
+	buf     []byte   // scratch for unescaping
+	items   []Value  // scratch stack of array items being built
+	members []Member // scratch stack of object members being built
 }
 
 func (p *parser) errf(format string, args ...any) error {
@@ -107,13 +117,16 @@ func (p *parser) literal(word string, v Value) (Value, error) {
 
 func (p *parser) object(depth int) (Value, error) {
 	p.pos++ // '{'
-	v := Value{Kind: Object, Members: []Member{}}
-	var index map[string]int // built only for large objects
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return v, nil
+		return Value{Kind: Object, Members: []Member{}}, nil
 	}
+	// Members are collected on a shared stack and copied out at the end,
+	// so each object costs one exact-size allocation.
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
+	var index map[string]int // built only for large objects
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -134,29 +147,31 @@ func (p *parser) object(depth int) (Value, error) {
 			return Value{}, err
 		}
 		// JSON.parse: a repeated key keeps its first slot, last value wins.
+		own := p.members[base:]
 		dup := -1
 		if index != nil {
 			if i, ok := index[key]; ok {
 				dup = i
 			}
 		} else {
-			for i := range v.Members {
-				if v.Members[i].Key == key {
+			for i := range own {
+				if own[i].Key == key {
 					dup = i
 					break
 				}
 			}
 		}
 		if dup >= 0 {
-			v.Members[dup].Value = val
+			own[dup].Value = val
 		} else {
-			v.Members = append(v.Members, Member{Key: key, Value: val})
+			p.members = append(p.members, Member{Key: key, Value: val})
+			n := len(p.members) - base
 			if index != nil {
-				index[key] = len(v.Members) - 1
-			} else if len(v.Members) > 32 {
+				index[key] = n - 1
+			} else if n > 32 {
 				index = make(map[string]int, 64)
-				for i := range v.Members {
-					index[v.Members[i].Key] = i
+				for i, m := range p.members[base:] {
+					index[m.Key] = i
 				}
 			}
 		}
@@ -169,7 +184,7 @@ func (p *parser) object(depth int) (Value, error) {
 			p.pos++
 		case '}':
 			p.pos++
-			return v, nil
+			return Value{Kind: Object, Members: append([]Member(nil), p.members[base:]...)}, nil
 		default:
 			return Value{}, p.errf("expected ',' or '}' in object")
 		}
@@ -177,20 +192,26 @@ func (p *parser) object(depth int) (Value, error) {
 }
 
 func (p *parser) array(depth int) (Value, error) {
+	if len(p.data)-p.pos >= parallelMinBytes && depth <= 4 && runtime.GOMAXPROCS(0) > 1 {
+		if v, ok, err := p.arrayParallel(depth); ok {
+			return v, err
+		}
+	}
 	p.pos++ // '['
-	v := Value{Kind: Array, Items: []Value{}}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return v, nil
+		return Value{Kind: Array, Items: []Value{}}, nil
 	}
+	base := len(p.items)
+	defer func() { p.items = p.items[:base] }()
 	for {
 		p.skipSpace()
 		item, err := p.value(depth)
 		if err != nil {
 			return Value{}, err
 		}
-		v.Items = append(v.Items, item)
+		p.items = append(p.items, item)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errf("unexpected end of input in array")
@@ -200,11 +221,102 @@ func (p *parser) array(depth int) (Value, error) {
 			p.pos++
 		case ']':
 			p.pos++
-			return v, nil
+			return Value{Kind: Array, Items: append([]Value(nil), p.items[base:]...)}, nil
 		default:
 			return Value{}, p.errf("expected ',' or ']' in array")
 		}
 	}
+}
+
+// Large arrays (a bundle's receipts and events) are parsed on all cores:
+// a quick scan finds the item boundaries, then each item is parsed by its
+// own parser. The scan only needs to be right for well-formed input; any
+// malformation is still found by the item parsers, and the error with the
+// smallest offset is reported, as a serial parse would.
+const (
+	parallelMinBytes = 256 << 10
+	parallelMinItems = 32
+)
+
+func (p *parser) arrayParallel(depth int) (Value, bool, error) {
+	spans, end, ok := scanArray(p.data, p.pos)
+	if !ok || len(spans) < parallelMinItems {
+		return Value{}, false, nil
+	}
+	items := make([]Value, len(spans))
+	errs := make([]error, len(spans))
+	workers := min(runtime.GOMAXPROCS(0), len(spans))
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub := parser{data: p.data}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(spans) {
+					return
+				}
+				sub.pos = spans[i][0]
+				sub.skipSpace()
+				v, err := sub.value(depth)
+				if err == nil {
+					sub.skipSpace()
+					if sub.pos != spans[i][1] {
+						err = sub.errf("expected ',' or ']' in array")
+					}
+				}
+				items[i], errs[i] = v, err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return Value{}, true, err // items are in input order
+		}
+	}
+	p.pos = end
+	return Value{Kind: Array, Items: items}, true, nil
+}
+
+// scanArray finds the byte ranges of the items of the array opening at
+// start, and the position after its closing bracket.
+func scanArray(d []byte, start int) (spans [][2]int, end int, ok bool) {
+	depth := 0
+	itemStart := start + 1
+	for i := start + 1; i < len(d); i++ {
+		switch d[i] {
+		case '"':
+			for i++; i < len(d) && d[i] != '"'; i++ {
+				if d[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(d) {
+				return nil, 0, false
+			}
+		case '[', '{':
+			depth++
+		case '}':
+			if depth == 0 {
+				return nil, 0, false
+			}
+			depth--
+		case ']':
+			if depth == 0 {
+				return append(spans, [2]int{itemStart, i}), i + 1, true
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				spans = append(spans, [2]int{itemStart, i})
+				itemStart = i + 1
+			}
+		}
+	}
+	return nil, 0, false
 }
 
 func (p *parser) number() (Value, error) {
@@ -290,17 +402,16 @@ func (p *parser) str() (string, error) {
 	d := p.data
 	start := p.pos
 	// Fast path: no escapes, ASCII only.
-	for p.pos < len(d) {
-		c := d[p.pos]
-		if c == '"' {
-			s := string(d[start:p.pos])
-			p.pos++
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			break
+	for p.pos < len(d) && plainASCII[d[p.pos]] {
+		p.pos++
+	}
+	if p.pos < len(d) && d[p.pos] == '"' {
+		var s string
+		if n := p.pos - start; n > 0 {
+			s = unsafe.String(&d[start], n)
 		}
 		p.pos++
+		return s, nil
 	}
 	buf := append(p.buf[:0], d[start:p.pos]...)
 	for {
@@ -389,6 +500,15 @@ func (p *parser) hex4() (rune, bool) {
 	p.pos += 4
 	return r, true
 }
+
+// plainASCII marks bytes that can appear unescaped in a string and end
+// nothing: printable ASCII except '"' and '\\'.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // appendWTF8 appends r, which may be a lone surrogate, in generalised UTF-8.
 func appendWTF8(b []byte, r rune) []byte {

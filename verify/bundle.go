@@ -135,20 +135,14 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 		return fail(MalformedEnvelope, "attestations has more than 100 entries")
 	}
 
-	// Serialise the payload once, remembering where each receipt payload
-	// and metadata object landed, for the metadata limits, the bundle hash
-	// and the receipt hashes.
-	enc := canon.Encoder{}
-	tracked := trackReceipts(payload, &enc)
+	// Serialise the payload once. The items of the big arrays are encoded
+	// in parallel, remembering where each receipt payload and metadata
+	// object landed; the bundle hash, the metadata limits and the receipt
+	// hashes all use these bytes.
+	enc := encodeBundle(payload, b.opt.workers())
 	var buf []byte
-	if isEnv || tracked.any() {
-		buf = enc.AppendCompact(make([]byte, 0, 4096), payload)
-	}
-	size := func(v *canon.Value, idx int) int {
-		if idx >= 0 && enc.Spans[idx].Start >= 0 {
-			return enc.Spans[idx].End - enc.Spans[idx].Start
-		}
-		return len(canon.AppendCompact(nil, v))
+	if isEnv {
+		buf = enc.enc.AppendCompact(make([]byte, 0, enc.size+4096), payload)
 	}
 	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
 		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
@@ -160,9 +154,14 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 	}
 	if receipts.IsArray() {
 		for i := range receipts.Items {
-			p := receipts.Items[i].Get("payload")
-			if md := p.Get("metadata"); md != nil && size(md, tracked.metadata[i]) > MaxMetadata {
-				return fail(MalformedEnvelope, "receipts["+itoa(i)+"].payload.metadata exceeds 16 KiB")
+			if md := receipts.Items[i].Get("payload").Get("metadata"); md != nil {
+				n := enc.receipts[i].metadata.End - enc.receipts[i].metadata.Start
+				if enc.receipts[i].metadata.Start < 0 {
+					n = len(canon.AppendCompact(nil, md))
+				}
+				if n > MaxMetadata {
+					return fail(MalformedEnvelope, "receipts["+itoa(i)+"].payload.metadata exceeds 16 KiB")
+				}
 			}
 		}
 	}
@@ -207,7 +206,7 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 	// Step 18.
 	ctx := &chainContext{agentDID: agent, now: b.now, skew: b.opt.TTLSkew, strict: strict}
 	if chain.IsArray() && len(chain.Items) > 0 {
-		runID, root, r := checkEventChain(chain)
+		runID, root, r := checkEventChain(chain, b.opt.workers())
 		if r != nil {
 			return r
 		}
@@ -242,7 +241,7 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 
 	// Step 23: gateway receipts (non-fatal in the core).
 	if receipts.IsArray() {
-		b.checkGatewayReceipts(receipts, buf, &enc, tracked, ctx, res)
+		b.checkGatewayReceipts(receipts, enc.receipts, ctx, res)
 	}
 
 	// Step 24: tool receipts (fatal).
@@ -251,11 +250,7 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 		type out struct{ code, reason string }
 		outs := make([]out, len(trs.Items))
 		parallel(len(trs.Items), b.opt.workers(), func(i int) {
-			var pj []byte
-			if idx := tracked.tool[i]; idx >= 0 && enc.Spans[idx].Start >= 0 {
-				pj = buf[enc.Spans[idx].Start:enc.Spans[idx].End]
-			}
-			outs[i].code, outs[i].reason = checkToolReceipt(&trs.Items[i], ctx, pj)
+			outs[i].code, outs[i].reason = checkToolReceipt(&trs.Items[i], ctx, enc.tools[i].payloadBytes())
 		})
 		for i, o := range outs {
 			if o.code != "" {
@@ -384,58 +379,75 @@ func schemaCode(path string) string {
 	return SchemaValidationFailed
 }
 
-// trackedReceipts maps receipts and tool receipts to Encoder.Track indexes
-// (-1 when not tracked).
-type trackedReceipts struct {
-	payload, metadata, tool []int
+// encodedItem is one array item encoded on its own, with the ranges of its
+// payload and payload.metadata members ({-1,-1} when absent).
+type encodedItem struct {
+	raw               []byte
+	payload, metadata canon.Span
 }
 
-func (t trackedReceipts) any() bool { return len(t.payload) > 0 || len(t.tool) > 0 }
+func (it *encodedItem) payloadBytes() []byte {
+	if it == nil || it.payload.Start < 0 {
+		return nil
+	}
+	return it.raw[it.payload.Start:it.payload.End]
+}
 
-// trackReceipts registers, in document order, the receipt payloads and
-// their metadata objects and the tool receipt envelope payloads.
-func trackReceipts(payload *canon.Value, enc *canon.Encoder) trackedReceipts {
-	var t trackedReceipts
-	for mi := range payload.Members {
-		m := &payload.Members[mi]
-		switch m.Key {
-		case "receipts":
-			if !m.Value.IsArray() {
-				continue
-			}
-			t.payload = make([]int, len(m.Value.Items))
-			t.metadata = make([]int, len(m.Value.Items))
-			for i := range m.Value.Items {
-				t.payload[i], t.metadata[i] = -1, -1
-				p := m.Value.Items[i].Get("payload")
-				if !p.IsObject() {
-					continue
-				}
-				t.payload[i] = len(enc.Track)
-				enc.Track = append(enc.Track, p)
+type encodedBundle struct {
+	enc      canon.Encoder
+	size     int
+	receipts []encodedItem // per receipts[] item
+	tools    []encodedItem // per tool_receipts[] item
+}
+
+// encodeBundle encodes the items of event_chain, receipts and tool_receipts
+// on up to workers goroutines and prepares an encoder that splices them
+// into the payload's compact form.
+func encodeBundle(payload *canon.Value, workers int) *encodedBundle {
+	eb := &encodedBundle{}
+	eb.enc.Pre = map[*canon.Value][][]byte{}
+	for _, key := range [...]string{"event_chain", "receipts", "tool_receipts"} {
+		arr := payload.Get(key)
+		if !arr.IsArray() {
+			continue
+		}
+		items := make([]encodedItem, len(arr.Items))
+		parallel(len(arr.Items), workers, func(i int) {
+			it := &arr.Items[i]
+			var e canon.Encoder
+			p := it.Get("payload")
+			if p.IsObject() {
+				e.Track = append(e.Track, p)
 				if md := p.Get("metadata"); md != nil {
-					t.metadata[i] = len(enc.Track)
-					enc.Track = append(enc.Track, md)
+					e.Track = append(e.Track, md)
 				}
 			}
+			items[i].raw = e.AppendCompact(make([]byte, 0, 2048), it)
+			items[i].payload, items[i].metadata = canon.Span{Start: -1, End: -1}, canon.Span{Start: -1, End: -1}
+			if len(e.Spans) > 0 {
+				items[i].payload = e.Spans[0]
+			}
+			if len(e.Spans) > 1 {
+				items[i].metadata = e.Spans[1]
+			}
+		})
+		raws := make([][]byte, len(items))
+		for i := range items {
+			raws[i] = items[i].raw
+			eb.size += len(items[i].raw) + 1
+		}
+		eb.enc.Pre[arr] = raws
+		switch key {
+		case "receipts":
+			eb.receipts = items
 		case "tool_receipts":
-			if !m.Value.IsArray() {
-				continue
-			}
-			t.tool = make([]int, len(m.Value.Items))
-			for i := range m.Value.Items {
-				t.tool[i] = -1
-				if p := m.Value.Items[i].Get("payload"); p.IsObject() {
-					t.tool[i] = len(enc.Track)
-					enc.Track = append(enc.Track, p)
-				}
-			}
+			eb.tools = items
 		}
 	}
-	return t
+	return eb
 }
 
-func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, buf []byte, enc *canon.Encoder, t trackedReceipts, ctx *chainContext, res *Result) {
+func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, items []encodedItem, ctx *chainContext, res *Result) {
 	allow := newAllowSet(b.opt.Config.GatewayReceiptSigners)
 	outs := make([]receiptOutcome, len(receipts.Items))
 	parallel(len(receipts.Items), b.opt.workers(), func(i int) {
@@ -444,13 +456,7 @@ func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, buf []byte, en
 			outs[i].code = "SKIPPED"
 			return
 		}
-		var pj []byte
-		if i < len(t.payload) {
-			if idx := t.payload[i]; idx >= 0 && enc.Spans[idx].Start >= 0 {
-				pj = buf[enc.Spans[idx].Start:enc.Spans[idx].End]
-			}
-		}
-		code, _ := verifySignedReceipt(env, gatewayKind, allow, pj, b.opt.Strict)
+		code, _ := verifySignedReceiptAt(env, gatewayKind, allow, items[i].payloadBytes(), b.opt.Strict, true)
 		o := receiptOutcome{code: code, signed: code == ""}
 		payload := env.Get("payload")
 		if bind := payload.Get("binding"); bind.IsObject() {

@@ -34,7 +34,7 @@ func appendEventHeader(dst []byte, ev *canon.Value) []byte {
 
 // checkEventChain runs step 18: structure (MALFORMED_ENVELOPE), then every
 // header hash (HASH_MISMATCH). It returns the run id and root hash.
-func checkEventChain(chain *canon.Value) (runID, root string, r *Result) {
+func checkEventChain(chain *canon.Value, workers int) (runID, root string, r *Result) {
 	events := chain.Items
 	for i := range events {
 		ev := &events[i]
@@ -72,10 +72,13 @@ func checkEventChain(chain *canon.Value) (runID, root string, r *Result) {
 			}
 		}
 	}
-	var buf []byte
-	for i := range events {
-		buf = appendEventHeader(buf[:0], &events[i])
-		if b64u.SHA256(buf) != str0(&events[i], "event_hash_b64u") {
+	bad := make([]bool, len(events))
+	parallel(len(events), workers, func(i int) {
+		var buf [512]byte
+		bad[i] = b64u.SHA256(appendEventHeader(buf[:0], &events[i])) != str0(&events[i], "event_hash_b64u")
+	})
+	for i, b := range bad {
+		if b {
 			return "", "", failPath(HashMismatch, "event hash does not match its header", "event_chain["+itoa(i)+"].event_hash_b64u")
 		}
 	}

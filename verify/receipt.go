@@ -38,6 +38,14 @@ const (
 // is the payload's compact form taken from the parent's serialisation.
 // It returns "" when the receipt is valid, else the reason code and text.
 func verifySignedReceipt(env *canon.Value, k signedKind, allow allowSet, payloadJSON []byte, strict bool) (code, reason string) {
+	return verifySignedReceiptAt(env, k, allow, payloadJSON, strict, false)
+}
+
+// verifySignedReceiptAt is verifySignedReceipt; inBundle says the envelope
+// already passed the proof bundle's schema step, whose receipt rules equal
+// the standalone envelope's except for metadata, so only the metadata is
+// checked again.
+func verifySignedReceiptAt(env *canon.Value, k signedKind, allow allowSet, payloadJSON []byte, strict, inBundle bool) (code, reason string) {
 	if !hasKeys(env, envelopeRequired...) {
 		return MalformedEnvelope, "receipt envelope is missing required fields"
 	}
@@ -54,7 +62,13 @@ func verifySignedReceipt(env *canon.Value, k signedKind, allow allowSet, payload
 	if ha != "SHA-256" && (ha != "BLAKE3" || strict) {
 		return UnknownHashAlgorithm, "hash_algorithm " + quote(ha) + " is not supported"
 	}
-	if err := validate(k.schema, env, ""); err != nil {
+	if inBundle {
+		if md := env.Get("payload").Get("metadata"); md != nil {
+			if err := validate(gatewayMetadataSchema, md, "payload.metadata"); err != nil {
+				return SchemaValidationFailed, err.Error()
+			}
+		}
+	} else if err := validate(k.schema, env, ""); err != nil {
 		return SchemaValidationFailed, err.Error()
 	}
 	did := str0(env, "signer_did")

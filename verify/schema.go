@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,10 @@ import (
 // minimum/maximum, format date-time and uri, properties, required,
 // additionalProperties (false or a schema), items, minItems/maxItems,
 // oneOf, anyOf (of required sets) and propertyNames limits.
+
+// parallelItems is the array length from which items are validated in
+// parallel.
+const parallelItems = 64
 
 type jtype uint8
 
@@ -170,6 +175,7 @@ func p(name string, s *schema) prop { return prop{name: name, s: s} }
 type schemaError struct {
 	Path string
 	Msg  string
+	segs []string // innermost first, until validate renders Path
 }
 
 func (e *schemaError) Error() string {
@@ -179,13 +185,43 @@ func (e *schemaError) Error() string {
 	return e.Path + ": " + e.Msg
 }
 
-// validate checks v against s and returns the first violation.
-func validate(s *schema, v *canon.Value, path string) *schemaError {
+// validate checks v against s and returns the first violation; prefix
+// names v in the error path.
+func validate(s *schema, v *canon.Value, prefix string) *schemaError {
+	err := validateAt(s, v)
+	if err == nil {
+		return nil
+	}
+	// Segments were collected innermost first while unwinding.
+	path := prefix
+	for i := len(err.segs) - 1; i >= 0; i-- {
+		seg := err.segs[i]
+		switch {
+		case strings.HasPrefix(seg, "["):
+			path += seg
+		case path == "":
+			path = seg
+		default:
+			path += "." + seg
+		}
+	}
+	err.Path = path
+	return err
+}
+
+// at records one path segment of an error on its way out; nothing is
+// allocated for paths unless a violation is found.
+func (e *schemaError) at(seg string) *schemaError {
+	e.segs = append(e.segs, seg)
+	return e
+}
+
+func validateAt(s *schema, v *canon.Value) *schemaError {
 	if s.ref != nil {
-		return validate(s.ref(), v, path)
+		return validateAt(s.ref(), v)
 	}
 	fail := func(format string, args ...any) *schemaError {
-		return &schemaError{Path: path, Msg: fmt.Sprintf(format, args...)}
+		return &schemaError{Msg: fmt.Sprintf(format, args...)}
 	}
 	if s.types != 0 && !typeMatches(s.types, v) {
 		return fail("must be %s", typeNames(s.types))
@@ -266,32 +302,34 @@ func validate(s *schema, v *canon.Value, path string) *schemaError {
 				return fail("must have at least one of the evidence properties")
 			}
 		}
+		next := 0 // instances usually list keys in schema order
 		for i := range v.Members {
 			m := &v.Members[i]
 			if s.keyMax > 0 && utf16Len(m.Key) > s.keyMax {
 				return fail("property name %q too long", m.Key)
 			}
 			var ps *schema
-			for j := range s.props {
-				if s.props[j].name == m.Key {
-					ps = s.props[j].s
-					break
+			if next < len(s.props) && s.props[next].name == m.Key {
+				ps = s.props[next].s
+				next++
+			} else {
+				for j := range s.props {
+					if s.props[j].name == m.Key {
+						ps, next = s.props[j].s, j+1
+						break
+					}
 				}
-			}
-			sub := path + "." + m.Key
-			if path == "" {
-				sub = m.Key
 			}
 			switch {
 			case ps != nil:
-				if err := validate(ps, &m.Value, sub); err != nil {
-					return err
+				if err := validateAt(ps, &m.Value); err != nil {
+					return err.at(m.Key)
 				}
 			case s.closed:
-				return &schemaError{Path: sub, Msg: "unknown property"}
+				return (&schemaError{Msg: "unknown property"}).at(m.Key)
 			case s.addl != nil:
-				if err := validate(s.addl, &m.Value, sub); err != nil {
-					return err
+				if err := validateAt(s.addl, &m.Value); err != nil {
+					return err.at(m.Key)
 				}
 			}
 		}
@@ -303,9 +341,23 @@ func validate(s *schema, v *canon.Value, path string) *schemaError {
 			return fail("must have at most %d items", s.maxItems)
 		}
 		if s.items != nil {
-			for i := range v.Items {
-				if err := validate(s.items, &v.Items[i], path+"["+strconv.Itoa(i)+"]"); err != nil {
-					return err
+			if len(v.Items) >= parallelItems {
+				// Large arrays (receipts, events) are checked on all cores;
+				// the first failing index is reported, as in a serial walk.
+				errs := make([]*schemaError, len(v.Items))
+				parallel(len(v.Items), runtime.GOMAXPROCS(0), func(i int) {
+					errs[i] = validateAt(s.items, &v.Items[i])
+				})
+				for i, err := range errs {
+					if err != nil {
+						return err.at("[" + strconv.Itoa(i) + "]")
+					}
+				}
+			} else {
+				for i := range v.Items {
+					if err := validateAt(s.items, &v.Items[i]); err != nil {
+						return err.at("[" + strconv.Itoa(i) + "]")
+					}
 				}
 			}
 		}
@@ -322,7 +374,7 @@ func validate(s *schema, v *canon.Value, path string) *schemaError {
 	if len(s.oneOf) > 0 {
 		matched := 0
 		for _, alt := range s.oneOf {
-			if validate(alt, v, path) == nil {
+			if validateAt(alt, v) == nil {
 				matched++
 			}
 		}
@@ -336,7 +388,7 @@ func validate(s *schema, v *canon.Value, path string) *schemaError {
 	if len(s.anyOf) > 0 {
 		ok := false
 		for _, alt := range s.anyOf {
-			if validate(alt, v, path) == nil {
+			if validateAt(alt, v) == nil {
 				ok = true
 				break
 			}

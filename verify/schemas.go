@@ -159,8 +159,8 @@ func gatewayPayloadFields(metadata *schema) []prop {
 	}
 }
 
-// gatewayReceiptSchema is the standalone payload (verifyReceipt).
-var gatewayReceiptSchema = object().with(gatewayPayloadFields(object().with(
+// gatewayMetadataSchema is the standalone receipt's metadata rules.
+var gatewayMetadataSchema = object().with(
 	p("model_identity", modelIdentitySchema),
 	p("model_identity_hash_b64u", b64uField()),
 	p("audit_result_refs", auditResultRefs),
@@ -172,7 +172,11 @@ var gatewayReceiptSchema = object().with(gatewayPayloadFields(object().with(
 	p("log_inclusion_proof", logInclusionProofSchema),
 	p("kinematic_fingerprint", kinematicFingerprintSchema),
 	p("sentinel_anomaly_report", sentinelAnomalyReportSchema),
-))...).req(gatewayPayloadRequired...).closedObj().as("gateway_receipt.v1")
+)
+
+// gatewayReceiptSchema is the standalone payload (verifyReceipt).
+var gatewayReceiptSchema = object().with(gatewayPayloadFields(gatewayMetadataSchema)...).
+	req(gatewayPayloadRequired...).closedObj().as("gateway_receipt.v1")
 
 var gatewayReceiptEnvelopeSchema = signedEnvelope("gateway_receipt_envelope.v1", "gateway_receipt", gatewayReceiptSchema)
 

@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/verify"
+)
+
+type verifyFlags struct {
+	config string
+	strict bool
+	json   bool
+	kind   string
+	at     string
+	urm    string
+}
+
+func newVerifyCmd(e *env) *cobra.Command {
+	var f verifyFlags
+	cmd := &cobra.Command{
+		Use:   "verify [flags] FILE",
+		Short: "Verify a proof bundle, receipt, export or aggregate bundle offline",
+		Long: `Verify a Clawsig artifact offline, with the reference verifier's checks in the
+reference's order and its reason codes.
+
+The kind is detected from the document: proof_bundle, gateway_receipt,
+web_receipt, tool_receipt, export_bundle, aggregate_bundle,
+log_inclusion_proof or commit_sig (an m1 signature). Use --kind to force it.
+FILE may be - for standard input.
+
+Trust comes from --config, a file of the form
+  {"config_version":"1","allowlists":{"gateway_receipt_signer_dids":[...],
+   "web_receipt_signer_dids":[...], "derivation_attestation_signer_dids":[...], ...}}
+extended by the environment variables GATEWAY_RECEIPT_SIGNER_DIDS,
+WEB_RECEIPT_SIGNER_DIDS, DERIVATION_ATTESTATION_SIGNER_DIDS and so on
+(comma-separated). Bound gateway receipts need a gateway allowlist.
+
+--strict is stricter than the reference on purpose (docs/verify.md): unsigned
+payloads never pass, every gateway receipt must verify and be bound, only
+SHA-256 is accepted, and evidence clawea cannot check is refused.
+
+A bundle that references a URM document is checked against --urm FILE, or
+against <name>-urm.json next to <name>-bundle.json when that file exists.
+
+Output: a readable verdict, or with --json one JSON object with status
+(PASS, FAIL or ERROR), reason_code, reason and the verification details.
+Exit codes: 0 PASS, 1 FAIL, 2 ERROR or usage.`,
+		Example: `  clawea verify bundle.json --config trust.json
+  clawea verify --strict --json bundle.json
+  clawea verify --at 2026-02-17T22:38:41Z --kind aggregate_bundle agg.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVerify(e, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "trust config file with signer allowlists")
+	fl.BoolVar(&f.strict, "strict", false, "apply clawea's stricter rules")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object")
+	fl.StringVar(&f.kind, "kind", "", "artifact kind (default: detected)")
+	fl.StringVar(&f.at, "at", "", "verification time for expiry checks, RFC 3339 (default: now)")
+	fl.StringVar(&f.urm, "urm", "", "URM document the bundle references")
+	cmd.AddCommand(newConformanceCmd(e))
+	return cmd
+}
+
+func loadTrust(path string) (verify.Config, error) {
+	var cfg verify.Config
+	if path != "" {
+		var err error
+		if cfg, err = verify.LoadConfig(path); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg.WithEnv(os.Getenv), nil
+}
+
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at %q is not an RFC 3339 time (e.g. 2026-02-17T22:38:41Z)", s)
+	}
+	return t, nil
+}
+
+func readInput(e *env, path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(io.LimitReader(e.in, maxInput+1))
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxInput {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxInput>>20)
+	}
+	return os.ReadFile(path)
+}
+
+// maxInput bounds what verify reads (a 1,000-receipt bundle is about 2 MiB;
+// an aggregate of many such bundles is larger).
+const maxInput = 512 << 20
+
+func runVerify(e *env, f verifyFlags, path string) error {
+	fail := func(err error) error {
+		if f.json {
+			out := &verify.Outcome{Status: verify.StatusError, ReasonCode: verify.InputInvalid, Reason: err.Error(), Input: path, Strict: f.strict}
+			_ = printJSON(e.out, out)
+			return silent(ExitUsage)
+		}
+		return withCode(ExitUsage, err)
+	}
+	kind, err := verify.ParseKind(f.kind)
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := loadTrust(f.config)
+	if err != nil {
+		return fail(err)
+	}
+	at, err := parseAt(f.at)
+	if err != nil {
+		return fail(err)
+	}
+	data, err := readInput(e, path)
+	if err != nil {
+		return fail(err)
+	}
+	opt := verify.Options{Config: cfg, Now: at, Strict: f.strict}
+	if f.urm != "" {
+		if opt.URM, err = os.ReadFile(f.urm); err != nil {
+			return fail(err)
+		}
+	} else if urm := siblingURM(path, data); urm != nil {
+		opt.URM = urm
+	}
+	out := verify.Check(data, kind, opt)
+	out.Input = path
+	if f.json {
+		if err := printJSON(e.out, out); err != nil {
+			return withCode(ExitUsage, err)
+		}
+	} else {
+		printOutcome(e.out, out)
+	}
+	return silent(out.ExitCode())
+}
+
+// siblingURM loads <x>-urm.json beside <x>-bundle.json when the bundle
+// references a URM, as the reference CLI does.
+func siblingURM(path string, data []byte) []byte {
+	if path == "-" || !strings.HasSuffix(path, "-bundle.json") {
+		return nil
+	}
+	v, err := canon.Parse(data)
+	if err != nil || v.Get("payload").Get("urm") == nil {
+		return nil
+	}
+	urm, err := os.ReadFile(strings.TrimSuffix(path, "-bundle.json") + "-urm.json")
+	if err != nil {
+		return nil
+	}
+	return urm
+}
+
+func printOutcome(w io.Writer, o *verify.Outcome) {
+	fmt.Fprintf(w, "%s  %s  %s\n", o.Status, o.Kind, o.ReasonCode)
+	fmt.Fprintf(w, "  %s\n", o.Reason)
+	if r := o.Verification; r != nil {
+		line := func(label, v string) {
+			if v != "" {
+				fmt.Fprintf(w, "  %-22s %s\n", label, v)
+			}
+		}
+		line("signer", r.SignerDID)
+		if r.AgentDID != r.SignerDID {
+			line("agent", r.AgentDID)
+		}
+		line("run", r.RunID)
+		line("bundle", r.BundleID)
+		if r.EventCount > 0 {
+			line("event chain", fmt.Sprintf("%d events, root %s", r.EventCount, r.ChainRootHash))
+		}
+		if r.Receipts > 0 {
+			line("gateway receipts", fmt.Sprintf("%d: %d signed, %d signed and bound", r.Receipts, r.ReceiptsSigned, r.ReceiptsVerified))
+		}
+		if r.FirstReceiptFailed != "" {
+			line("first receipt failure", r.FirstReceiptFailed)
+		}
+		if r.ToolReceipts > 0 {
+			line("tool receipts", fmt.Sprint(r.ToolReceipts))
+		}
+		if r.SideEffects+r.HumanApprovals > 0 {
+			line("side effects/approvals", fmt.Sprintf("%d / %d", r.SideEffects, r.HumanApprovals))
+		}
+		line("proof tier", r.ProofTier)
+		line("model identity tier", r.ModelIdentityTier)
+		if r.Path != "" {
+			line("at", r.Path)
+		}
+	}
+	if o.Hint != "" && o.Status != verify.StatusPass {
+		fmt.Fprintf(w, "  hint: %s\n", o.Hint)
+	}
+	if o.Strict {
+		fmt.Fprintln(w, "  mode: strict")
+	}
+}
+
+type conformanceFlags struct {
+	root   string
+	at     string
+	config string
+	json   bool
+}
+
+func newConformanceCmd(e *env) *cobra.Command {
+	var f conformanceFlags
+	cmd := &cobra.Command{
+		Use:   "conformance [flags] MANIFEST",
+		Short: "Run a Clawsig protocol conformance manifest",
+		Long: `Run every vector of a conformance manifest (manifest.v1.json) and compare the
+verdict and reason code with the expected ones, as the reference runner does.
+
+Vector paths are relative to --root; by default the nearest ancestor of the
+manifest's folder under which the vector files exist. The trust config
+defaults to clawverify.config.conformance.v1.json beside the manifest.
+
+Expiry is checked at the manifest's generated_at unless --at says otherwise:
+several vectors carry an expires_at that has since passed, and with the
+current clock they would rightly fail with EXPIRED_TTL.
+
+Prints one line per vector (name, expected, got) and ends with
+"N passed, M failed". Exit 1 if any vector failed.`,
+		Example: `  clawea verify conformance --root ../shared/claw-protocol \
+    ../shared/claw-protocol/packages/schema/fixtures/protocol-conformance/manifest.v1.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConformance(e, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.root, "root", "", "folder the vector paths are relative to")
+	fl.StringVar(&f.at, "at", "", "verification time, RFC 3339 (default: the manifest's generated_at)")
+	fl.StringVar(&f.config, "config", "", "trust config (default: clawverify.config.conformance.v1.json beside the manifest)")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object with every result")
+	return cmd
+}
+
+func runConformance(e *env, f conformanceFlags, manifestPath string) error {
+	m, err := verify.LoadManifest(manifestPath)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	root := f.root
+	if root == "" {
+		if root, err = findRoot(manifestPath, m); err != nil {
+			return withCode(ExitUsage, err)
+		}
+	}
+	cfgPath := f.config
+	if cfgPath == "" {
+		def := filepath.Join(filepath.Dir(manifestPath), "clawverify.config.conformance.v1.json")
+		if _, err := os.Stat(def); err == nil {
+			cfgPath = def
+		}
+	}
+	cfg, err := loadTrust(cfgPath)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	at, err := parseAt(f.at)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	if at.IsZero() {
+		if at, err = m.ManifestTime(); err != nil {
+			return withCode(ExitUsage, err)
+		}
+	}
+	opt := verify.Options{Config: cfg, Now: at}
+	var results []verify.VectorResult
+	passed := 0
+	if !f.json {
+		fmt.Fprintf(e.out, "%s %s: %d vectors, verification time %s\n", m.Protocol.Name, m.Protocol.Version, len(m.Vectors), at.UTC().Format(time.RFC3339Nano))
+	}
+	for i := range m.Vectors {
+		r := verify.RunVector(&m.Vectors[i], root, opt)
+		results = append(results, r)
+		if r.Passed {
+			passed++
+		}
+		if !f.json {
+			mark := "ok  "
+			if !r.Passed {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(e.out, "%s %-58s expected %-28s got %s\n", mark, r.Name, r.Expected, r.Got)
+			if !r.Passed && r.Detail != "" {
+				fmt.Fprintf(e.out, "     %s\n", r.Detail)
+			}
+		}
+	}
+	failed := len(results) - passed
+	if f.json {
+		_ = printJSON(e.out, map[string]any{"manifest": manifestPath, "root": root, "verification_time": at.UTC().Format(time.RFC3339Nano),
+			"passed": passed, "failed": failed, "results": results})
+	} else {
+		fmt.Fprintf(e.out, "%d passed, %d failed\n", passed, failed)
+	}
+	if failed > 0 {
+		return silent(ExitFail)
+	}
+	return nil
+}
+
+// findRoot walks up from the manifest's folder to the first folder under
+// which the first vector's path exists.
+func findRoot(manifestPath string, m *verify.Manifest) (string, error) {
+	dir, err := filepath.Abs(filepath.Dir(manifestPath))
+	if err != nil {
+		return "", err
+	}
+	probe := filepath.FromSlash(m.Vectors[0].Path)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, probe)); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the folder the vector paths are relative to; pass --root")
+		}
+		dir = parent
+	}
+}
