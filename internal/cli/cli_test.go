@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clawea/clawea/internal/testkit"
+)
+
+func run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConformanceCommand(t *testing.T) {
+	root := testkit.ProtocolDir(t)
+	manifest := filepath.Join(root, "packages/schema/fixtures/protocol-conformance/manifest.v1.json")
+	code, out, errs := run(t, "", "verify", "conformance", "--root", root, manifest)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || lines[len(lines)-1] != "40 passed, 0 failed" {
+		t.Fatalf("exit %d, last line %q\n%s%s", code, lines[len(lines)-1], out, errs)
+	}
+	// Root found without --root; --at today makes six aggregate vectors expire.
+	code, out, _ = run(t, "", "verify", "conformance", "--at", "2026-11-22T00:00:00Z", manifest)
+	if code != 1 || !strings.Contains(out, "34 passed, 6 failed") || !strings.Contains(out, "EXPIRED_TTL") {
+		t.Fatalf("at a later time: exit %d\n%s", code, out)
+	}
+}
+
+func TestVerifyExitCodesAndJSON(t *testing.T) {
+	dir := filepath.Join(testkit.ProtocolDir(t), "packages/schema/fixtures/protocol-conformance")
+	cfg := filepath.Join(dir, "clawverify.config.conformance.v1.json")
+	tests := []struct {
+		name   string
+		args   []string
+		stdin  string
+		code   int
+		status string
+		reason string
+	}{
+		{"pass", []string{"--config", cfg, filepath.Join(dir, "proof_bundle_pass.v1.json")}, "", 0, "PASS", "OK"},
+		{"fail", []string{"--config", cfg, filepath.Join(dir, "proof_bundle_fail_invalid_signature.v1.json")}, "", 1, "FAIL", "SIGNATURE_INVALID"},
+		{"no allowlist", []string{filepath.Join(dir, "proof_bundle_pass.v1.json")}, "", 1, "FAIL", "DEPENDENCY_NOT_CONFIGURED"},
+		{"not json", []string{"-"}, "{nope", 2, "ERROR", "INPUT_INVALID"},
+		{"unknown artifact", []string{"-"}, `{"hello":"world"}`, 2, "ERROR", "INPUT_INVALID"},
+		{"missing file", []string{"/nonexistent/file.json"}, "", 2, "ERROR", "INPUT_INVALID"},
+		{"bad kind", []string{"--kind", "nonsense", "-"}, "{}", 2, "ERROR", "INPUT_INVALID"},
+		{"strict refuses unsigned", []string{"--strict", "-"}, `{"bundle_version":"1","bundle_id":"b","agent_did":"did:key:z6MkneMkZqwqRiU5mJzSG3kDwzt9P8C59N4NGTfBLfSGE7c7","event_chain":[]}`, 1, "FAIL", "UNSIGNED_PAYLOAD"},
+		{"forced kind", []string{"--kind", "commit-sig", filepath.Join(dir, "commit_sig_pass.v1.json")}, "", 0, "PASS", "OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := run(t, tt.stdin, append([]string{"verify", "--json"}, tt.args...)...)
+			var got struct {
+				Status     string `json:"status"`
+				ReasonCode string `json:"reason_code"`
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("output is not one JSON object: %v\n%s%s", err, out, errs)
+			}
+			if code != tt.code || got.Status != tt.status || got.ReasonCode != tt.reason {
+				t.Errorf("exit %d status %s code %s, want %d %s %s", code, got.Status, got.ReasonCode, tt.code, tt.status, tt.reason)
+			}
+		})
+	}
+	// Human output names the verdict and a hint.
+	code, out, _ := run(t, "", "verify", filepath.Join(dir, "proof_bundle_fail_invalid_signature.v1.json"))
+	if code != 1 || !strings.HasPrefix(out, "FAIL  proof_bundle  SIGNATURE_INVALID") || !strings.Contains(out, "hint:") {
+		t.Errorf("human output:\n%s", out)
+	}
+	if code, _, errs := run(t, "", "verify"); code != 2 || !strings.Contains(errs, "accepts 1 arg") {
+		t.Errorf("usage error: %d %s", code, errs)
+	}
+	if code, _, errs := run(t, "", "verify", "--bogus", "x"); code != 2 || !strings.Contains(errs, "unknown flag") {
+		t.Errorf("unknown flag: %d %s", code, errs)
+	}
+}
+
+func TestKeysNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k", "agent.key.json")
+	code, out, errs := run(t, "", "keys", "new", "--out", path)
+	if code != 0 || !strings.HasPrefix(out, "did:key:z6Mk") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", st.Mode().Perm(), err)
+	}
+	if code, _, errs := run(t, "", "keys", "new", "--out", path); code != 2 || !strings.Contains(errs, "--force") {
+		t.Errorf("overwrite without --force: %d %s", code, errs)
+	}
+	code, shown, _ := run(t, "", "keys", "show", path)
+	if code != 0 || shown != out {
+		t.Errorf("show: %q vs %q", shown, out)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, "", "keys", "show", path); code != 2 || !strings.Contains(errs, "chmod 600") {
+		t.Errorf("world-readable key: %d %s", code, errs)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "", "demo", "--data-dir", dir, "--json")
+	var s struct {
+		Status        string `json:"status"`
+		Receipts      int    `json:"gateway_receipts"`
+		BundlePath    string `json:"bundle_path"`
+		ConfigPath    string `json:"config_path"`
+		VerifyCommand string `json:"verify_command"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 || s.Status != "PASS" || s.Receipts != 2 {
+		t.Fatalf("exit %d %v\n%s\n%s", code, err, out, errs)
+	}
+	if !strings.Contains(errs, "verify        PASS OK") {
+		t.Errorf("narration:\n%s", errs)
+	}
+	// The printed command verifies the files again.
+	code, vout, _ := run(t, "", "verify", "--strict", "--config", s.ConfigPath, s.BundlePath)
+	if code != 0 || !strings.HasPrefix(vout, "PASS") {
+		t.Fatalf("re-verify: %d\n%s", code, vout)
+	}
+}
