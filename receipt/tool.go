@@ -185,6 +185,18 @@ func LeafHash(path string, leaf DisclosedLeaf) string {
 		{Key: "value", Value: leaf.Value},
 		{Key: "salt_b64u", Value: canon.NewString(leaf.Salt)},
 	}}
+	return LeafHashOf(path, &obj)
+}
+
+// LeafHashOf hashes a parsed leaf object: SHA-256 of path ":" and the JCS of
+// its type, value and salt_b64u members.
+func LeafHashOf(path string, leaf *canon.Value) string {
+	obj := canon.Value{Kind: canon.Object}
+	for _, k := range [...]string{"type", "value", "salt_b64u"} {
+		if v := leaf.Get(k); v != nil {
+			obj.Members = append(obj.Members, canon.Member{Key: k, Value: *v})
+		}
+	}
 	return b64u.SHA256(append([]byte(path+":"), canon.AppendJCS(nil, &obj)...))
 }
 

@@ -10,23 +10,41 @@ var envelopeRequired = []string{
 	"hash_algorithm", "signature_b64u", "algorithm", "signer_did", "issued_at",
 }
 
-// signedEnvelope returns the common SignedEnvelope shape around payload.
-func signedEnvelope(name, typ string, payload *schema, hashAlgs ...string) *schema {
-	if len(hashAlgs) == 0 {
-		hashAlgs = []string{"SHA-256", "BLAKE3"}
+// envShape selects one of the SignedEnvelope variants the schemas use.
+type envShape int
+
+const (
+	envStrict         envShape = iota // base64url and did: fields, SHA-256|BLAKE3, optional expires_at
+	envStrictNoExpiry                 // the same without expires_at
+	envLoose                          // non-empty fields, SHA-256 only, optional expires_at
+)
+
+// envelopeOf returns the SignedEnvelope shape of type typ around payload.
+func envelopeOf(name, typ string, payload *schema, shape envShape) *schema {
+	hash, sig, did, algs := b64uField(), b64uField(), didField(), []string{"SHA-256", "BLAKE3"}
+	if shape == envLoose {
+		hash, sig, did, algs = nonEmpty(), nonEmpty(), nonEmpty(), []string{"SHA-256"}
 	}
-	return object().with(
+	s := object().with(
 		p("envelope_version", constStr("1")),
 		p("envelope_type", constStr(typ)),
 		p("payload", payload),
-		p("payload_hash_b64u", b64uField()),
-		p("hash_algorithm", enum(hashAlgs...)),
-		p("signature_b64u", b64uField()),
+		p("payload_hash_b64u", hash),
+		p("hash_algorithm", enum(algs...)),
+		p("signature_b64u", sig),
 		p("algorithm", enum("Ed25519")),
-		p("signer_did", didField()),
+		p("signer_did", did),
 		p("issued_at", dateTime()),
-		p("expires_at", dateTime()),
-	).req(envelopeRequired...).closedObj().as(name)
+	)
+	if shape != envStrictNoExpiry {
+		s.with(p("expires_at", dateTime()))
+	}
+	return s.req(envelopeRequired...).closedObj().as(name)
+}
+
+// signedEnvelope is the common strict envelope with an optional expiry.
+func signedEnvelope(name, typ string, payload *schema) *schema {
+	return envelopeOf(name, typ, payload, envStrict)
 }
 
 var receiptBindingSchema = object().with(
@@ -252,18 +270,7 @@ var toolReceiptV2Schema = object().with(
 ).req("receipt_version", "receipt_id", "tool_name", "args_hash_b64u", "result_hash_b64u", "hash_algorithm", "agent_did", "timestamp", "latency_ms", "args_salt_b64u", "result_salt_b64u").
 	closedObj().as("tool_receipt.v2")
 
-var toolReceiptEnvelopeV1Schema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("tool_receipt")),
-	p("payload", toolReceiptV1Schema),
-	p("payload_hash_b64u", nonEmpty()),
-	p("hash_algorithm", enum("SHA-256")),
-	p("signature_b64u", nonEmpty()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", nonEmpty()),
-	p("issued_at", dateTime()),
-	p("expires_at", dateTime()),
-).req(envelopeRequired...).closedObj().as("tool_receipt_envelope.v1")
+var toolReceiptEnvelopeV1Schema = envelopeOf("tool_receipt_envelope.v1", "tool_receipt", toolReceiptV1Schema, envLoose)
 
 var toolReceiptEnvelopeV2Schema = object().with(
 	p("envelope_version", constStr("2")),
@@ -579,12 +586,7 @@ var derivationAttestationSchema = object().with(
 	p("metadata", object()),
 ).req("derivation_version", "derivation_id", "issued_at", "input_model", "output_model", "transform").closedObj().as("derivation_attestation.v1")
 
-// The derivation envelope has no expires_at.
-var derivationAttestationEnvelopeSchema = func() *schema {
-	s := signedEnvelope("derivation_attestation_envelope.v1", "derivation_attestation", derivationAttestationSchema)
-	s.props = s.props[:len(s.props)-1]
-	return s
-}()
+var derivationAttestationEnvelopeSchema = envelopeOf("derivation_attestation_envelope.v1", "derivation_attestation", derivationAttestationSchema, envStrictNoExpiry)
 
 var exportBundleSchema = object().with(
 	p("export_version", constStr("1")),

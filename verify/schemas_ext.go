@@ -117,31 +117,11 @@ var virV2Schema = object().with(
 ).req("receipt_version", "receipt_id", "source", "provider", "model_claimed", "model_observed", "agent_did",
 	"timestamp", "legal_binding", "selective_disclosure").as("vir.v2")
 
-var virEnvelopeV1Schema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("vir_receipt")),
-	p("payload", ref("vir.v1", func() *schema { return virV1Schema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("vir_envelope.v1")
+var virEnvelopeV1Schema = envelopeOf("vir_envelope.v1", "vir_receipt",
+	ref("vir.v1", func() *schema { return virV1Schema }), envStrictNoExpiry)
 
-var virEnvelopeV2Schema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("vir_receipt")),
-	p("payload", ref("vir.v2", func() *schema { return virV2Schema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("vir_envelope.v2")
+var virEnvelopeV2Schema = envelopeOf("vir_envelope.v2", "vir_receipt",
+	ref("vir.v2", func() *schema { return virV2Schema }), envStrictNoExpiry)
 
 var coverageAttestationSchema = object().with(
 	p("attestation_version", constStr("1")),
@@ -175,19 +155,8 @@ var coverageAttestationSchema = object().with(
 ).req("attestation_version", "attestation_id", "run_id", "agent_did", "sentinel_did", "issued_at",
 	"binding", "metrics").closedObj().as("coverage_attestation.v1")
 
-var coverageAttestationEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("coverage_attestation")),
-	p("payload", ref("coverage_attestation.v1", func() *schema { return coverageAttestationSchema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-	p("expires_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("coverage_attestation_envelope.v1")
+var coverageAttestationEnvelopeSchema = envelopeOf("coverage_attestation_envelope.v1", "coverage_attestation",
+	ref("coverage_attestation.v1", func() *schema { return coverageAttestationSchema }), envStrict)
 
 var binarySemanticEvidenceSchema = object().with(
 	p("evidence_version", constStr("1")),
@@ -215,18 +184,8 @@ var binarySemanticEvidenceSchema = object().with(
 ).req("evidence_version", "binary_hash_b64u", "binary_profile", "extracted_claims", "causality_metrics",
 	"forensic_metrics").closedObj().as("binary_semantic_evidence.v1")
 
-var binarySemanticEvidenceEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("binary_semantic_evidence")),
-	p("payload", ref("binary_semantic_evidence.v1", func() *schema { return binarySemanticEvidenceSchema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("binary_semantic_evidence_envelope.v1")
+var binarySemanticEvidenceEnvelopeSchema = envelopeOf("binary_semantic_evidence_envelope.v1", "binary_semantic_evidence",
+	ref("binary_semantic_evidence.v1", func() *schema { return binarySemanticEvidenceSchema }), envStrictNoExpiry)
 
 var executionAttestationSchema = func() *schema {
 	s := object().with(
@@ -280,18 +239,8 @@ var executionAttestationSchema = func() *schema {
 	return s.as("execution_attestation.v1")
 }()
 
-var executionAttestationEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("execution_attestation")),
-	p("payload", ref("execution_attestation.v1", func() *schema { return executionAttestationSchema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("execution_attestation_envelope.v1")
+var executionAttestationEnvelopeSchema = envelopeOf("execution_attestation_envelope.v1", "execution_attestation",
+	ref("execution_attestation.v1", func() *schema { return executionAttestationSchema }), envStrictNoExpiry)
 
 var auditResultAttestationSchema = object().with(
 	p("audit_pack", object().with(
@@ -339,18 +288,8 @@ var auditResultAttestationSchema = object().with(
 ).req("audit_version", "audit_id", "issued_at", "model", "audit_code", "dataset", "protocol",
 	"result").closedObj().as("audit_result_attestation.v1")
 
-var auditResultAttestationEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("audit_result_attestation")),
-	p("payload", ref("audit_result_attestation.v1", func() *schema { return auditResultAttestationSchema })),
-	p("payload_hash_b64u", b64uField()),
-	p("hash_algorithm", enum("SHA-256", "BLAKE3")),
-	p("signature_b64u", b64uField()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", didField()),
-	p("issued_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("audit_result_attestation_envelope.v1")
+var auditResultAttestationEnvelopeSchema = envelopeOf("audit_result_attestation_envelope.v1", "audit_result_attestation",
+	ref("audit_result_attestation.v1", func() *schema { return auditResultAttestationSchema }), envStrictNoExpiry)
 
 // urmResource is the shape of an entry of urm.v1 inputs and outputs.
 func urmResource() *schema {
@@ -466,19 +405,8 @@ var sideEffectReceiptSchema = object().with(
 ).req("receipt_version", "receipt_id", "effect_class", "target_hash_b64u", "request_hash_b64u",
 	"response_hash_b64u", "hash_algorithm", "agent_did", "timestamp", "latency_ms").closedObj().as("side_effect_receipt.v1")
 
-var sideEffectReceiptEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("side_effect_receipt")),
-	p("payload", ref("side_effect_receipt.v1", func() *schema { return sideEffectReceiptSchema })),
-	p("payload_hash_b64u", nonEmpty()),
-	p("hash_algorithm", enum("SHA-256")),
-	p("signature_b64u", nonEmpty()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", nonEmpty()),
-	p("issued_at", dateTime()),
-	p("expires_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("side_effect_receipt_envelope.v1")
+var sideEffectReceiptEnvelopeSchema = envelopeOf("side_effect_receipt_envelope.v1", "side_effect_receipt",
+	ref("side_effect_receipt.v1", func() *schema { return sideEffectReceiptSchema }), envLoose)
 
 var humanApprovalReceiptSchema = object().with(
 	p("receipt_version", constStr("1")),
@@ -506,19 +434,8 @@ var humanApprovalReceiptSchema = object().with(
 ).req("receipt_version", "receipt_id", "approval_type", "approver_subject", "agent_did", "scope_hash_b64u",
 	"hash_algorithm", "timestamp").closedObj().as("human_approval_receipt.v1")
 
-var humanApprovalReceiptEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("human_approval_receipt")),
-	p("payload", ref("human_approval_receipt.v1", func() *schema { return humanApprovalReceiptSchema })),
-	p("payload_hash_b64u", nonEmpty()),
-	p("hash_algorithm", enum("SHA-256")),
-	p("signature_b64u", nonEmpty()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", nonEmpty()),
-	p("issued_at", dateTime()),
-	p("expires_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("human_approval_receipt_envelope.v1")
+var humanApprovalReceiptEnvelopeSchema = envelopeOf("human_approval_receipt_envelope.v1", "human_approval_receipt",
+	ref("human_approval_receipt.v1", func() *schema { return humanApprovalReceiptSchema }), envLoose)
 
 var delegationReceiptSchema = object().with(
 	p("receipt_version", constStr("1")),
@@ -540,19 +457,8 @@ var delegationReceiptSchema = object().with(
 ).req("receipt_version", "receipt_id", "delegator_did", "delegate_did", "task_description_hash_b64u",
 	"delegate_bundle_hash_b64u", "hash_algorithm", "delegated_at").closedObj().as("delegation_receipt.v1")
 
-var delegationReceiptEnvelopeSchema = object().with(
-	p("envelope_version", constStr("1")),
-	p("envelope_type", constStr("delegation_receipt")),
-	p("payload", ref("delegation_receipt.v1", func() *schema { return delegationReceiptSchema })),
-	p("payload_hash_b64u", nonEmpty()),
-	p("hash_algorithm", enum("SHA-256")),
-	p("signature_b64u", nonEmpty()),
-	p("algorithm", enum("Ed25519")),
-	p("signer_did", nonEmpty()),
-	p("issued_at", dateTime()),
-	p("expires_at", dateTime()),
-).req("envelope_version", "envelope_type", "payload", "payload_hash_b64u", "hash_algorithm",
-	"signature_b64u", "algorithm", "signer_did", "issued_at").closedObj().as("delegation_receipt_envelope.v1")
+var delegationReceiptEnvelopeSchema = envelopeOf("delegation_receipt_envelope.v1", "delegation_receipt",
+	ref("delegation_receipt.v1", func() *schema { return delegationReceiptSchema }), envLoose)
 
 var promptPackSchema = object().with(
 	p("prompt_pack_version", constStr("1")),

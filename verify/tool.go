@@ -1,11 +1,11 @@
 package verify
 
 import (
-	"slices"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/receipt"
 )
 
 // chainContext is what receipt checks need to know about the bundle.
@@ -160,36 +160,12 @@ func checkDisclosure(disc *canon.Value, committed string) (code, reason string) 
 		if jsonType(m.Value.Get("value")) != typ {
 			return DisclosureTypeMismatch, "leaf " + m.Key + " declares " + typ
 		}
-		hashes = append(hashes, DisclosureLeafHash(m.Key, &m.Value))
+		hashes = append(hashes, receipt.LeafHashOf(m.Key, &m.Value))
 	}
-	if DisclosureRoot(hashes) != root {
+	if receipt.Root(hashes) != root {
 		return DisclosureRootMismatch, "recomputed disclosure root differs"
 	}
 	return "", ""
-}
-
-// DisclosureLeafHash is b64u(SHA-256(path + ":" + JCS({type, value,
-// salt_b64u}))) of one leaf object.
-func DisclosureLeafHash(path string, leaf *canon.Value) string {
-	obj := canon.Value{Kind: canon.Object}
-	for _, k := range [...]string{"type", "value", "salt_b64u"} {
-		if v := leaf.Get(k); v != nil {
-			obj.Members = append(obj.Members, canon.Member{Key: k, Value: *v})
-		}
-	}
-	msg := append([]byte(path+":"), canon.AppendJCS(nil, &obj)...)
-	return b64u.SHA256(msg)
-}
-
-// DisclosureRoot is b64u(SHA-256(JCS(sorted leaf hashes))).
-func DisclosureRoot(leafHashes []string) string {
-	sorted := slices.Clone(leafHashes)
-	slices.SortFunc(sorted, canon.CompareUTF16)
-	arr := canon.Value{Kind: canon.Array, Items: make([]canon.Value, len(sorted))}
-	for i, h := range sorted {
-		arr.Items[i] = canon.NewString(h)
-	}
-	return b64u.SHA256(canon.AppendJCS(nil, &arr))
 }
 
 func jsonType(v *canon.Value) string {
