@@ -1,0 +1,165 @@
+// Package postgres is clawea's shared store on PostgreSQL (pgx), for
+// several instances that must see the same revocations, jobs, approvals
+// and receipts. DSNs start with postgres:// or postgresql://.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clawea/clawea/internal/store"
+)
+
+func init() {
+	open := func(ctx context.Context, dsn string) (store.Store, error) { return Open(ctx, dsn) }
+	store.Register("postgres://", open)
+	store.Register("postgresql://", open)
+}
+
+// DB is the PostgreSQL store.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects and applies pending migrations.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bad DSN %s: %w", store.Redact(dsn), err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot reach %s: %w", store.Redact(dsn), err)
+	}
+	db := &DB{pool: pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Backend returns "postgres".
+func (d *DB) Backend() string { return "postgres" }
+
+// Close closes the pool.
+func (d *DB) Close() error { d.pool.Close(); return nil }
+
+// Pool exposes the pool for tests that tamper with stored rows.
+func (d *DB) Pool() *pgxpool.Pool { return d.pool }
+
+// migrationLock is the advisory lock key that serialises migrations of
+// instances starting together.
+const migrationLock = 0x636c61776561 // "clawea"
+
+func (d *DB) migrate(ctx context.Context) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("postgres: migration lock: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS clawea_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("postgres: migrations table: %w", err)
+	}
+	for _, m := range migrations {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT COUNT(*) FROM clawea_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO clawea_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+	}
+	return nil
+}
+
+var migrations = []store.Migration{
+	{Version: 1, Name: "wpcs", SQL: `
+CREATE TABLE wpcs (
+	hash           TEXT COLLATE "C" PRIMARY KEY,
+	policy_id      TEXT NOT NULL,
+	policy_version TEXT NOT NULL,
+	issuer_did     TEXT NOT NULL,
+	payload        BYTEA NOT NULL,
+	envelope       BYTEA NOT NULL,
+	created_at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX wpcs_policy_id ON wpcs (policy_id);`},
+}
+
+// PutWPC stores a policy unless its hash exists.
+func (d *DB) PutWPC(ctx context.Context, w store.WPC) (store.WPC, bool, error) {
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = time.Now()
+	}
+	tag, err := d.pool.Exec(ctx, `INSERT INTO wpcs (hash, policy_id, policy_version, issuer_did, payload, envelope, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING`,
+		w.Hash, w.PolicyID, w.PolicyVersion, w.IssuerDID, w.Payload, w.Envelope, w.CreatedAt.UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return store.WPC{}, false, fmt.Errorf("postgres: put wpc: %w", err)
+	}
+	stored, err := d.GetWPC(ctx, w.Hash)
+	return stored, tag.RowsAffected() == 0, err
+}
+
+// GetWPC returns the policy with hash.
+func (d *DB) GetWPC(ctx context.Context, hash string) (store.WPC, error) {
+	var w store.WPC
+	err := d.pool.QueryRow(ctx, `SELECT hash, policy_id, policy_version, issuer_did, payload, envelope, created_at FROM wpcs WHERE hash = $1`, hash).
+		Scan(&w.Hash, &w.PolicyID, &w.PolicyVersion, &w.IssuerDID, &w.Payload, &w.Envelope, &w.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return w, store.ErrNotFound
+	}
+	if err != nil {
+		return w, fmt.Errorf("postgres: get wpc: %w", err)
+	}
+	w.CreatedAt = w.CreatedAt.UTC()
+	return w, nil
+}
+
+// ListWPCs lists policies ordered by hash.
+func (d *DB) ListWPCs(ctx context.Context, after string, limit int) ([]store.WPC, error) {
+	rows, err := d.pool.Query(ctx, `SELECT hash, policy_id, policy_version, issuer_did, payload, envelope, created_at FROM wpcs WHERE hash > $1 ORDER BY hash LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list wpcs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.WPC
+	for rows.Next() {
+		var w store.WPC
+		if err := rows.Scan(&w.Hash, &w.PolicyID, &w.PolicyVersion, &w.IssuerDID, &w.Payload, &w.Envelope, &w.CreatedAt); err != nil {
+			return nil, fmt.Errorf("postgres: list wpcs: %w", err)
+		}
+		w.CreatedAt = w.CreatedAt.UTC()
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
