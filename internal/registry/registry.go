@@ -1,0 +1,323 @@
+// Package registry is the Work Policy Contract registry (the reference's
+// clawcontrols routes): policies are published once, signed by the
+// registry key, and served by their hash, which is re-checked on every
+// read. It also holds the client gateways use to fetch and verify a pinned
+// policy.
+package registry
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clawea/clawea/b64u"
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/policy"
+	"github.com/clawea/clawea/signer"
+)
+
+// Store is what the registry needs from storage.
+type Store interface {
+	PutWPC(ctx context.Context, w store.WPC) (store.WPC, bool, error)
+	GetWPC(ctx context.Context, hash string) (store.WPC, error)
+	ListWPCs(ctx context.Context, after string, limit int) ([]store.WPC, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Authorizer decides whether a request may publish. It returns a non-nil
+// *APIError to refuse.
+type Authorizer func(r *http.Request) *APIError
+
+// Server serves the registry routes.
+type Server struct {
+	Store  Store
+	Signer signer.Signer
+	// Authorize guards POST /v1/wpc; AdminToken builds one for a static
+	// bearer token.
+	Authorize Authorizer
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Error codes of the registry, with the reference's names.
+const (
+	CodeUnauthorized      = "UNAUTHORIZED"
+	CodeBodyReadFailed    = "BODY_READ_FAILED"
+	CodePayloadTooLarge   = "PAYLOAD_TOO_LARGE"
+	CodeInvalidJSON       = "INVALID_JSON"
+	CodeInvalidRequest    = "INVALID_REQUEST"
+	CodeInvalidWPC        = "INVALID_WPC"
+	CodeSigningNotConfig  = "SIGNING_NOT_CONFIGURED"
+	CodeInvalidPolicyHash = "INVALID_POLICY_HASH"
+	CodeWPCNotFound       = "WPC_NOT_FOUND"
+	CodeWPCCorrupted      = "WPC_CORRUPTED"
+	CodeNotFound          = "NOT_FOUND"
+	CodeStoreUnavailable  = "STORE_UNAVAILABLE"
+)
+
+// APIError is an error response: {ok:false, error:{code, message,
+// details?}} with an HTTP status.
+type APIError struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+func apiErr(status int, code, format string, args ...any) *APIError {
+	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// AdminToken returns an Authorizer that requires "Authorization: Bearer
+// <token>" (compared in constant time). An empty token refuses everyone.
+func AdminToken(token string) Authorizer {
+	return func(r *http.Request) *APIError {
+		h := strings.TrimSpace(r.Header.Get("Authorization"))
+		got := ""
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			got = strings.TrimSpace(h[7:])
+		}
+		if token == "" || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "admin token required (Authorization: Bearer <token>)")
+		}
+		return nil
+	}
+}
+
+// Register adds the registry routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/wpc", s.publish)
+	mux.HandleFunc("GET /v1/wpc", s.list)
+	mux.HandleFunc("GET /v1/wpc/{hash...}", s.get)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// WriteError writes e in the registry's error shape.
+func WriteError(w http.ResponseWriter, e *APIError) {
+	writeJSON(w, e.Status, map[string]any{"ok": false, "error": e})
+}
+
+// published is the success body of POST and GET.
+type published struct {
+	OK         bool        `json:"ok"`
+	Existed    *bool       `json:"existed,omitempty"`
+	PolicyHash string      `json:"policy_hash_b64u"`
+	Envelope   canon.Value `json:"envelope"`
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	if s.Authorize == nil {
+		WriteError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "publishing is not enabled on this registry"))
+		return
+	}
+	if e := s.Authorize(r); e != nil {
+		WriteError(w, e)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, policy.MaxDocumentBytes+1))
+	if err != nil {
+		WriteError(w, apiErr(http.StatusBadRequest, CodeBodyReadFailed, "cannot read the request body"))
+		return
+	}
+	if len(body) > policy.MaxDocumentBytes {
+		WriteError(w, apiErr(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "WPC body exceeds %d bytes", policy.MaxDocumentBytes))
+		return
+	}
+	v, err := canon.Parse(body)
+	if err != nil {
+		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidJSON, "body is not valid JSON: %v", err))
+		return
+	}
+	if !v.IsObject() || v.Get("wpc") == nil {
+		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidRequest, `body must be {"wpc": {...}}`))
+		return
+	}
+	doc, err := policy.FromValue(v.Get("wpc").Clone())
+	if err != nil {
+		e := apiErr(http.StatusBadRequest, CodeInvalidWPC, "%v", err)
+		var pe *policy.Error
+		if errors.As(err, &pe) {
+			e.Message = pe.Msg
+			e.Details = map[string]any{"reason_code": pe.Code, "path": pe.Path}
+		}
+		WriteError(w, e)
+		return
+	}
+	hash := doc.Hash()
+	ctx := r.Context()
+	if existing, err := s.Store.GetWPC(ctx, hash); err == nil {
+		s.respondStored(w, existing, http.StatusOK, true)
+		return
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.storeFailed(w, err)
+		return
+	}
+	if s.Signer == nil {
+		WriteError(w, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "the registry has no signing key"))
+		return
+	}
+	env, err := policy.SignEnvelope(s.Signer, doc, s.now())
+	if err != nil {
+		WriteError(w, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "signing failed: %v", err))
+		return
+	}
+	envJSON, err := env.JSON()
+	if err != nil {
+		WriteError(w, apiErr(http.StatusInternalServerError, CodeSigningNotConfig, "envelope encoding failed"))
+		return
+	}
+	rec := store.WPC{Hash: hash, PolicyID: doc.PolicyID(), PolicyVersion: doc.Version, IssuerDID: doc.IssuerDID(),
+		Payload: canon.AppendCompact(nil, &doc.Value), Envelope: envJSON, CreatedAt: s.now()}
+	stored, existed, err := s.Store.PutWPC(ctx, rec)
+	if err != nil {
+		s.storeFailed(w, err)
+		return
+	}
+	status := http.StatusCreated
+	if existed {
+		status = http.StatusOK
+	}
+	s.log().InfoContext(ctx, "policy published", slog.String("policy_hash", hash), slog.String("policy_id", doc.PolicyID()), slog.Bool("existed", existed))
+	s.respondStored(w, stored, status, existed)
+}
+
+func (s *Server) storeFailed(w http.ResponseWriter, err error) {
+	s.log().Error("registry store failed", slog.String("error", err.Error()))
+	WriteError(w, apiErr(http.StatusServiceUnavailable, CodeStoreUnavailable, "policy storage is unavailable"))
+}
+
+// checkStored re-hashes a stored policy and its envelope payload.
+func checkStored(rec store.WPC) (canon.Value, *APIError) {
+	payload, err := canon.Parse(rec.Payload)
+	if err != nil || b64u.SHA256(canon.AppendJCS(nil, &payload)) != rec.Hash {
+		return canon.Value{}, apiErr(http.StatusInternalServerError, CodeWPCCorrupted, "Stored WPC hash mismatch")
+	}
+	env, err := canon.Parse(rec.Envelope)
+	if err != nil || !env.IsObject() {
+		return canon.Value{}, apiErr(http.StatusInternalServerError, CodeWPCCorrupted, "Stored WPC envelope is unreadable")
+	}
+	ep := env.Get("payload")
+	if ep == nil || b64u.SHA256(canon.AppendJCS(nil, ep)) != rec.Hash {
+		return canon.Value{}, apiErr(http.StatusInternalServerError, CodeWPCCorrupted, "Stored WPC envelope hash mismatch")
+	}
+	return env, nil
+}
+
+func (s *Server) respondStored(w http.ResponseWriter, rec store.WPC, status int, existed bool) {
+	env, e := checkStored(rec)
+	if e != nil {
+		s.log().Error("stored policy is corrupted", slog.String("policy_hash", rec.Hash))
+		WriteError(w, e)
+		return
+	}
+	writeJSON(w, status, published{OK: true, Existed: &existed, PolicyHash: rec.Hash, Envelope: env})
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	hash := strings.TrimSpace(r.PathValue("hash"))
+	switch {
+	case hash == "":
+		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be non-empty"))
+		return
+	case !b64u.IsValid(hash):
+		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be base64url (no padding)"))
+		return
+	case len(hash) != 43:
+		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must have length 43"))
+		return
+	}
+	rec, err := s.Store.GetWPC(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, apiErr(http.StatusNotFound, CodeWPCNotFound, "WPC not found"))
+		return
+	}
+	if err != nil {
+		s.storeFailed(w, err)
+		return
+	}
+	env, e := checkStored(rec)
+	if e != nil {
+		s.log().Error("stored policy is corrupted", slog.String("policy_hash", hash))
+		WriteError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, published{OK: true, PolicyHash: hash, Envelope: env})
+}
+
+// ListEntry summarises one policy in GET /v1/wpc.
+type ListEntry struct {
+	PolicyHash    string `json:"policy_hash_b64u"`
+	PolicyID      string `json:"policy_id"`
+	PolicyVersion string `json:"policy_version"`
+	IssuerDID     string `json:"issuer_did"`
+	CreatedAt     string `json:"created_at"`
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	after := r.URL.Query().Get("after")
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidRequest, "limit must be 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	recs, err := s.Store.ListWPCs(r.Context(), after, limit+1)
+	if err != nil {
+		s.storeFailed(w, err)
+		return
+	}
+	next := ""
+	if len(recs) > limit {
+		recs = recs[:limit]
+		next = recs[limit-1].Hash
+	}
+	out := make([]ListEntry, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, ListEntry{rec.Hash, rec.PolicyID, rec.PolicyVersion, rec.IssuerDID, rec.CreatedAt.UTC().Format(time.RFC3339Nano)})
+	}
+	body := map[string]any{"ok": true, "policies": out}
+	if next != "" {
+		body["next_after"] = next
+	}
+	if s.Signer != nil {
+		body["signer_did"] = s.Signer.DID()
+	}
+	writeJSON(w, http.StatusOK, body)
+}
