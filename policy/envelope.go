@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -25,6 +24,13 @@ const (
 	CodeAllowlistRequired = "WPC_SIGNER_ALLOWLIST_REQUIRED"
 	CodePolicyHashInvalid = "POLICY_HASH_INVALID"
 	EnvelopeType          = envelope.TypeWPC
+)
+
+// HTTP statuses a gateway answers with (the package serves nothing).
+const (
+	statusBadRequest = 400
+	statusForbidden  = 403
+	statusBadGateway = 502
 )
 
 // VerifyError is a fetch-and-verify failure with the HTTP status a
@@ -72,10 +78,10 @@ var envelopeKeys = []string{"envelope_version", "envelope_type", "payload", "pay
 // the validated policy.
 func VerifyEnvelope(env *canon.Value, wantHash string, opt VerifyOptions) (*Document, error) {
 	if !IsPolicyHash(wantHash) {
-		return nil, verr(CodePolicyHashInvalid, http.StatusBadRequest, "policy hash must be 43 base64url characters")
+		return nil, verr(CodePolicyHashInvalid, statusBadRequest, "policy hash must be 43 base64url characters")
 	}
 	if !env.IsObject() {
-		return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "envelope is not an object")
+		return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "envelope is not an object")
 	}
 	for _, m := range env.Members {
 		known := false
@@ -86,36 +92,36 @@ func VerifyEnvelope(env *canon.Value, wantHash string, opt VerifyOptions) (*Docu
 			}
 		}
 		if !known {
-			return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "unknown envelope field %q", m.Key)
+			return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "unknown envelope field %q", m.Key)
 		}
 	}
 	for _, k := range envelopeKeys {
 		if env.Get(k) == nil {
-			return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "envelope field %q missing", k)
+			return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "envelope field %q missing", k)
 		}
 	}
 	str := func(k string) string { s, _ := env.StringOf(k); return s }
 	if str("envelope_version") != "1" || str("envelope_type") != EnvelopeType || str("hash_algorithm") != "SHA-256" ||
 		str("algorithm") != "Ed25519" || !b64u.IsValidMin(str("payload_hash_b64u"), 8) || !b64u.IsValidMin(str("signature_b64u"), 8) {
-		return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "envelope fields do not have the work_policy_contract shape")
+		return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "envelope fields do not have the work_policy_contract shape")
 	}
 	if _, err := parseRFC3339(str("issued_at")); err != nil {
-		return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "issued_at is not a date-time")
+		return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "issued_at is not a date-time")
 	}
 	doc, err := FromValue(env.Get("payload").Clone())
 	if err != nil {
-		return nil, verr(CodeEnvelopeInvalid, http.StatusBadGateway, "payload is not a valid policy: %v", err)
+		return nil, verr(CodeEnvelopeInvalid, statusBadGateway, "payload is not a valid policy: %v", err)
 	}
 	got := str("payload_hash_b64u")
 	if got != wantHash {
-		return nil, verr(CodeHashMismatch, http.StatusForbidden, "envelope is for %s, not the requested %s", got, wantHash)
+		return nil, verr(CodeHashMismatch, statusForbidden, "envelope is for %s, not the requested %s", got, wantHash)
 	}
 	if doc.Hash() != got {
-		return nil, verr(CodeHashInvalid, http.StatusForbidden, "payload does not hash to payload_hash_b64u")
+		return nil, verr(CodeHashInvalid, statusForbidden, "payload does not hash to payload_hash_b64u")
 	}
 	did := str("signer_did")
 	if len(opt.Signers) == 0 && !opt.AllowAnySigner {
-		return nil, verr(CodeAllowlistRequired, http.StatusForbidden, "no policy signer allowlist is configured")
+		return nil, verr(CodeAllowlistRequired, statusForbidden, "no policy signer allowlist is configured")
 	}
 	if len(opt.Signers) > 0 {
 		allowed := false
@@ -126,16 +132,16 @@ func VerifyEnvelope(env *canon.Value, wantHash string, opt VerifyOptions) (*Docu
 			}
 		}
 		if !allowed {
-			return nil, verr(CodeSignerNotAllowed, http.StatusForbidden, "policy signer %s is not allowlisted", did)
+			return nil, verr(CodeSignerNotAllowed, statusForbidden, "policy signer %s is not allowlisted", did)
 		}
 	}
 	pub, err := didkey.PublicKey(did)
 	if err != nil {
-		return nil, verr(CodeSignerUnsupported, http.StatusForbidden, "policy signer must be an Ed25519 did:key")
+		return nil, verr(CodeSignerUnsupported, statusForbidden, "policy signer must be an Ed25519 did:key")
 	}
 	sig, err := b64u.Decode(str("signature_b64u"))
 	if err != nil || !didkey.NewKey(pub).Verify([]byte(got), sig) {
-		return nil, verr(CodeSignatureInvalid, http.StatusForbidden, "policy envelope signature does not verify")
+		return nil, verr(CodeSignatureInvalid, statusForbidden, "policy envelope signature does not verify")
 	}
 	return doc, nil
 }
