@@ -37,7 +37,7 @@ func Parse(data []byte) (Value, error) {
 	// input, which is never written after this point.
 	own := make([]byte, len(data))
 	copy(own, data)
-	p := parser{data: own}
+	p := parser{data: own, members: make([]Member, 0, 16), items: make([]Value, 0, 16)}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
