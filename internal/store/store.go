@@ -45,9 +45,162 @@ type WPCs interface {
 	ListWPCs(ctx context.Context, after string, limit int) ([]WPC, error)
 }
 
+// IssuerKey is a public key of the token issuer. The active key has no
+// NotAfter; a retired key verifies until NotAfter (the rotation overlap).
+type IssuerKey struct {
+	Kid       string
+	PublicKey []byte
+	CreatedAt time.Time
+	NotAfter  time.Time // zero: active
+}
+
+// IssuedToken records a token the issuer minted.
+type IssuedToken struct {
+	TokenHash  string // lowercase hex SHA-256 of the compact token
+	JTI        string
+	Sub        string
+	JobID      string
+	ScopeHash  string
+	PolicyHash string
+	Kid        string
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	Claims     []byte // the payload JSON
+}
+
+// Revocation records a revoked token. Seq orders the revocation feed.
+type Revocation struct {
+	Seq       int64
+	TokenHash string
+	Reason    string
+	RevokedBy string
+	JobID     string
+	RevokedAt time.Time
+	ExpiresAt time.Time // the token's own expiry; the record can go after it
+}
+
+// Tokens stores issuer keys, issued tokens and revocations.
+type Tokens interface {
+	PutIssuerKey(ctx context.Context, k IssuerKey) error
+	ListIssuerKeys(ctx context.Context) ([]IssuerKey, error)
+	PutIssuedToken(ctx context.Context, t IssuedToken) error
+	GetIssuedToken(ctx context.Context, tokenHash string) (IssuedToken, error)
+	// Revoke records r unless the token is already revoked; it returns the
+	// stored record and whether it existed.
+	Revoke(ctx context.Context, r Revocation) (Revocation, bool, error)
+	GetRevocation(ctx context.Context, tokenHash string) (Revocation, error)
+	// RevocationsSince lists revocations with Seq > after, in Seq order.
+	RevocationsSince(ctx context.Context, after int64, limit int) ([]Revocation, error)
+}
+
+// Job states.
+const (
+	JobOpen      = "open"
+	JobFinishing = "finishing" // closed to new events, waiting for the agent's signature
+	JobFinished  = "finished"
+)
+
+// Job is a unit of authority and of evidence.
+type Job struct {
+	ID         string
+	AgentDID   string
+	PolicyHash string
+	ScopeHash  string // token_scope_hash_b64u of the job's token
+	TokenHash  string
+	Status     string
+	Labels     []byte // JSON object
+	Budget     []byte // JSON object
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	FinishedAt time.Time
+	Seq        int64 // change sequence, for followers
+}
+
+// JobEvent is one event of a job's hash chain. Segment numbers the run
+// (a job longer than a bundle allows is several runs); Index counts events
+// within the segment from 0.
+type JobEvent struct {
+	JobID     string
+	Seq       int64 // position in the job, from 1
+	Segment   int
+	Index     int
+	EventID   string
+	EventType string
+	EventHash string
+	Event     []byte // the event object (compact JSON)
+	Payload   []byte // the event payload (compact JSON), kept for summaries
+	CreatedAt time.Time
+}
+
+// JobItem is evidence collected during a job: a receipt envelope or an
+// inline record.
+type JobItem struct {
+	JobID     string
+	Seq       int64
+	Segment   int
+	Kind      string // gateway_receipt, tool_receipt, side_effect, human_approval
+	ItemID    string
+	EventHash string
+	JSON      []byte
+	CreatedAt time.Time
+}
+
+// Bundle is a job's signed evidence: a proof bundle per segment (Part >=
+// 0) and, for multi-segment jobs, the aggregate (Part -1).
+type Bundle struct {
+	JobID      string
+	Part       int
+	BundleID   string
+	Envelope   []byte
+	URM        []byte
+	TrustPulse []byte
+	CreatedAt  time.Time
+}
+
+// Jobs stores jobs, their events, evidence and bundles.
+type Jobs interface {
+	CreateJob(ctx context.Context, j Job) error
+	GetJob(ctx context.Context, id string) (Job, error)
+	// ListJobs lists jobs by id after the given one; status "" means any.
+	ListJobs(ctx context.Context, after, status string, limit int) ([]Job, error)
+	// JobsChangedSince lists jobs whose Seq > after, in Seq order.
+	JobsChangedSince(ctx context.Context, after int64, limit int) ([]Job, error)
+	// SetJobStatus moves a job from one status to another (compare and
+	// swap); ErrConflict when it is not in from.
+	SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error
+	// AppendEvent appends to an open job's chain atomically: next gets the
+	// last event (nil for the first) and returns the new one. ErrConflict
+	// when the job is not open.
+	AppendEvent(ctx context.Context, jobID string, next func(last *JobEvent) (JobEvent, error)) (JobEvent, error)
+	ListEvents(ctx context.Context, jobID string) ([]JobEvent, error)
+	// AddItem records evidence for an open job; ErrConflict when closed.
+	AddItem(ctx context.Context, it JobItem) (JobItem, error)
+	ListItems(ctx context.Context, jobID string) ([]JobItem, error)
+	PutBundle(ctx context.Context, b Bundle) error
+	ListBundles(ctx context.Context, jobID string) ([]Bundle, error)
+}
+
+// Agent is an agent identity whose key the job service holds (sealed).
+type Agent struct {
+	DID       string
+	Name      string
+	SealedKey []byte
+	CreatedAt time.Time
+}
+
+// Agents stores custodial agent keys.
+type Agents interface {
+	PutAgent(ctx context.Context, a Agent) error
+	GetAgent(ctx context.Context, did string) (Agent, error)
+	ListAgents(ctx context.Context) ([]Agent, error)
+}
+
 // Store is everything a back end provides.
 type Store interface {
 	WPCs
+	Tokens
+	Jobs
+	Agents
 	// Backend names the back end ("sqlite" or "postgres").
 	Backend() string
 	// Close releases the back end.

@@ -113,6 +113,93 @@ CREATE TABLE wpcs (
 	created_at     TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX wpcs_policy_id ON wpcs (policy_id);`},
+	{Version: 2, Name: "tokens and jobs", SQL: `
+CREATE TABLE issuer_keys (
+	kid        TEXT PRIMARY KEY,
+	public_key BYTEA NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	not_after  TIMESTAMPTZ
+);
+CREATE TABLE issued_tokens (
+	token_hash  TEXT PRIMARY KEY,
+	jti         TEXT NOT NULL UNIQUE,
+	sub         TEXT NOT NULL,
+	job_id      TEXT NOT NULL,
+	scope_hash  TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	kid         TEXT NOT NULL,
+	issued_at   TIMESTAMPTZ NOT NULL,
+	expires_at  TIMESTAMPTZ NOT NULL,
+	claims      BYTEA NOT NULL
+);
+CREATE TABLE revocations (
+	seq        BIGSERIAL PRIMARY KEY,
+	token_hash TEXT NOT NULL UNIQUE,
+	reason     TEXT NOT NULL,
+	revoked_by TEXT NOT NULL,
+	job_id     TEXT NOT NULL,
+	revoked_at TIMESTAMPTZ NOT NULL,
+	expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE SEQUENCE job_changes;
+CREATE TABLE jobs (
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	agent_did   TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	scope_hash  TEXT NOT NULL,
+	token_hash  TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	labels      BYTEA NOT NULL,
+	budget      BYTEA NOT NULL,
+	created_at  TIMESTAMPTZ NOT NULL,
+	expires_at  TIMESTAMPTZ NOT NULL,
+	finished_at TIMESTAMPTZ,
+	seq         BIGINT NOT NULL
+);
+CREATE INDEX jobs_seq ON jobs (seq);
+CREATE INDEX jobs_status ON jobs (status, id);
+CREATE TABLE job_events (
+	job_id     TEXT NOT NULL,
+	seq        BIGINT NOT NULL,
+	segment    INTEGER NOT NULL,
+	idx        INTEGER NOT NULL,
+	event_id   TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	event_hash TEXT NOT NULL,
+	event      BYTEA NOT NULL,
+	payload    BYTEA NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (job_id, seq),
+	UNIQUE (job_id, event_id)
+);
+CREATE TABLE job_items (
+	job_id     TEXT NOT NULL,
+	seq        BIGINT NOT NULL,
+	segment    INTEGER NOT NULL,
+	kind       TEXT NOT NULL,
+	item_id    TEXT NOT NULL,
+	event_hash TEXT NOT NULL,
+	body       BYTEA NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (job_id, seq),
+	UNIQUE (job_id, kind, item_id)
+);
+CREATE TABLE bundles (
+	job_id      TEXT NOT NULL,
+	part        INTEGER NOT NULL,
+	bundle_id   TEXT NOT NULL,
+	envelope    BYTEA NOT NULL,
+	urm         BYTEA NOT NULL,
+	trust_pulse BYTEA NOT NULL,
+	created_at  TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (job_id, part)
+);
+CREATE TABLE agents (
+	did        TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	sealed_key BYTEA NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL
+);`},
 }
 
 // PutWPC stores a policy unless its hash exists.

@@ -116,6 +116,94 @@ CREATE TABLE wpcs (
 	created_at     INTEGER NOT NULL
 );
 CREATE INDEX wpcs_policy_id ON wpcs (policy_id);`},
+	{Version: 2, Name: "tokens and jobs", SQL: `
+CREATE TABLE issuer_keys (
+	kid        TEXT PRIMARY KEY,
+	public_key BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	not_after  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE issued_tokens (
+	token_hash  TEXT PRIMARY KEY,
+	jti         TEXT NOT NULL UNIQUE,
+	sub         TEXT NOT NULL,
+	job_id      TEXT NOT NULL,
+	scope_hash  TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	kid         TEXT NOT NULL,
+	issued_at   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	claims      BLOB NOT NULL
+);
+CREATE TABLE revocations (
+	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	token_hash TEXT NOT NULL UNIQUE,
+	reason     TEXT NOT NULL,
+	revoked_by TEXT NOT NULL,
+	job_id     TEXT NOT NULL,
+	revoked_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE TABLE job_seq (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO job_seq (id, value) VALUES (1, 0);
+CREATE TABLE jobs (
+	id          TEXT PRIMARY KEY,
+	agent_did   TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	scope_hash  TEXT NOT NULL,
+	token_hash  TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	labels      BLOB NOT NULL,
+	budget      BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	seq         INTEGER NOT NULL
+);
+CREATE INDEX jobs_seq ON jobs (seq);
+CREATE INDEX jobs_status ON jobs (status, id);
+CREATE TABLE job_events (
+	job_id     TEXT NOT NULL,
+	seq        INTEGER NOT NULL,
+	segment    INTEGER NOT NULL,
+	idx        INTEGER NOT NULL,
+	event_id   TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	event_hash TEXT NOT NULL,
+	event      BLOB NOT NULL,
+	payload    BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (job_id, seq),
+	UNIQUE (job_id, event_id)
+);
+CREATE TABLE job_items (
+	job_id     TEXT NOT NULL,
+	seq        INTEGER NOT NULL,
+	segment    INTEGER NOT NULL,
+	kind       TEXT NOT NULL,
+	item_id    TEXT NOT NULL,
+	event_hash TEXT NOT NULL,
+	body       BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (job_id, seq),
+	UNIQUE (job_id, kind, item_id)
+);
+CREATE TABLE bundles (
+	job_id      TEXT NOT NULL,
+	part        INTEGER NOT NULL,
+	bundle_id   TEXT NOT NULL,
+	envelope    BLOB NOT NULL,
+	urm         BLOB NOT NULL,
+	trust_pulse BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	PRIMARY KEY (job_id, part)
+);
+CREATE TABLE agents (
+	did        TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	sealed_key BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+);`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -26,6 +26,232 @@ type Opener func(t *testing.T) store.Store
 func Run(t *testing.T, open Opener) {
 	t.Run("WPCs", func(t *testing.T) { testWPCs(t, open(t)) })
 	t.Run("WPCConcurrentPublish", func(t *testing.T) { testWPCConcurrent(t, open(t)) })
+	t.Run("IssuerKeysAndTokens", func(t *testing.T) { testTokens(t, open(t)) })
+	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open(t)) })
+	t.Run("Jobs", func(t *testing.T) { testJobs(t, open(t)) })
+	t.Run("ConcurrentAppend", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
+	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.PutIssuerKey(ctx, store.IssuerKey{Kid: "k1", PublicKey: []byte{1}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIssuerKey(ctx, store.IssuerKey{Kid: "k2", PublicKey: []byte{2}, CreatedAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// Rotation: k1 gets an end; the public key itself never changes.
+	if err := s.PutIssuerKey(ctx, store.IssuerKey{Kid: "k1", PublicKey: []byte{9}, CreatedAt: t0, NotAfter: t0.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.ListIssuerKeys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].Kid != "k1" || !keys[0].NotAfter.Equal(t0.Add(2*time.Hour)) || keys[0].PublicKey[0] != 1 || !keys[1].NotAfter.IsZero() {
+		t.Fatalf("keys: %+v %v", keys, err)
+	}
+	tok := store.IssuedToken{TokenHash: "h1", JTI: "j1", Sub: "did:key:a", JobID: "job1", ScopeHash: "s", PolicyHash: "p", Kid: "k2",
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), Claims: []byte(`{}`)}
+	if err := s.PutIssuedToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	dup := tok
+	dup.TokenHash = "h2"
+	if err := s.PutIssuedToken(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate jti: %v", err)
+	}
+	got, err := s.GetIssuedToken(ctx, "h1")
+	if err != nil || got.JobID != "job1" || !got.ExpiresAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("get token: %+v %v", got, err)
+	}
+	if _, err := s.GetIssuedToken(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing token: %v", err)
+	}
+}
+
+func testRevocations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r1, existed, err := s.Revoke(ctx, store.Revocation{TokenHash: "a", Reason: "compromised", RevokedBy: "admin", RevokedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	if err != nil || existed || r1.Seq == 0 {
+		t.Fatalf("revoke: %+v %v %v", r1, existed, err)
+	}
+	again, existed, err := s.Revoke(ctx, store.Revocation{TokenHash: "a", Reason: "other", RevokedAt: t0.Add(time.Minute)})
+	if err != nil || !existed || again.Reason != "compromised" || again.Seq != r1.Seq {
+		t.Errorf("second revoke must keep the first: %+v %v %v", again, existed, err)
+	}
+	r2, _, _ := s.Revoke(ctx, store.Revocation{TokenHash: "b", Reason: "job_finished", JobID: "job1", RevokedAt: t0, ExpiresAt: t0})
+	if r2.Seq <= r1.Seq {
+		t.Errorf("sequence does not increase: %d then %d", r1.Seq, r2.Seq)
+	}
+	list, err := s.RevocationsSince(ctx, 0, 10)
+	if err != nil || len(list) != 2 || list[0].TokenHash != "a" || list[1].JobID != "job1" {
+		t.Fatalf("since 0: %+v %v", list, err)
+	}
+	list, _ = s.RevocationsSince(ctx, r1.Seq, 10)
+	if len(list) != 1 || list[0].TokenHash != "b" {
+		t.Errorf("since r1: %+v", list)
+	}
+	if _, err := s.GetRevocation(ctx, "zzz"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing revocation: %v", err)
+	}
+}
+
+func newJob(id string) store.Job {
+	return store.Job{ID: id, AgentDID: "did:key:a", PolicyHash: "p", ScopeHash: "s-" + id, TokenHash: "t-" + id, Status: store.JobOpen,
+		Labels: []byte(`{"ticket":"CHG-1"}`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+}
+
+func appendN(t *testing.T, s store.Store, jobID string, n int) {
+	for i := 0; i < n; i++ {
+		_, err := s.AppendEvent(context.Background(), jobID, func(last *store.JobEvent) (store.JobEvent, error) {
+			seq := int64(1)
+			if last != nil {
+				seq = last.Seq + 1
+			}
+			return store.JobEvent{Seq: seq, EventID: fmt.Sprintf("e%d", seq), EventType: "llm_call", EventHash: fmt.Sprintf("h%d", seq),
+				Event: []byte(`{}`), CreatedAt: t0}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testJobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("job_a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateJob(ctx, newJob("job_a")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate job: %v", err)
+	}
+	if err := s.CreateJob(ctx, newJob("job_b")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.GetJob(ctx, "job_a")
+	if err != nil || j.Status != store.JobOpen || string(j.Labels) != `{"ticket":"CHG-1"}` || string(j.Budget) != "{}" || j.Seq == 0 {
+		t.Fatalf("get: %+v %v", j, err)
+	}
+	appendN(t, s, "job_a", 3)
+	evs, err := s.ListEvents(ctx, "job_a")
+	if err != nil || len(evs) != 3 || evs[2].Seq != 3 {
+		t.Fatalf("events: %d %v", len(evs), err)
+	}
+	it, err := s.AddItem(ctx, store.JobItem{JobID: "job_a", Kind: "gateway_receipt", ItemID: "r1", EventHash: "h1", JSON: []byte(`{"r":1}`), CreatedAt: t0})
+	if err != nil || it.Seq != 1 {
+		t.Fatalf("item: %+v %v", it, err)
+	}
+	if _, err := s.AddItem(ctx, store.JobItem{JobID: "job_a", Kind: "gateway_receipt", ItemID: "r1", JSON: []byte(`{}`)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate item: %v", err)
+	}
+	before, _ := s.JobsChangedSince(ctx, 0, 10)
+	if len(before) != 2 {
+		t.Fatalf("changes: %d", len(before))
+	}
+	last := before[len(before)-1].Seq
+	if err := s.SetJobStatus(ctx, "job_a", store.JobOpen, store.JobFinished, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetJobStatus(ctx, "job_a", store.JobOpen, store.JobFinished, t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("double finish: %v", err)
+	}
+	if err := s.SetJobStatus(ctx, "nope", store.JobOpen, store.JobFinished, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing job: %v", err)
+	}
+	changed, _ := s.JobsChangedSince(ctx, last, 10)
+	if len(changed) != 1 || changed[0].ID != "job_a" || changed[0].Status != store.JobFinished || !changed[0].FinishedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("changed after finish: %+v", changed)
+	}
+	_, err = s.AppendEvent(ctx, "job_a", func(*store.JobEvent) (store.JobEvent, error) {
+		t.Error("next called for a finished job")
+		return store.JobEvent{}, nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("append to finished job: %v", err)
+	}
+	if _, err := s.AddItem(ctx, store.JobItem{JobID: "job_a", Kind: "k", ItemID: "x", JSON: []byte(`{}`)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("item on finished job: %v", err)
+	}
+	open, _ := s.ListJobs(ctx, "", store.JobOpen, 10)
+	all, _ := s.ListJobs(ctx, "", "", 10)
+	if len(open) != 1 || open[0].ID != "job_b" || len(all) != 2 {
+		t.Errorf("list: open %d all %d", len(open), len(all))
+	}
+	for part := -1; part <= 1; part++ {
+		if err := s.PutBundle(ctx, store.Bundle{JobID: "job_a", Part: part, BundleID: fmt.Sprint("b", part), Envelope: []byte(`{}`), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs, err := s.ListBundles(ctx, "job_a")
+	if err != nil || len(bs) != 3 || bs[0].Part != -1 || string(bs[1].URM) != "{}" {
+		t.Errorf("bundles: %+v %v", bs, err)
+	}
+}
+
+// testConcurrentAppend appends from several goroutines: the chain must
+// come out gap-free, each event seeing the one before it.
+func testConcurrentAppend(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("job_c")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := s.AppendEvent(ctx, "job_c", func(last *store.JobEvent) (store.JobEvent, error) {
+					seq, prev := int64(1), "null"
+					if last != nil {
+						seq, prev = last.Seq+1, last.EventHash
+					}
+					return store.JobEvent{Seq: seq, EventID: fmt.Sprint("e", seq), EventType: "x", EventHash: fmt.Sprintf("h%d<%s", seq, prev),
+						Event: []byte(`{}`), CreatedAt: t0}, nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	evs, _ := s.ListEvents(ctx, "job_c")
+	if len(evs) != 40 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("gap at %d: seq %d", i, e.Seq)
+		}
+		if i > 0 && !strings.HasSuffix(e.EventHash, "<"+evs[i-1].EventHash) {
+			t.Fatalf("event %d did not see its predecessor", e.Seq)
+		}
+	}
+}
+
+func testAgents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := store.Agent{DID: "did:key:agent", Name: "finance", SealedKey: []byte{1, 2, 3}, CreatedAt: t0}
+	if err := s.PutAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAgent(ctx, a); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate agent: %v", err)
+	}
+	got, err := s.GetAgent(ctx, a.DID)
+	if err != nil || got.Name != "finance" || len(got.SealedKey) != 3 {
+		t.Errorf("get agent: %+v %v", got, err)
+	}
+	list, _ := s.ListAgents(ctx)
+	if len(list) != 1 {
+		t.Errorf("agents: %d", len(list))
+	}
+	if _, err := s.GetAgent(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing agent: %v", err)
+	}
 }
 
 func testWPCs(t *testing.T, s store.Store) {
