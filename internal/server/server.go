@@ -15,20 +15,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawea/clawea/internal/issuer"
+	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/store"
 	_ "github.com/clawea/clawea/internal/store/postgres" // postgres:// DSNs
 	_ "github.com/clawea/clawea/internal/store/sqlite"   // the embedded default
+	"github.com/clawea/clawea/internal/tokenstate"
+	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/token"
+	"github.com/clawea/clawea/verify"
 )
 
-// Roles a server can run.
+// Roles a server can run. The jobs role mints tokens, so it runs with the
+// issuer.
 const (
 	RoleRegistry = "registry"
+	RoleIssuer   = "issuer"
+	RoleJobs     = "jobs"
 )
 
 // AllRoles lists every role, the default of clawea serve.
-var AllRoles = []string{RoleRegistry}
+var AllRoles = []string{RoleRegistry, RoleIssuer, RoleJobs}
 
 // Config is a node's configuration.
 type Config struct {
@@ -37,7 +46,15 @@ type Config struct {
 	DB      string   // DSN; default sqlite:<data-dir>/clawea.db
 	Roles   []string // default AllRoles
 	Log     *slog.Logger
+	// Trust lists extra gateway signers whose receipts finished bundles may
+	// carry (the node's own gateways are trusted automatically).
+	Trust verify.Config
+	// SegmentEvents overrides the events per bundle (tests).
+	SegmentEvents int
 }
+
+// Version is reported in bundles' harness metadata.
+var Version = "dev"
 
 // Node is a running server.
 type Node struct {
@@ -46,6 +63,10 @@ type Node struct {
 	Handler  http.Handler
 	DIDs     map[string]string // role -> signer did:key
 	Created  []string          // key and token files created at start
+	Mirror   *tokenstate.Mirror
+	Issuer   *issuer.Issuer
+	Jobs     *jobs.Service
+	Tokens   *token.Verifier
 	listener net.Listener
 	srv      *http.Server
 }
@@ -70,6 +91,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("server: unknown role %q (known: %s)", r, strings.Join(AllRoles, ", "))
 		}
 	}
+	if slices.Contains(cfg.Roles, RoleJobs) && !slices.Contains(cfg.Roles, RoleIssuer) {
+		return nil, errors.New("server: the jobs role mints job tokens and needs the issuer role in the same process")
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -78,33 +102,82 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}}
+	fail := func(err error) (*Node, error) {
+		st.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	tok, created, err := cfg.DataDir.AdminToken()
+	if err != nil {
+		return fail(err)
+	}
+	if created {
+		n.Created = append(n.Created, cfg.DataDir.TokenPath())
+	}
+	roleKey := func(role string) (*signer.Key, error) {
+		key, created, err := cfg.DataDir.Key(role)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			n.Created = append(n.Created, cfg.DataDir.KeyPath(role))
+		}
+		n.DIDs[role] = key.DID()
+		return key, nil
+	}
 	if slices.Contains(cfg.Roles, RoleRegistry) {
-		key, created, err := cfg.DataDir.Key(RoleRegistry)
+		key, err := roleKey(RoleRegistry)
 		if err != nil {
-			st.Close()
-			return nil, err
+			return fail(err)
 		}
-		if created {
-			n.Created = append(n.Created, cfg.DataDir.KeyPath(RoleRegistry))
-		}
-		tok, created, err := cfg.DataDir.AdminToken()
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		if created {
-			n.Created = append(n.Created, cfg.DataDir.TokenPath())
-		}
-		n.DIDs[RoleRegistry] = key.DID()
 		(&registry.Server{Store: st, Signer: key, Authorize: registry.AdminToken(tok), Log: cfg.Log}).Register(mux)
+	}
+	if slices.Contains(cfg.Roles, RoleIssuer) {
+		if _, err := roleKey(RoleIssuer); err != nil {
+			return fail(err)
+		}
+		if n.Mirror, err = tokenstate.New(ctx, st, tokenstate.Options{Log: cfg.Log}); err != nil {
+			return fail(err)
+		}
+		if n.Issuer, err = issuer.New(ctx, st, issuer.Options{DataDir: cfg.DataDir, State: n.Mirror, Log: cfg.Log, OnRevoke: n.Mirror.NoteRevoked}); err != nil {
+			return fail(err)
+		}
+		if err := n.Mirror.Sync(ctx); err != nil {
+			return fail(err)
+		}
+		n.Issuer.Register(mux, tok)
+		n.Tokens = token.NewVerifier(n.Mirror, token.Options{Audiences: n.Issuer.Audiences(), RequireJob: true})
+	}
+	if slices.Contains(cfg.Roles, RoleJobs) {
+		key, err := roleKey(RoleJobs)
+		if err != nil {
+			return fail(err)
+		}
+		custody, err := jobs.OpenCustody(cfg.DataDir)
+		if err != nil {
+			return fail(err)
+		}
+		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust,
+			Version: Version, SegmentEvents: cfg.SegmentEvents, OnChange: n.Mirror.NoteJob})
+		if err != nil {
+			return fail(err)
+		}
+		(&jobs.API{Service: n.Jobs, Tokens: n.Tokens, AdminToken: tok}).Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "roles": cfg.Roles})
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
 	mux.HandleFunc("GET /v1/did", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"roles": n.DIDs})
+		body := map[string]any{"roles": n.DIDs}
+		if n.Issuer != nil {
+			if info, err := n.Issuer.DIDInfo(r.Context()); err == nil {
+				for k, v := range info {
+					body[k] = v
+				}
+			}
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	n.Handler = withRequestLimits(mux)
 	return n, nil
@@ -150,6 +223,9 @@ func (n *Node) Serve(ctx context.Context) error {
 		if _, err := n.Listen(); err != nil {
 			return err
 		}
+	}
+	if n.Mirror != nil {
+		go n.Mirror.Run(ctx)
 	}
 	n.srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

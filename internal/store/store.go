@@ -166,7 +166,8 @@ type Jobs interface {
 	// JobsChangedSince lists jobs whose Seq > after, in Seq order.
 	JobsChangedSince(ctx context.Context, after int64, limit int) ([]Job, error)
 	// SetJobStatus moves a job from one status to another (compare and
-	// swap); ErrConflict when it is not in from.
+	// swap); ErrConflict when it is not in from. Moving to finishing or
+	// finished sets FinishedAt to at.
 	SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error
 	// AppendEvent appends to an open job's chain atomically: next gets the
 	// last event (nil for the first) and returns the new one. ErrConflict

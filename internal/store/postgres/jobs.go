@@ -241,7 +241,7 @@ func (d *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time
 			return err
 		}
 		var fin any // NULL keeps the old value
-		if to == store.JobFinished {
+		if to == store.JobFinished || to == store.JobFinishing {
 			fin = tz(at)
 		}
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET status = $1, seq = nextval('job_changes'), finished_at = COALESCE($2, finished_at) WHERE id = $3 AND status = $4`,

@@ -239,7 +239,7 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time
 		return fmt.Errorf("sqlite: job seq: %w", err)
 	}
 	fin := int64(0)
-	if to == store.JobFinished {
+	if to == store.JobFinished || to == store.JobFinishing {
 		fin = us(at)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, seq = ?, finished_at = CASE WHEN ? > 0 THEN ? ELSE finished_at END WHERE id = ? AND status = ?`,

@@ -1,0 +1,785 @@
+// Package jobs runs the job service: a job is the unit of authority (one
+// short-lived token pinned to one policy) and of evidence (one hash-chained
+// event log, the receipts collected during the job, and at the end one
+// signed proof bundle, or several joined by an aggregate when the job is
+// longer than one bundle may be).
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clawea/clawea/b64u"
+	"github.com/clawea/clawea/bundle"
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/didkey"
+	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/issuer"
+	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/receipt"
+	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/verify"
+)
+
+// Evidence kinds collected during a job.
+const (
+	KindGatewayReceipt = "gateway_receipt"
+	KindToolReceipt    = "tool_receipt"
+	KindSideEffect     = "side_effect"
+	KindHumanApproval  = "human_approval"
+)
+
+// Default scopes of a job token: model gateway, tool gateway, job events.
+var DefaultScopes = []string{"proxy:call", "tool:call", "job:events"}
+
+// ScopeJobEvents lets a token append events to its own job and finish it.
+const ScopeJobEvents = "job:events"
+
+// Store is what the job service needs.
+type Store interface {
+	store.Jobs
+	store.Agents
+	GetWPC(ctx context.Context, hash string) (store.WPC, error)
+}
+
+// Error is a job service error with a stable code and HTTP status.
+type Error struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+
+func jerr(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Service is the job service.
+type Service struct {
+	st       Store
+	issuer   *issuer.Issuer
+	key      signer.Signer // signs aggregates and exports
+	custody  *Custody
+	now      func() time.Time
+	log      *slog.Logger
+	trust    verify.Config
+	harness  bundle.Harness
+	segSize  int
+	onChange func(store.Job)
+}
+
+// Options configure a Service.
+type Options struct {
+	Issuer  *issuer.Issuer
+	Key     signer.Signer
+	Custody *Custody
+	Now     func() time.Time
+	Log     *slog.Logger
+	// Trust lists the gateway signers whose receipts the service's own
+	// bundles carry; finished bundles are verified against it.
+	Trust verify.Config
+	// Version names the harness version in bundles.
+	Version string
+	// SegmentEvents is the most events per bundle (default and maximum
+	// 1,000, the reference's limit).
+	SegmentEvents int
+	// OnChange is told of job state changes made here.
+	OnChange func(store.Job)
+}
+
+// New returns a job service.
+func New(st Store, opt Options) (*Service, error) {
+	if opt.Issuer == nil || opt.Key == nil || opt.Custody == nil {
+		return nil, errors.New("jobs: issuer, key and custody are required")
+	}
+	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
+		trust: opt.Trust, segSize: opt.SegmentEvents, onChange: opt.OnChange}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.segSize <= 0 || s.segSize > bundle.MaxEvents {
+		s.segSize = bundle.MaxEvents
+	}
+	v := opt.Version
+	if v == "" {
+		v = "dev"
+	}
+	s.harness = bundle.Harness{ID: "clawea", Version: v, Runtime: "clawea"}
+	return s, nil
+}
+
+// Budget limits a job's model usage; zero fields are unlimited.
+type Budget struct {
+	MaxRequests     int64 `json:"max_requests,omitempty"`
+	MaxTokensInput  int64 `json:"max_tokens_input,omitempty"`
+	MaxTokensOutput int64 `json:"max_tokens_output,omitempty"`
+}
+
+// StartRequest opens a job.
+type StartRequest struct {
+	AgentDID   string         `json:"agent_did"`
+	PolicyHash string         `json:"policy_hash_b64u"`
+	TTLSec     int64          `json:"ttl_sec,omitempty"`
+	Scopes     []string       `json:"scopes,omitempty"`
+	Labels     map[string]any `json:"labels,omitempty"`
+	Budget     *Budget        `json:"budget,omitempty"`
+}
+
+// Started is an opened job with its token.
+type Started struct {
+	Job       *View  `json:"job"`
+	Token     string `json:"token"`
+	TokenHash string `json:"token_hash"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func newJobID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return "job_" + hex.EncodeToString(b[:])
+}
+
+// Start opens a job: it checks the agent and the policy, mints the job's
+// token (mission_id = job id, policy pinned) and records the job with the
+// token's scope hash, so that the token works for this job only.
+func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error) {
+	if _, err := didkey.PublicKey(req.AgentDID); err != nil {
+		return nil, jerr(400, "AGENT_DID_INVALID", "agent_did must be an Ed25519 did:key")
+	}
+	if req.PolicyHash == "" {
+		return nil, jerr(400, "POLICY_REQUIRED", "policy_hash_b64u is required: every job is pinned to a policy")
+	}
+	if _, err := s.st.GetWPC(ctx, req.PolicyHash); errors.Is(err, store.ErrNotFound) {
+		return nil, jerr(404, "POLICY_NOT_FOUND", "policy %s is not in the registry", req.PolicyHash)
+	} else if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	scopes := req.Scopes
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	id := newJobID()
+	iss, err := s.issuer.Issue(ctx, issuer.IssueRequest{Sub: req.AgentDID, Scope: scopes, TTL: time.Duration(req.TTLSec) * time.Second,
+		MissionID: id, PolicyHash: req.PolicyHash, AgentDID: req.AgentDID})
+	if err != nil {
+		var ae *issuer.APIError
+		if errors.As(err, &ae) {
+			return nil, jerr(ae.Status, ae.Code, "%s", ae.Message)
+		}
+		return nil, err
+	}
+	labels, _ := json.Marshal(orMap(req.Labels))
+	budget := []byte("{}")
+	if req.Budget != nil {
+		budget, _ = json.Marshal(req.Budget)
+	}
+	now := s.now()
+	job := store.Job{ID: id, AgentDID: req.AgentDID, PolicyHash: req.PolicyHash, ScopeHash: iss.Claims.TokenScopeHash,
+		TokenHash: iss.TokenHash, Status: store.JobOpen, Labels: labels, Budget: budget, CreatedAt: now,
+		ExpiresAt: time.Unix(iss.Claims.Exp, 0)}
+	if err := s.st.CreateJob(ctx, job); err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job: %v", err)
+	}
+	if s.onChange != nil {
+		s.onChange(job)
+	}
+	s.log.InfoContext(ctx, "job started", slog.String("job_id", id), slog.String("agent", req.AgentDID), slog.String("policy_hash", req.PolicyHash))
+	v, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Started{Job: v, Token: iss.Token, TokenHash: iss.TokenHash, ExpiresAt: job.ExpiresAt.UTC().Format(time.RFC3339)}, nil
+}
+
+func orMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// View is a job as the API shows it.
+type View struct {
+	ID         string          `json:"id"`
+	Status     string          `json:"status"`
+	AgentDID   string          `json:"agent_did"`
+	PolicyHash string          `json:"policy_hash_b64u"`
+	ScopeHash  string          `json:"token_scope_hash_b64u"`
+	TokenHash  string          `json:"token_hash"`
+	Labels     json.RawMessage `json:"labels"`
+	Budget     json.RawMessage `json:"budget"`
+	CreatedAt  string          `json:"created_at"`
+	ExpiresAt  string          `json:"expires_at"`
+	FinishedAt string          `json:"finished_at,omitempty"`
+	Events     int             `json:"events"`
+	Evidence   map[string]int  `json:"evidence"`
+	Bundles    []BundleRef     `json:"bundles,omitempty"`
+	Custodial  bool            `json:"custodial_agent"`
+}
+
+// BundleRef names a stored bundle.
+type BundleRef struct {
+	Part     int    `json:"part"`
+	BundleID string `json:"bundle_id"`
+	Kind     string `json:"kind"`
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Get returns a job with its counts.
+func (s *Service) Get(ctx context.Context, id string) (*View, error) {
+	j, err := s.st.GetJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", id)
+	}
+	if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	evs, err := s.st.ListEvents(ctx, id)
+	if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	items, err := s.st.ListItems(ctx, id)
+	if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	v := &View{ID: j.ID, Status: j.Status, AgentDID: j.AgentDID, PolicyHash: j.PolicyHash, ScopeHash: j.ScopeHash, TokenHash: j.TokenHash,
+		Labels: j.Labels, Budget: j.Budget, CreatedAt: ts(j.CreatedAt), ExpiresAt: ts(j.ExpiresAt), Events: len(evs),
+		Evidence: map[string]int{}}
+	if j.Status == store.JobFinished {
+		v.FinishedAt = ts(j.FinishedAt)
+	}
+	for _, it := range items {
+		v.Evidence[it.Kind]++
+	}
+	if _, err := s.st.GetAgent(ctx, j.AgentDID); err == nil {
+		v.Custodial = true
+	}
+	bs, _ := s.st.ListBundles(ctx, id)
+	for _, b := range bs {
+		kind := "proof_bundle"
+		if b.Part < 0 {
+			kind = "aggregate_bundle"
+		}
+		v.Bundles = append(v.Bundles, BundleRef{Part: b.Part, BundleID: b.BundleID, Kind: kind})
+	}
+	return v, nil
+}
+
+// List lists jobs.
+func (s *Service) List(ctx context.Context, after, status string, limit int) ([]store.Job, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.st.ListJobs(ctx, after, status, limit)
+}
+
+// RunID names segment seg of a job: the job id for the first, then
+// <job>.s<n>. Each segment is its own run, with its own hash chain.
+func RunID(jobID string, seg int) string {
+	if seg == 0 {
+		return jobID
+	}
+	return fmt.Sprintf("%s.s%d", jobID, seg)
+}
+
+// AppendEvent adds an event to an open job's chain and returns it. payload
+// is any JSON value; its compact form is hashed into the event.
+func (s *Service) AppendEvent(ctx context.Context, jobID, eventType string, payload any) (store.JobEvent, error) {
+	if eventType == "" || len(eventType) > 64 {
+		return store.JobEvent{}, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
+	}
+	pv, err := canon.ValueOf(payload)
+	if err != nil {
+		return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err)
+	}
+	praw := canon.AppendCompact(nil, &pv)
+	if len(praw) > 64<<10 {
+		return store.JobEvent{}, jerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
+	}
+	at := s.now()
+	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, error) {
+		seq, seg, idx := int64(1), 0, 0
+		var prev *string
+		if last != nil {
+			seq, seg, idx = last.Seq+1, last.Segment, last.Index+1
+			prevHash := last.EventHash
+			prev = &prevHash
+			if idx >= s.segSize {
+				seg, idx, prev = seg+1, 0, nil // a new run starts its own chain
+			}
+		}
+		e := bundle.Event{EventID: fmt.Sprintf("evt_%06d", seq), RunID: RunID(jobID, seg), EventType: eventType,
+			Timestamp: envelope.FormatTime(at), PayloadHash: b64u.SHA256(praw), PrevHash: prev}
+		h, err := bundle.HashEvent(&e)
+		if err != nil {
+			return store.JobEvent{}, err
+		}
+		e.EventHash = h
+		raw, err := canon.Marshal(e)
+		if err != nil {
+			return store.JobEvent{}, err
+		}
+		return store.JobEvent{Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
+			Event: raw, Payload: praw, CreatedAt: at}, nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ev, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
+	case errors.Is(err, store.ErrConflict):
+		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open", jobID)
+	case err != nil:
+		return ev, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	return ev, nil
+}
+
+// Event decodes a stored event.
+func Event(ev store.JobEvent) (bundle.Event, error) {
+	var e bundle.Event
+	err := json.Unmarshal(ev.Event, &e)
+	return e, err
+}
+
+// AddEvidence records a receipt envelope or record bound to event ev.
+func (s *Service) AddEvidence(ctx context.Context, ev store.JobEvent, kind, itemID string, body []byte) error {
+	switch kind {
+	case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
+	default:
+		return jerr(400, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", kind)
+	}
+	_, err := s.st.AddItem(ctx, store.JobItem{JobID: ev.JobID, Segment: ev.Segment, Kind: kind, ItemID: itemID, EventHash: ev.EventHash,
+		JSON: body, CreatedAt: s.now()})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return jerr(409, "EVIDENCE_REJECTED", "job %s is not open, or %s %s is already recorded", ev.JobID, kind, itemID)
+	case err != nil:
+		return jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	return nil
+}
+
+// CreateAgent makes a custodial agent identity: the key is generated and
+// sealed here and never leaves the service.
+func (s *Service) CreateAgent(ctx context.Context, name string) (store.Agent, error) {
+	k, err := signer.Generate()
+	if err != nil {
+		return store.Agent{}, err
+	}
+	sealed, err := s.custody.Seal(k)
+	if err != nil {
+		return store.Agent{}, err
+	}
+	a := store.Agent{DID: k.DID(), Name: strings.TrimSpace(name), SealedKey: sealed, CreatedAt: s.now()}
+	if err := s.st.PutAgent(ctx, a); err != nil {
+		return store.Agent{}, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	return a, nil
+}
+
+// ListAgents lists custodial agents.
+func (s *Service) ListAgents(ctx context.Context) ([]store.Agent, error) { return s.st.ListAgents(ctx) }
+
+// segmentEvidence is what one run (segment) holds.
+type segmentEvidence struct {
+	seg      int
+	events   []store.JobEvent
+	items    []store.JobItem
+	runID    string
+	chain    []bundle.Event
+	payloads []json.RawMessage
+}
+
+// FinishResult is the outcome of Finish.
+type FinishResult struct {
+	Job        *View             `json:"job"`
+	Status     string            `json:"status"` // finished or awaiting_signature
+	SignBy     string            `json:"sign_by,omitempty"`
+	Payloads   []json.RawMessage `json:"payloads,omitempty"` // to sign, when awaiting_signature
+	Bundles    []FinishedBundle  `json:"bundles,omitempty"`
+	Verified   string            `json:"verification,omitempty"`
+	Unanchored int               `json:"unanchored_records,omitempty"`
+}
+
+// FinishedBundle is one stored bundle with its verdict.
+type FinishedBundle struct {
+	Part       int             `json:"part"`
+	BundleID   string          `json:"bundle_id"`
+	Kind       string          `json:"kind"`
+	Envelope   json.RawMessage `json:"envelope"`
+	URM        json.RawMessage `json:"urm,omitempty"`
+	TrustPulse json.RawMessage `json:"trust_pulse,omitempty"`
+}
+
+// Finish closes a job and turns its evidence into signed bundles. For a
+// custodial agent the service signs; otherwise the first call returns the
+// payloads to sign (status awaiting_signature) and a second call passes the
+// agent's signed envelopes in signed. The finished bundles are verified in
+// strict mode before they are stored; then the job's token is revoked.
+func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMessage) (*FinishResult, error) {
+	j, err := s.st.GetJob(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
+	}
+	if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	switch j.Status {
+	case store.JobFinished:
+		return nil, jerr(409, "JOB_FINISHED", "job %s is already finished", jobID)
+	case store.JobOpen:
+		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {
+			return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", jobID, err)
+		}
+		if j, err = s.st.GetJob(ctx, jobID); err != nil {
+			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		}
+		if s.onChange != nil {
+			s.onChange(j)
+		}
+	}
+	segs, unanchored, err := s.build(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	var payloads []json.RawMessage
+	for _, sg := range segs {
+		payloads = append(payloads, sg.payloads...)
+	}
+	var envs []*envelope.Envelope
+	switch agent, aerr := s.st.GetAgent(ctx, j.AgentDID); {
+	case aerr == nil:
+		key, err := s.custody.Open(agent.DID, agent.SealedKey)
+		if err != nil {
+			return nil, jerr(500, "AGENT_KEY_UNAVAILABLE", "%v", err)
+		}
+		for _, p := range payloads {
+			env, err := envelope.Sign(key, envelope.TypeBundle, mustValue(p), envelope.Options{IssuedAt: j.FinishedAt})
+			if err != nil {
+				return nil, err
+			}
+			envs = append(envs, env)
+		}
+	case !errors.Is(aerr, store.ErrNotFound):
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", aerr)
+	case len(signed) == 0:
+		v, _ := s.Get(ctx, jobID)
+		return &FinishResult{Job: v, Status: "awaiting_signature", SignBy: j.AgentDID, Payloads: payloads}, nil
+	default:
+		if len(signed) != len(payloads) {
+			return nil, jerr(400, "SIGNATURES_MISMATCH", "expected %d signed bundles, got %d", len(payloads), len(signed))
+		}
+		for i, raw := range signed {
+			env, err := checkSigned(raw, payloads[i], j.AgentDID)
+			if err != nil {
+				return nil, jerr(400, "SIGNATURE_REJECTED", "signed bundle %d: %v", i, err)
+			}
+			envs = append(envs, env)
+		}
+	}
+	return s.complete(ctx, j, segs, envs, unanchored)
+}
+
+func mustValue(raw []byte) canon.Value {
+	v, _ := canon.Parse(raw)
+	return v
+}
+
+// checkSigned accepts an agent-signed envelope only if its payload is the
+// prepared one, the agent signed it, and it verifies.
+func checkSigned(raw, payload json.RawMessage, agent string) (*envelope.Envelope, error) {
+	v, err := envelope.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := envelope.Verify(&v, false); err != nil {
+		return nil, err
+	}
+	if did, _ := v.StringOf("signer_did"); did != agent {
+		return nil, fmt.Errorf("signed by %s, not the job's agent %s", did, agent)
+	}
+	if t, _ := v.StringOf("envelope_type"); t != envelope.TypeBundle {
+		return nil, errors.New("not a proof_bundle envelope")
+	}
+	want := mustValue(payload)
+	if !bytes.Equal(canon.AppendCompact(nil, v.Get("payload")), canon.AppendCompact(nil, &want)) {
+		return nil, errors.New("the signed payload is not the prepared payload")
+	}
+	var env envelope.Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, err
+	}
+	return &env, nil
+}
+
+// build groups a job's events and evidence by segment and prepares each
+// segment's bundle payload (deterministic for a finishing job).
+func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, int, error) {
+	evs, err := s.st.ListEvents(ctx, j.ID)
+	if err != nil {
+		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	items, err := s.st.ListItems(ctx, j.ID)
+	if err != nil {
+		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	var segs []*segmentEvidence
+	bySeg := map[int]*segmentEvidence{}
+	get := func(n int) *segmentEvidence {
+		if sg, ok := bySeg[n]; ok {
+			return sg
+		}
+		sg := &segmentEvidence{seg: n, runID: RunID(j.ID, n)}
+		bySeg[n] = sg
+		segs = append(segs, sg)
+		return sg
+	}
+	if len(evs) == 0 {
+		return nil, 0, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", j.ID)
+	}
+	for _, ev := range evs {
+		sg := get(ev.Segment)
+		sg.events = append(sg.events, ev)
+		e, err := Event(ev)
+		if err != nil {
+			return nil, 0, jerr(500, "EVENT_CORRUPTED", "event %d: %v", ev.Seq, err)
+		}
+		sg.chain = append(sg.chain, e)
+	}
+	for _, it := range items {
+		sg := get(it.Segment)
+		sg.items = append(sg.items, it)
+	}
+	slices.SortFunc(segs, func(a, b *segmentEvidence) int { return a.seg - b.seg })
+	unanchored := 0
+	for _, sg := range segs {
+		p, n, err := s.payload(j, sg, len(segs))
+		if err != nil {
+			return nil, 0, err
+		}
+		unanchored += n
+		raw, err := canon.Marshal(p)
+		if err != nil {
+			return nil, 0, err
+		}
+		sg.payloads = []json.RawMessage{raw}
+	}
+	return segs, unanchored, nil
+}
+
+// payload builds one segment's proof bundle payload. Side-effect and
+// approval records must be anchored to a span declared by a gateway
+// receipt of the same bundle (the reference's causal rule); records that
+// cannot be are carried in metadata instead, so nothing is dropped and the
+// bundle still verifies.
+func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int) (*bundle.Payload, int, error) {
+	p := &bundle.Payload{Version: "1", BundleID: "bundle_" + sg.runID, AgentDID: j.AgentDID, EventChain: sg.chain,
+		Metadata: &bundle.Metadata{Harness: &s.harness, PolicyHash: j.PolicyHash, TokenScopeHash: j.ScopeHash, JobID: j.ID}}
+	if parts > 1 {
+		p.Metadata.Part = &bundle.Part{Index: sg.seg, Count: parts}
+	}
+	spans := map[string]bool{}
+	var unanchored []json.RawMessage
+	var tokensIn, tokensOut int64
+	for _, it := range sg.items {
+		switch it.Kind {
+		case KindGatewayReceipt, KindToolReceipt:
+			var env envelope.Envelope
+			if err := json.Unmarshal(it.JSON, &env); err != nil {
+				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+			}
+			if it.Kind == KindGatewayReceipt {
+				p.Receipts = append(p.Receipts, &env)
+				if b := env.Payload.Get("binding"); b.IsObject() {
+					if span, ok := b.StringOf("span_id"); ok {
+						spans[span] = true
+					}
+				}
+				if n := env.Payload.Get("tokens_input"); n.IsNumber() {
+					tokensIn += int64(n.Num)
+				}
+				if n := env.Payload.Get("tokens_output"); n.IsNumber() {
+					tokensOut += int64(n.Num)
+				}
+			} else {
+				p.ToolReceipts = append(p.ToolReceipts, &env)
+			}
+		}
+	}
+	anchored := func(b *receipt.Binding) bool {
+		return b != nil && (spans[b.ParentSpanID] && b.ParentSpanID != "" || spans[b.ToolSpanID] && b.ToolSpanID != "" || spans[b.SpanID] && b.SpanID != "")
+	}
+	for _, it := range sg.items {
+		switch it.Kind {
+		case KindSideEffect:
+			var se receipt.SideEffect
+			if err := json.Unmarshal(it.JSON, &se); err != nil {
+				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+			}
+			if anchored(se.Binding) {
+				p.SideEffects = append(p.SideEffects, se)
+			} else {
+				unanchored = append(unanchored, it.JSON)
+			}
+		case KindHumanApproval:
+			var ha receipt.HumanApproval
+			if err := json.Unmarshal(it.JSON, &ha); err != nil {
+				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+			}
+			if anchored(ha.Binding) {
+				p.HumanApprovals = append(p.HumanApprovals, ha)
+			} else {
+				unanchored = append(unanchored, it.JSON)
+			}
+		}
+	}
+	if len(unanchored) > 0 {
+		p.Metadata.Labels = map[string]any{"unanchored_records": unanchored}
+	}
+	var b Budget
+	json.Unmarshal(j.Budget, &b)
+	if b.MaxRequests > 0 {
+		claim := bundle.RateLimitClaim{Version: "1", Scope: "agent", ScopeKey: j.AgentDID,
+			WindowStart: envelope.FormatTime(j.CreatedAt), WindowEnd: envelope.FormatTime(j.FinishedAt),
+			MaxRequests: b.MaxRequests, ObservedRequests: int64(len(p.Receipts)), RunID: sg.runID}
+		if b.MaxTokensInput > 0 {
+			claim.MaxTokensInput, claim.ObservedTokensInput = &b.MaxTokensInput, &tokensIn
+		}
+		if b.MaxTokensOutput > 0 {
+			claim.MaxTokensOutput, claim.ObservedTokensOutput = &b.MaxTokensOutput, &tokensOut
+		}
+		p.RateLimitClaims = []bundle.RateLimitClaim{claim}
+	}
+	_, _, urmHash, err := s.urm(j, sg, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Members of an aggregate carry no URM reference: the aggregate's
+	// verification cannot be given the members' URM documents, so a
+	// reference there would fail as URM_MISSING. The URM is still written.
+	if parts == 1 {
+		p.URM = &bundle.URMRef{Version: "1", URMID: "urm_" + sg.runID, ResourceType: "urm", ResourceHash: urmHash}
+	}
+	return p, len(unanchored), nil
+}
+
+// urm builds a segment's URM and Trust Pulse.
+func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]byte, []byte, string, error) {
+	tools := map[string]int{}
+	for _, ev := range sg.events {
+		if ev.EventType != "tool_call" {
+			continue
+		}
+		var pl struct {
+			Tool string `json:"tool"`
+		}
+		if json.Unmarshal(ev.Payload, &pl) == nil && pl.Tool != "" {
+			tools[pl.Tool]++
+		}
+	}
+	started := sg.events[0].CreatedAt
+	tp := bundle.NewTrustPulse(sg.runID, j.AgentDID, started, j.FinishedAt, tools)
+	tpRaw, err := canon.Marshal(tp)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	u := &bundle.URM{URMID: "urm_" + sg.runID, RunID: sg.runID, AgentDID: j.AgentDID, IssuedAt: envelope.FormatTime(j.FinishedAt),
+		Harness:       bundle.URMHarness{ID: s.harness.ID, Version: s.harness.Version, Runtime: s.harness.Runtime},
+		Inputs:        []bundle.URMResource{{Type: "work_policy_contract", Hash: j.PolicyHash, ContentType: "application/json"}},
+		Outputs:       []bundle.URMResource{{Type: "trust_pulse", Hash: b64u.SHA256(tpRaw), ContentType: "application/json"}},
+		ChainRootHash: sg.chain[0].EventHash, ReceiptsRoot: bundle.ReceiptsRoot(p.Receipts),
+		Metadata: map[string]any{"trust_pulse": map[string]any{"hash_b64u": b64u.SHA256(tpRaw)}, "job_id": j.ID}}
+	raw, hash, err := u.JSON()
+	return raw, tpRaw, hash, err
+}
+
+// complete stores signed bundles (and the aggregate for multi-part jobs)
+// after verifying them, marks the job finished and revokes its token.
+func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvidence, envs []*envelope.Envelope, unanchored int) (*FinishResult, error) {
+	opt := verify.Options{Strict: true, Config: s.trust, Now: j.FinishedAt.Add(time.Second)}
+	var out []FinishedBundle
+	var records []store.Bundle
+	for i, sg := range segs {
+		env := envs[i]
+		raw, err := env.JSON()
+		if err != nil {
+			return nil, err
+		}
+		pv := env.Payload
+		payload := canon.AppendCompact(nil, &pv)
+		var p bundle.Payload
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return nil, err
+		}
+		urm, tp, _, err := s.urm(j, sg, &p)
+		if err != nil {
+			return nil, err
+		}
+		o := opt
+		o.URM = urm
+		if res := verify.Check(raw, verify.KindProofBundle, o); res.Status != verify.StatusPass {
+			s.log.ErrorContext(ctx, "finished bundle failed verification", slog.String("job_id", j.ID), slog.String("code", res.ReasonCode), slog.String("reason", res.Reason))
+			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d does not verify: %s %s", i, res.ReasonCode, res.Reason)
+		}
+		out = append(out, FinishedBundle{Part: sg.seg, BundleID: p.BundleID, Kind: "proof_bundle", Envelope: raw, URM: urm, TrustPulse: tp})
+		records = append(records, store.Bundle{JobID: j.ID, Part: sg.seg, BundleID: p.BundleID, Envelope: raw, URM: urm, TrustPulse: tp, CreatedAt: s.now()})
+	}
+	if len(envs) > 1 {
+		agg, err := bundle.NewAggregate(s.key, "aggregate_"+j.ID, envs, j.FinishedAt)
+		if err != nil {
+			return nil, jerr(500, "AGGREGATE_FAILED", "%v", err)
+		}
+		raw, err := agg.JSON()
+		if err != nil {
+			return nil, err
+		}
+		if res := verify.Check(raw, verify.KindAggregateBundle, opt); res.Status != verify.StatusPass {
+			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "aggregate does not verify: %s %s", res.ReasonCode, res.Reason)
+		}
+		out = append([]FinishedBundle{{Part: -1, BundleID: "aggregate_" + j.ID, Kind: "aggregate_bundle", Envelope: raw}}, out...)
+		records = append(records, store.Bundle{JobID: j.ID, Part: -1, BundleID: "aggregate_" + j.ID, Envelope: raw, CreatedAt: s.now()})
+	}
+	for _, b := range records {
+		if err := s.st.PutBundle(ctx, b); err != nil {
+			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		}
+	}
+	if err := s.st.SetJobStatus(ctx, j.ID, store.JobFinishing, store.JobFinished, s.now()); err != nil {
+		return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", j.ID, err)
+	}
+	if _, _, err := s.issuer.Revoke(ctx, j.TokenHash, "job_finished", "jobs", j.ID, j.ExpiresAt); err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "job finished but its token could not be revoked: %v", err)
+	}
+	if fj, err := s.st.GetJob(ctx, j.ID); err == nil && s.onChange != nil {
+		s.onChange(fj)
+	}
+	s.log.InfoContext(ctx, "job finished", slog.String("job_id", j.ID), slog.Int("bundles", len(out)))
+	v, _ := s.Get(ctx, j.ID)
+	return &FinishResult{Job: v, Status: "finished", Bundles: out, Verified: "PASS", Unanchored: unanchored}, nil
+}
+
+// Bundles returns a finished job's stored bundles.
+func (s *Service) Bundles(ctx context.Context, jobID string) ([]store.Bundle, error) {
+	return s.st.ListBundles(ctx, jobID)
+}
+
+// Key returns the service's signing key (aggregates, exports).
+func (s *Service) Key() signer.Signer { return s.key }

@@ -1,0 +1,246 @@
+// Package tokenstate keeps a node's view of the state token verification
+// depends on (issuer keys, revocations, jobs) current from the shared
+// store, so that a revocation or a finished job takes effect at every
+// instance sharing the store within one poll interval (250 ms by default),
+// while the verification hot path never waits on the store.
+package tokenstate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/clawea/clawea/didkey"
+	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/token"
+)
+
+// Store is what the mirror reads.
+type Store interface {
+	ListIssuerKeys(ctx context.Context) ([]store.IssuerKey, error)
+	RevocationsSince(ctx context.Context, after int64, limit int) ([]store.Revocation, error)
+	GetJob(ctx context.Context, id string) (store.Job, error)
+	JobsChangedSince(ctx context.Context, after int64, limit int) ([]store.Job, error)
+}
+
+// Mirror implements token.State over a store.
+type Mirror struct {
+	st       Store
+	interval time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	keys    map[string]token.IssuerKey
+	keyList []token.IssuerKey
+	revoked map[string]string // token hash -> reason
+	revSeq  int64
+	jobs    map[string]token.JobInfo
+	jobSeq  int64
+	synced  time.Time
+}
+
+var _ token.State = (*Mirror)(nil)
+
+// Options configure a Mirror.
+type Options struct {
+	Interval time.Duration // poll interval; default 250 ms
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// New loads the current state and returns a mirror; call Run to keep it
+// current.
+func New(ctx context.Context, st Store, opt Options) (*Mirror, error) {
+	m := &Mirror{st: st, interval: opt.Interval, log: opt.Log, now: opt.Now,
+		keys: map[string]token.IssuerKey{}, revoked: map[string]string{}, jobs: map[string]token.JobInfo{}}
+	if m.interval == 0 {
+		m.interval = 250 * time.Millisecond
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if err := m.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Run polls the store until ctx ends.
+func (m *Mirror) Run(ctx context.Context) {
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	keysEvery := int(5 * time.Second / m.interval)
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n++
+		if err := m.syncRevocationsAndJobs(ctx); err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "token state poll failed", slog.String("error", err.Error()))
+		}
+		if keysEvery > 0 && n%keysEvery == 0 {
+			if err := m.syncKeys(ctx); err != nil && ctx.Err() == nil {
+				m.log.WarnContext(ctx, "issuer key refresh failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// Sync refreshes everything once.
+func (m *Mirror) Sync(ctx context.Context) error {
+	if err := m.syncKeys(ctx); err != nil {
+		return err
+	}
+	return m.syncRevocationsAndJobs(ctx)
+}
+
+func (m *Mirror) syncKeys(ctx context.Context) error {
+	keys, err := m.st.ListIssuerKeys(ctx)
+	if err != nil {
+		return err
+	}
+	byKid := make(map[string]token.IssuerKey, len(keys))
+	list := make([]token.IssuerKey, 0, len(keys))
+	for _, k := range keys {
+		ik := token.IssuerKey{Kid: k.Kid, Key: didkey.NewKey(k.PublicKey), NotAfter: k.NotAfter}
+		byKid[k.Kid] = ik
+		list = append(list, ik)
+	}
+	m.mu.Lock()
+	m.keys, m.keyList = byKid, list
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Mirror) syncRevocationsAndJobs(ctx context.Context) error {
+	m.mu.RLock()
+	revSeq, jobSeq := m.revSeq, m.jobSeq
+	m.mu.RUnlock()
+	for {
+		revs, err := m.st.RevocationsSince(ctx, revSeq, 1000)
+		if err != nil {
+			return err
+		}
+		if len(revs) == 0 {
+			break
+		}
+		m.mu.Lock()
+		for _, r := range revs {
+			m.revoked[r.TokenHash] = r.Reason
+			revSeq = r.Seq
+		}
+		m.revSeq = revSeq
+		m.mu.Unlock()
+		if len(revs) < 1000 {
+			break
+		}
+	}
+	for {
+		jobs, err := m.st.JobsChangedSince(ctx, jobSeq, 1000)
+		if err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		m.mu.Lock()
+		for _, j := range jobs {
+			m.jobs[j.ID] = info(j)
+			jobSeq = j.Seq
+		}
+		m.jobSeq = jobSeq
+		m.mu.Unlock()
+		if len(jobs) < 1000 {
+			break
+		}
+	}
+	m.mu.Lock()
+	m.synced = m.now()
+	m.mu.Unlock()
+	return nil
+}
+
+func info(j store.Job) token.JobInfo {
+	return token.JobInfo{ID: j.ID, ScopeHash: j.ScopeHash, Open: j.Status != store.JobFinished}
+}
+
+// IssuerKey returns an issuer key by kid.
+func (m *Mirror) IssuerKey(kid string) (token.IssuerKey, bool) {
+	m.mu.RLock()
+	k, ok := m.keys[kid]
+	m.mu.RUnlock()
+	return k, ok
+}
+
+// IssuerKeys lists the issuer keys.
+func (m *Mirror) IssuerKeys() []token.IssuerKey {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.keyList
+}
+
+// Revoked reports a token's revocation.
+func (m *Mirror) Revoked(tokenHash string) (string, bool) {
+	m.mu.RLock()
+	r, ok := m.revoked[tokenHash]
+	m.mu.RUnlock()
+	return r, ok
+}
+
+// Job returns a job, reading the store when the mirror has not seen it
+// yet (a job created on another instance a moment ago).
+func (m *Mirror) Job(ctx context.Context, id string) (token.JobInfo, bool, error) {
+	m.mu.RLock()
+	j, ok := m.jobs[id]
+	m.mu.RUnlock()
+	if ok {
+		return j, true, nil
+	}
+	sj, err := m.st.GetJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return token.JobInfo{}, false, nil
+	}
+	if err != nil {
+		return token.JobInfo{}, false, err
+	}
+	ji := info(sj)
+	m.mu.Lock()
+	if _, seen := m.jobs[id]; !seen {
+		m.jobs[id] = ji
+	}
+	m.mu.Unlock()
+	return ji, true, nil
+}
+
+// NoteRevoked records a revocation made by this node at once, ahead of the
+// next poll.
+func (m *Mirror) NoteRevoked(tokenHash, reason string) {
+	m.mu.Lock()
+	if _, ok := m.revoked[tokenHash]; !ok {
+		m.revoked[tokenHash] = reason
+	}
+	m.mu.Unlock()
+}
+
+// NoteJob records a job state change made by this node at once.
+func (m *Mirror) NoteJob(j store.Job) {
+	m.mu.Lock()
+	m.jobs[j.ID] = info(j)
+	m.mu.Unlock()
+}
+
+// LastSync returns when the mirror last caught up with the store.
+func (m *Mirror) LastSync() time.Time {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.synced
+}
