@@ -58,7 +58,7 @@ clawea refuses to read a key file that group or others can read.`,
 		},
 	}
 	showCmd.Flags().BoolVar(&showJSON, "json", false, "print a JSON object")
-	cmd.AddCommand(newCmd, showCmd)
+	cmd.AddCommand(newCmd, showCmd, newKeysRotateCmd(e))
 	return cmd
 }
 

@@ -274,9 +274,6 @@ the first envelope. The admin token comes from --token, CLAWEA_ADMIN_TOKEN,
 or the server's data directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if server == "" {
-				return withCode(ExitUsage, errors.New("--server is required"))
-			}
 			if _, err := loadPolicy(args[0]); err != nil {
 				return withCode(ExitFail, policyErr(args[0], err))
 			}
@@ -307,7 +304,7 @@ or the server's data directory.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "registry base URL, e.g. http://127.0.0.1:8420")
+	cmd.Flags().StringVar(&server, "server", defaultServer(), "registry base URL (env CLAWEA_SERVER)")
 	cmd.Flags().StringVar(&token, "token", "", "admin token (default: CLAWEA_ADMIN_TOKEN or the data directory's)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
 	return cmd
@@ -327,9 +324,6 @@ registry's own signer (from GET /v1/wpc) is not trusted implicitly: pass
 --signer DID, or --any-signer to turn the allowlist off.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if server == "" {
-				return withCode(ExitUsage, errors.New("--server is required"))
-			}
 			c, err := registry.NewClient(server, registry.ClientOptions{Signers: sf.signers, AllowAnySigner: sf.any})
 			if err != nil {
 				return withCode(ExitUsage, err)
@@ -356,7 +350,7 @@ registry's own signer (from GET /v1/wpc) is not trusted implicitly: pass
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "registry base URL")
+	cmd.Flags().StringVar(&server, "server", defaultServer(), "registry base URL (env CLAWEA_SERVER)")
 	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of stdout")
 	cmd.Flags().BoolVar(&envelopeOut, "envelope", false, "print the signed envelope instead of the policy")
 	sf.add(cmd)

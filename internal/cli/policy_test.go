@@ -76,21 +76,29 @@ func TestPolicyCommands(t *testing.T) {
 	}
 }
 
-func TestPublishAndGetAgainstServe(t *testing.T) {
-	data := t.TempDir()
+// startNode runs a node with every role on a temporary data directory
+// until the test ends.
+func startNode(t *testing.T) (node *server.Node, url, data string) {
+	t.Helper()
+	data = t.TempDir()
 	node, err := server.Open(context.Background(), server.Config{DataDir: keystore.Dir(data), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer node.Close()
-	url, err := node.Listen()
+	url, err = node.Listen()
 	if err != nil {
+		node.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- node.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done; node.Close() })
+	return node, url, data
+}
+
+func TestPublishAndGetAgainstServe(t *testing.T) {
+	node, url, data := startNode(t)
 	for _, f := range []string{filepath.Join(data, "admin.token"), filepath.Join(data, "keys", "registry.key.json")} {
 		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v", f, st, err)

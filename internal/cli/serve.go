@@ -28,8 +28,15 @@ a postgres:// DSN shares state between instances. Each role's Ed25519 key and
 the admin token are created on first start in the data directory (mode 0600):
   <data-dir>/keys/<role>.key.json   <data-dir>/admin.token
 
-Routes: POST /v1/wpc (admin token), GET /v1/wpc/{hash}, GET /v1/wpc,
-GET /v1/did, /healthz, /readyz. Stops gracefully on SIGINT or SIGTERM.`,
+Routes (admin = Authorization: Bearer <admin token>):
+  registry  POST /v1/wpc (admin), GET /v1/wpc/{hash}, GET /v1/wpc
+  issuer    POST /v1/tokens/issue|revoke (admin), POST /v1/tokens/introspect,
+            GET /v1/jwks, GET /v1/revocations/events|stream (admin)
+  jobs      POST /v1/jobs (admin), GET /v1/jobs, GET /v1/jobs/{id},
+            GET|POST /v1/jobs/{id}/events, POST /v1/jobs/{id}/finish,
+            GET /v1/jobs/{id}/bundles|export (admin), POST|GET /v1/agents (admin)
+  all       GET /v1/did, /healthz, /readyz
+Job routes also accept the job's own token. Stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  clawea serve
   clawea serve --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
 		Args: cobra.NoArgs,

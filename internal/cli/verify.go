@@ -161,14 +161,21 @@ func runVerify(e *env, f verifyFlags, path string) error {
 // siblingURM loads <x>-urm.json beside <x>-bundle.json when the bundle
 // references a URM, as the reference CLI does.
 func siblingURM(path string, data []byte) []byte {
-	if path == "-" || !strings.HasSuffix(path, "-bundle.json") {
+	var base string
+	switch {
+	case path == "-":
+		return nil
+	case strings.HasSuffix(path, "-bundle.json"):
+		base = strings.TrimSuffix(path, "-bundle.json")
+	case strings.HasSuffix(path, "-export.json"):
+		base = strings.TrimSuffix(path, "-export.json")
+	default:
 		return nil
 	}
-	v, err := canon.Parse(data)
-	if err != nil || v.Get("payload").Get("urm") == nil {
+	if _, err := canon.Parse(data); err != nil {
 		return nil
 	}
-	urm, err := os.ReadFile(strings.TrimSuffix(path, "-bundle.json") + "-urm.json")
+	urm, err := os.ReadFile(base + "-urm.json")
 	if err != nil {
 		return nil
 	}

@@ -37,6 +37,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/jobs/{id}/events", a.jobAuth(a.appendEvent))
 	mux.HandleFunc("POST /v1/jobs/{id}/finish", a.jobAuth(a.finish))
 	mux.HandleFunc("GET /v1/jobs/{id}/bundles", a.admin(a.bundles))
+	mux.HandleFunc("GET /v1/jobs/{id}/export", a.admin(a.export))
 	mux.HandleFunc("POST /v1/agents", a.admin(a.createAgent))
 	mux.HandleFunc("GET /v1/agents", a.admin(a.listAgents))
 }
@@ -288,4 +289,13 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{"did": ag.DID, "name": ag.Name, "created_at": ts(ag.CreatedAt)})
 	}
 	writeJSON(w, 200, map[string]any{"agents": out})
+}
+
+func (a *API) export(w http.ResponseWriter, r *http.Request) {
+	x, err := a.Service.Export(r.Context(), r.PathValue("id"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, 200, x)
 }

@@ -446,6 +446,12 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 	case store.JobFinished:
 		return nil, jerr(409, "JOB_FINISHED", "job %s is already finished", jobID)
 	case store.JobOpen:
+		// An empty job stays open: there is nothing to prove yet.
+		if evs, err := s.st.ListEvents(ctx, jobID); err != nil {
+			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		} else if len(evs) == 0 {
+			return nil, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", jobID)
+		}
 		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {
 			return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", jobID, err)
 		}
@@ -783,3 +789,51 @@ func (s *Service) Bundles(ctx context.Context, jobID string) ([]store.Bundle, er
 
 // Key returns the service's signing key (aggregates, exports).
 func (s *Service) Key() signer.Signer { return s.key }
+
+// Export is an offline audit package of a finished job.
+type Export struct {
+	JobID string `json:"job_id"`
+	// ExportBundle wraps the proof bundle of a single-part job, signed by
+	// the job service (export_bundle.v1); multi-part jobs export their
+	// aggregate instead.
+	ExportBundle json.RawMessage  `json:"export_bundle,omitempty"`
+	Bundles      []FinishedBundle `json:"bundles"`
+	SignerDID    string           `json:"signer_did"`
+}
+
+// Export packages a finished job's evidence.
+func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
+	bs, err := s.st.ListBundles(ctx, jobID)
+	if err != nil {
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	}
+	if len(bs) == 0 {
+		return nil, jerr(404, "BUNDLES_NOT_FOUND", "job %s has no bundles (not finished?)", jobID)
+	}
+	x := &Export{JobID: jobID, SignerDID: s.key.DID()}
+	for _, b := range bs {
+		fb := FinishedBundle{Part: b.Part, BundleID: b.BundleID, Kind: "proof_bundle", Envelope: b.Envelope}
+		if b.Part < 0 {
+			fb.Kind = "aggregate_bundle"
+		} else {
+			fb.URM, fb.TrustPulse = b.URM, b.TrustPulse
+		}
+		x.Bundles = append(x.Bundles, fb)
+	}
+	if len(bs) == 1 {
+		var env envelope.Envelope
+		if err := json.Unmarshal(bs[0].Envelope, &env); err != nil {
+			return nil, jerr(500, "BUNDLE_CORRUPTED", "%v", err)
+		}
+		exp, err := bundle.NewExport(s.key, "export_"+jobID, bundle.ExportArtifacts{ProofBundle: &env}, s.now())
+		if err != nil {
+			return nil, jerr(500, "EXPORT_FAILED", "%v", err)
+		}
+		raw, err := canon.Marshal(exp)
+		if err != nil {
+			return nil, err
+		}
+		x.ExportBundle = raw
+	}
+	return x, nil
+}
