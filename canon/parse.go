@@ -37,7 +37,9 @@ func Parse(data []byte) (Value, error) {
 	// input, which is never written after this point.
 	own := make([]byte, len(data))
 	copy(own, data)
-	p := parser{data: own, members: make([]Member, 0, 16), items: make([]Value, 0, 16)}
+	sc := scratchPool.Get().(*scratch)
+	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
+	defer sc.put(&p)
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -48,6 +50,30 @@ func Parse(data []byte) (Value, error) {
 		return Value{}, p.errf("unexpected data after the document")
 	}
 	return v, nil
+}
+
+// scratch is a parser's reusable working space: finished objects and arrays
+// are copied out of it, so it holds nothing a result refers to.
+type scratch struct {
+	members []Member
+	items   []Value
+	buf     []byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{members: make([]Member, 0, 16), items: make([]Value, 0, 16)}
+}}
+
+// put returns the parser's working space to the pool, cleared so that it
+// keeps no document alive; very large spaces are left to the collector.
+func (sc *scratch) put(p *parser) {
+	if cap(p.members) > 4096 || cap(p.items) > 4096 || cap(p.buf) > 1<<16 {
+		return
+	}
+	clear(p.members[:cap(p.members)])
+	clear(p.items[:cap(p.items)])
+	sc.members, sc.items, sc.buf = p.members[:0], p.items[:0], p.buf[:0]
+	scratchPool.Put(sc)
 }
 
 type parser struct {

@@ -4,7 +4,8 @@
 //
 // Verification follows RFC 8032 exactly as crypto/ed25519 does (canonical
 // S, cofactorless equation); a resolved key keeps its decompressed point,
-// so verifying many signatures by one signer skips that work.
+// so verifying many signatures by one signer skips that work, and a key
+// that verifies many signatures gets a precomputed table (table.go).
 package didkey
 
 import (
@@ -84,8 +85,9 @@ func IsValidFormat(did string) bool {
 
 // Key is a resolved verifying key.
 type Key struct {
-	raw  []byte
-	negA *edwards25519.Point // nil when raw is not a valid point
+	raw    []byte
+	negA   *edwards25519.Point // nil when raw is not a valid point
+	tables tableState
 }
 
 // NewKey prepares raw public key bytes for verification. Keys that are not
@@ -122,7 +124,14 @@ func (k *Key) Verify(msg, sig []byte) bool {
 	if err != nil {
 		return false
 	}
-	R := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(kh, k.negA, S)
+	var R *edwards25519.Point
+	if t := k.maybeTable(); t != nil {
+		R = edwards25519.NewIdentityPoint()
+		baseTable().multAdd(R, S)
+		t.multAdd(R, kh)
+	} else {
+		R = new(edwards25519.Point).VarTimeDoubleScalarBaseMult(kh, k.negA, S)
+	}
 	return subtle.ConstantTimeCompare(R.Bytes(), sig[:32]) == 1
 }
 

@@ -138,3 +138,121 @@ func TestVerifyMatchesStdlib(t *testing.T) {
 		t.Fatalf("cache grew to %d", len(r.keys))
 	}
 }
+
+// tabled returns a key with its table built.
+func tabled(pub []byte) *Key {
+	k := NewKey(pub)
+	k.Precompute()
+	return k
+}
+
+// agree checks that the plain path, the table path and crypto/ed25519 give
+// the same answer.
+func agree(t testing.TB, pub, msg, sig []byte) {
+	want := len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
+	if got := NewKey(pub).Verify(msg, sig); got != want {
+		t.Fatalf("plain path %v, stdlib %v (pub %x sig %x)", got, want, pub, sig)
+	}
+	if got := tabled(pub).Verify(msg, sig); got != want {
+		t.Fatalf("table path %v, stdlib %v (pub %x sig %x)", got, want, pub, sig)
+	}
+}
+
+func TestTableMatchesStdlib(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 40; n++ {
+		seed := make([]byte, 32)
+		for i := range seed {
+			seed[i] = byte(rng.Uint32())
+		}
+		priv := ed25519.NewKeyFromSeed(seed)
+		pub := priv.Public().(ed25519.PublicKey)
+		k := tabled(pub)
+		for m := 0; m < 5; m++ {
+			msg := make([]byte, rng.IntN(700))
+			for i := range msg {
+				msg[i] = byte(rng.Uint32())
+			}
+			sig := ed25519.Sign(priv, msg)
+			if !k.Verify(msg, sig) {
+				t.Fatalf("key %d: valid signature refused by the table path", n)
+			}
+			bad := append([]byte(nil), sig...)
+			bad[rng.IntN(64)] ^= 1 << rng.IntN(8)
+			agree(t, pub, msg, bad)
+		}
+	}
+	// Edge keys and signatures: the identity and small-order points as
+	// keys and as R, S = 0, S = L (not canonical).
+	L := []byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+	identity := append([]byte{1}, make([]byte, 31)...)
+	order2, _ := hex.DecodeString("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")
+	order4, _ := hex.DecodeString("0000000000000000000000000000000000000000000000000000000000000000")
+	for _, pub := range [][]byte{identity, order2, order4} {
+		for _, r := range [][]byte{identity, order2, order4} {
+			for _, s := range [][]byte{make([]byte, 32), L} {
+				agree(t, pub, []byte("m"), append(append([]byte(nil), r...), s...))
+			}
+		}
+	}
+}
+
+func TestAutomaticTable(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(seq(9))
+	k := NewKey(priv.Public().(ed25519.PublicKey))
+	sig := ed25519.Sign(priv, []byte("x"))
+	for i := 0; i < autoTableAfter+1; i++ {
+		if !k.Verify([]byte("x"), sig) {
+			t.Fatalf("verification %d failed", i)
+		}
+	}
+	if k.tables.table.Load() == nil {
+		t.Fatal("no table after many verifications")
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(seq(3))
+	pub := priv.Public().(ed25519.PublicKey)
+	f.Add([]byte(pub), []byte("msg"), ed25519.Sign(priv, []byte("msg")))
+	f.Add(make([]byte, 32), []byte{}, make([]byte, 64))
+	plain := map[string]*Key{}
+	withTable := map[string]*Key{}
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		want := len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, msg, sig)
+		if plain[string(pub)] == nil && len(plain) < 16 {
+			plain[string(pub)], withTable[string(pub)] = NewKey(pub), tabled(pub)
+		}
+		if k := plain[string(pub)]; k != nil {
+			if k.Verify(msg, sig) != want || withTable[string(pub)].Verify(msg, sig) != want {
+				t.Fatalf("disagrees with crypto/ed25519 (want %v)", want)
+			}
+		}
+	})
+}
+
+func BenchmarkVerify(b *testing.B) {
+	priv := ed25519.NewKeyFromSeed(seq(5))
+	pub := priv.Public().(ed25519.PublicKey)
+	msg := make([]byte, 600)
+	sig := ed25519.Sign(priv, msg)
+	b.Run("stdlib", func(b *testing.B) {
+		for b.Loop() {
+			ed25519.Verify(pub, msg, sig)
+		}
+	})
+	b.Run("key", func(b *testing.B) {
+		k := NewKey(pub)
+		k.tables.uses.Store(-1 << 30) // never builds a table
+		for b.Loop() {
+			k.Verify(msg, sig)
+		}
+	})
+	b.Run("table", func(b *testing.B) {
+		k := tabled(pub)
+		for b.Loop() {
+			k.Verify(msg, sig)
+		}
+	})
+}

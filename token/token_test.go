@@ -45,7 +45,10 @@ type fakeState struct {
 func newFakeState(keys ...*signer.Key) *fakeState {
 	s := &fakeState{keys: map[string]IssuerKey{}, revoked: map[string]string{}, jobs: map[string]JobInfo{}}
 	for _, k := range keys {
-		s.keys[signer.KID(k.Public())] = IssuerKey{Kid: signer.KID(k.Public()), Key: didkey.NewKey(k.Public())}
+		// As the server's state does, issuer keys get their table at once.
+		dk := didkey.NewKey(k.Public())
+		dk.Precompute()
+		s.keys[signer.KID(k.Public())] = IssuerKey{Kid: signer.KID(k.Public()), Key: dk}
 	}
 	return s
 }

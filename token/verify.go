@@ -62,7 +62,9 @@ func errf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Status: st, Msg: fmt.Sprintf(format, args...)}
 }
 
-// IssuerKey is a public key of the token issuer.
+// IssuerKey is a public key of the token issuer. A State should keep one
+// Key per kid for as long as it lives and call its Precompute, so that
+// every token verifies on the fast path.
 type IssuerKey struct {
 	Kid      string
 	Key      *didkey.Key

@@ -20,7 +20,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func setup(t *testing.T) (*Issuer, *sqlite.DB, *tokenstate.Mirror, *clock, keystore.Dir) {
+func setup(t testing.TB) (*Issuer, *sqlite.DB, *tokenstate.Mirror, *clock, keystore.Dir) {
 	ctx := context.Background()
 	dir := keystore.Dir(t.TempDir())
 	st, err := sqlite.Open(ctx, filepath.Join(string(dir), "db"))
@@ -139,4 +139,22 @@ func TestRotationOverlap(t *testing.T) {
 		t.Errorf("revocation not stored: %v", err)
 	}
 	_ = store.ErrNotFound
+}
+
+// BenchmarkIssue measures issuance: validation, signing and recording the
+// issued token in the SQLite store (tokens/s is the rate).
+func BenchmarkIssue(b *testing.B) {
+	is, _, _, _, _ := setup(b)
+	ctx := context.Background()
+	req := IssueRequest{Sub: "did:key:z6MkneMkZqwqRiU5mJzSG3kDwzt9P8C59N4NGTfBLfSGE7c7", Scope: []string{"proxy:call", "tool:call"}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := is.Issue(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

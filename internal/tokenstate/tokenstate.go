@@ -6,6 +6,7 @@
 package tokenstate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -108,10 +109,21 @@ func (m *Mirror) syncKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.mu.RLock()
+	prev := m.keys
+	m.mu.RUnlock()
 	byKid := make(map[string]token.IssuerKey, len(keys))
 	list := make([]token.IssuerKey, 0, len(keys))
 	for _, k := range keys {
-		ik := token.IssuerKey{Kid: k.Kid, Key: didkey.NewKey(k.PublicKey), NotAfter: k.NotAfter}
+		// A known key keeps its prepared form (and precomputed table).
+		var key *didkey.Key
+		if p, ok := prev[k.Kid]; ok && bytes.Equal(p.Key.Bytes(), k.PublicKey) {
+			key = p.Key
+		} else {
+			key = didkey.NewKey(k.PublicKey)
+			key.Precompute()
+		}
+		ik := token.IssuerKey{Kid: k.Kid, Key: key, NotAfter: k.NotAfter}
 		byKid[k.Kid] = ik
 		list = append(list, ik)
 	}
