@@ -112,20 +112,32 @@ func TestDemo(t *testing.T) {
 	code, out, errs := run(t, "", "demo", "--data-dir", dir, "--json")
 	var s struct {
 		Status        string `json:"status"`
-		Receipts      int    `json:"gateway_receipts"`
+		Events        int    `json:"events"`
+		JobID         string `json:"job_id"`
+		PolicyHash    string `json:"policy_hash_b64u"`
+		TokenAfter    string `json:"token_after_finish"`
 		BundlePath    string `json:"bundle_path"`
 		ConfigPath    string `json:"config_path"`
 		VerifyCommand string `json:"verify_command"`
 	}
-	if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 || s.Status != "PASS" || s.Receipts != 2 {
+	if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 || s.Status != "PASS" || s.Events < 4 {
 		t.Fatalf("exit %d %v\n%s\n%s", code, err, out, errs)
 	}
-	if !strings.Contains(errs, "verify        PASS OK") {
-		t.Errorf("narration:\n%s", errs)
+	if s.TokenAfter != "TOKEN_JOB_CLOSED" || len(s.PolicyHash) != 43 || !strings.HasPrefix(s.JobID, "job_") {
+		t.Errorf("summary: %s", out)
+	}
+	for _, want := range []string{"policy ", "job ", "finish ", "verify       PASS OK"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("narration lacks %q:\n%s", want, errs)
+		}
 	}
 	// The printed command verifies the files again.
 	code, vout, _ := run(t, "", "verify", "--strict", "--config", s.ConfigPath, s.BundlePath)
 	if code != 0 || !strings.HasPrefix(vout, "PASS") {
 		t.Fatalf("re-verify: %d\n%s", code, vout)
+	}
+	// A second run on the same data directory reuses keys and policy.
+	if code, out, errs := run(t, "", "demo", "--data-dir", dir, "--json"); code != 0 || !strings.Contains(out, s.PolicyHash) {
+		t.Fatalf("second run: %d\n%s\n%s", code, out, errs)
 	}
 }

@@ -12,12 +12,15 @@ func newDemoCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a complete job on the built-in defaults and verify its evidence",
-		Long: `Run clawea's demonstration job on the embedded defaults, with nothing to set up:
-it creates an agent key and a gateway key, makes two model calls through the
-gateway (against a local test model) and one tool call, each leaving a signed
-receipt bound to the job's hash-chained event log, signs the job's proof
-bundle with the agent key, writes the bundle, its URM and a trust config,
-and verifies the bundle offline in strict mode.
+		Long: `Run clawea's demonstration job on the embedded defaults, with nothing to set up.
+It starts a node in this process (registry, issuer and jobs roles, SQLite,
+keys created in the data directory, loopback only) and drives it through its
+HTTP APIs as an operator and an agent would: publishes the example policy
+demo-job, creates a custodial agent, opens a job (the issuer mints a token
+pinned to the policy and bound to the job), appends the job's events with that
+token, finishes the job (the bundle is signed with the agent key, checked in
+strict mode, stored, and the token revoked), shows that the token is refused
+afterwards, exports the evidence and verifies it offline in strict mode.
 
 The files stay in --data-dir (default: a new temporary folder) so you can
 verify them again with the printed command. Exit 0 when the bundle verifies.`,
@@ -27,7 +30,7 @@ verify them again with the printed command. Exit 0 when the bundle verifies.`,
 			if asJSON {
 				opt.Log = e.err
 			}
-			s, err := demo.Run(opt)
+			s, err := demo.Run(cmd.Context(), opt)
 			if asJSON && s != nil {
 				_ = printJSON(e.out, s)
 			}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-var httpClient = &http.Client{Timeout: 30 * time.Second}
+var httpClient = &http.Client{Timeout: 60 * time.Second}
 
 // httpGet fetches url and returns the status and up to 16 MiB of body.
 func httpGet(ctx context.Context, url string) (int, []byte, error) {

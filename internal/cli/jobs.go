@@ -301,7 +301,7 @@ signs them locally, and the key never leaves this machine.
 				}
 			}
 			if out != "" {
-				if err := writeBundles(out, id, res.Bundles); err != nil {
+				if _, err := jobs.WriteBundles(out, id, res.Bundles); err != nil {
 					return withCode(ExitUsage, err)
 				}
 			}
@@ -326,51 +326,6 @@ signs them locally, and the key never leaves this machine.
 	return cmd
 }
 
-// writeBundles writes bundles as files a verifier picks up: the proof
-// bundle as <job>-bundle.json with <job>-urm.json beside it (so that
-// clawea verify loads the URM), members as <job>-part<N>-bundle.json, and
-// the aggregate as <job>-aggregate.json.
-func writeBundles(dir, jobID string, bs []jobs.FinishedBundle) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	multi := len(bs) > 1
-	for _, b := range bs {
-		base := filepath.Join(dir, jobID)
-		if b.Part < 0 {
-			pretty, err := envelope.Indent(b.Envelope)
-			if err != nil {
-				return err
-			}
-			if err := writeFile(base+"-aggregate.json", pretty); err != nil {
-				return err
-			}
-			continue
-		}
-		if multi {
-			base = fmt.Sprintf("%s-part%d", base, b.Part)
-		}
-		pretty, err := envelope.Indent(b.Envelope)
-		if err != nil {
-			return err
-		}
-		if err := writeFile(base+"-bundle.json", pretty); err != nil {
-			return err
-		}
-		if len(b.URM) > 0 {
-			if err := writeFile(base+"-urm.json", b.URM); err != nil {
-				return err
-			}
-		}
-		if len(b.TrustPulse) > 0 {
-			if err := writeFile(base+"-trust-pulse.json", b.TrustPulse); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func newJobExportCmd(e *env) *cobra.Command {
 	var f serverFlags
 	var out string
@@ -391,7 +346,7 @@ Then, offline:
 			if _, _, err := f.adminCall(cmd.Context(), "GET", "/v1/jobs/"+args[0]+"/export", nil, &x); err != nil {
 				return failCode(err)
 			}
-			if err := writeBundles(out, args[0], x.Bundles); err != nil {
+			if _, err := jobs.WriteBundles(out, args[0], x.Bundles); err != nil {
 				return withCode(ExitUsage, err)
 			}
 			written := []string{}

@@ -1,43 +1,57 @@
 // Package demo runs clawea's end-to-end demonstration job on the embedded
-// defaults and reports what happened step by step.
+// defaults (SQLite, keys in a data directory, everything on loopback) and
+// reports what happened step by step.
+//
+// The demo drives a real node through its HTTP APIs, exactly as an operator
+// and an agent would: it publishes a policy to the registry, opens a job
+// (the issuer mints the job's token), appends the job's events with that
+// token, finishes the job (the custodial agent key signs the proof bundle,
+// the token is revoked), exports the evidence and verifies it offline in
+// strict mode.
 package demo
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
+	"strings"
 
 	"github.com/clawea/clawea/b64u"
-	"github.com/clawea/clawea/bundle"
-	"github.com/clawea/clawea/canon"
-	"github.com/clawea/clawea/envelope"
-	"github.com/clawea/clawea/receipt"
-	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/examples"
+	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/keystore"
+	"github.com/clawea/clawea/internal/registry"
+	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/verify"
 )
 
+// PolicyName is the example policy the demo job is pinned to.
+const PolicyName = "demo-job"
+
 // Options configure a demo run.
 type Options struct {
-	// DataDir holds the keys and evidence; empty means a new temporary
-	// directory.
+	// DataDir holds the node's data (keys, SQLite) and the evidence; empty
+	// means a new temporary directory.
 	DataDir string
 	// Log receives the human-readable narration; nil discards it.
 	Log io.Writer
-	// Now is the job's clock; zero means the current time.
-	Now time.Time
 }
 
 // Summary is the machine-readable outcome of a demo run.
 type Summary struct {
 	DataDir       string `json:"data_dir"`
+	ServerURL     string `json:"server_url"`
+	Store         string `json:"store"`
+	PolicyHash    string `json:"policy_hash_b64u"`
 	AgentDID      string `json:"agent_did"`
-	GatewayDID    string `json:"gateway_did"`
-	RunID         string `json:"run_id"`
+	JobID         string `json:"job_id"`
+	TokenKid      string `json:"token_kid"`
 	BundleID      string `json:"bundle_id"`
 	BundlePath    string `json:"bundle_path"`
 	URMPath       string `json:"urm_path"`
@@ -45,25 +59,31 @@ type Summary struct {
 	Events        int    `json:"events"`
 	Receipts      int    `json:"gateway_receipts"`
 	ToolReceipts  int    `json:"tool_receipts"`
+	TokenAfter    string `json:"token_after_finish"`
 	Status        string `json:"status"`
 	ReasonCode    string `json:"reason_code"`
 	ProofTier     string `json:"proof_tier"`
 	VerifyCommand string `json:"verify_command"`
 }
 
-// Run builds a small job's evidence (an agent key and a gateway key, two
-// model calls with gateway receipts bound to the job's event chain, one
-// tool call with a salted v2 tool receipt), signs the proof bundle with the
-// agent key, writes it with its URM and a trust config, and verifies it in
-// strict mode.
-func Run(opt Options) (*Summary, error) {
+// demoEvents are the job's steps until the gateways record model and tool
+// calls themselves.
+var demoEvents = []struct {
+	typ     string
+	payload map[string]any
+}{
+	{"plan", map[string]any{"goal": "Summarise yesterday's failed payments and file a ticket", "steps": 3}},
+	{"tool_call", map[string]any{"tool": "storage.readonly", "args": map[string]any{"bucket": "reports", "key": "payments/2026-11-21.csv"}}},
+	{"tool_call", map[string]any{"tool": "ticketing.create", "args": map[string]any{"queue": "payments", "title": "3 failed payments on 2026-11-21"}}},
+	{"note", map[string]any{"text": "done"}},
+}
+
+// Run runs the demo job and verifies its evidence. The Summary is filled as
+// far as the run got, also on error.
+func Run(ctx context.Context, opt Options) (*Summary, error) {
 	log := opt.Log
 	if log == nil {
 		log = io.Discard
-	}
-	now := opt.Now
-	if now.IsZero() {
-		now = time.Now().UTC().Truncate(time.Millisecond)
 	}
 	dir := opt.DataDir
 	if dir == "" {
@@ -75,131 +95,149 @@ func Run(opt Options) (*Summary, error) {
 		return nil, err
 	}
 	s := &Summary{DataDir: dir}
-	step := func(format string, args ...any) { fmt.Fprintf(log, "  "+format+"\n", args...) }
-	fmt.Fprintln(log, "clawea demo: one small job, signed evidence, offline verification")
-	step("data dir      %s", dir)
+	step := func(label, format string, args ...any) {
+		fmt.Fprintf(log, "  %-12s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintln(log, "clawea demo: one job on the embedded defaults, signed evidence, offline verification")
+	step("data dir", "%s", dir)
 
-	agent, err := loadOrCreate(filepath.Join(dir, "keys", "agent.key.json"))
+	// 1. A node with the registry, issuer and jobs roles, on loopback.
+	logFile, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		return s, err
 	}
-	gw, err := loadOrCreate(filepath.Join(dir, "keys", "gateway.key.json"))
+	defer logFile.Close()
+	nodeDir := filepath.Join(dir, "server")
+	node, err := server.Open(ctx, server.Config{DataDir: keystore.Dir(nodeDir), Listen: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(logFile, nil))})
 	if err != nil {
-		return nil, err
+		return s, err
 	}
-	s.AgentDID, s.GatewayDID = agent.DID(), gw.DID()
-	step("agent key     %s", agent.DID())
-	step("gateway key   %s", gw.DID())
+	defer node.Close()
+	if s.ServerURL, err = node.Listen(); err != nil {
+		return s, err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- node.Serve(sctx) }()
+	defer func() { stop(); <-served }()
+	s.Store = node.Store.Backend()
+	step("server", "%s (registry, issuer, jobs; %s store; log in server.log)", s.ServerURL, s.Store)
+	admin, _, err := keystore.Dir(nodeDir).AdminToken()
+	if err != nil {
+		return s, err
+	}
+	api := client.New(s.ServerURL, admin)
 
-	var rnd [5]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
+	// 2. Publish the job's policy; the registry signs it.
+	doc, err := examples.Policy(PolicyName)
+	if err != nil {
+		return s, err
 	}
-	s.RunID = "job_demo_" + hex.EncodeToString(rnd[:])
-	chain := bundle.NewChain(s.RunID)
-	var receipts []*envelope.Envelope
-	prevSpan := ""
-	for i, prompt := range []string{"Summarise yesterday's failed payments.", "Draft a ticket for the payments team."} {
-		at := now.Add(time.Duration(i) * time.Second)
-		req := map[string]any{"model": "clawea-local-test-model", "messages": []map[string]string{{"role": "user", "content": prompt}}}
-		resp := map[string]any{"id": fmt.Sprintf("chatcmpl-demo-%d", i+1), "choices": []map[string]any{{"message": map[string]string{"role": "assistant", "content": "(local test model reply)"}}},
-			"usage": map[string]int{"prompt_tokens": 18 + i, "completion_tokens": 7}}
-		reqRaw, _ := canon.Marshal(req)
-		respRaw, _ := canon.Marshal(resp)
-		ph, _ := bundle.PayloadHash(map[string]any{"type": "llm_call", "request_hash_b64u": b64u.SHA256(reqRaw)})
-		ev, err := chain.Append(fmt.Sprintf("evt_%d", len(chain.Events)+1), "llm_call", at, ph)
-		if err != nil {
-			return nil, err
+	reg, err := registry.NewClient(s.ServerURL, registry.ClientOptions{Signers: []string{node.DIDs[server.RoleRegistry]}})
+	if err != nil {
+		return s, err
+	}
+	pub, err := reg.Publish(ctx, doc, admin)
+	if err != nil {
+		return s, fmt.Errorf("publish policy: %w", err)
+	}
+	s.PolicyHash = pub.PolicyHash
+	if _, err := reg.Fetch(ctx, pub.PolicyHash); err != nil {
+		return s, fmt.Errorf("fetch the published policy back: %w", err)
+	}
+	step("policy", "%s published as %s (signed by the registry, re-verified on fetch)", PolicyName, s.PolicyHash)
+
+	// 3. A custodial agent and its job; the job's token is pinned to the
+	// policy and bound to the job.
+	var agent struct {
+		DID string `json:"did"`
+	}
+	if _, _, err := api.Do(ctx, "POST", "/v1/agents", map[string]string{"name": "demo-finance-assistant"}, &agent); err != nil {
+		return s, fmt.Errorf("create agent: %w", err)
+	}
+	s.AgentDID = agent.DID
+	step("agent", "%s (custodial: the job service holds its key, sealed)", s.AgentDID)
+	var started jobs.Started
+	if _, _, err := api.Do(ctx, "POST", "/v1/jobs", jobs.StartRequest{AgentDID: s.AgentDID, PolicyHash: s.PolicyHash,
+		Labels: map[string]any{"change_ticket": "CHG-DEMO-1"}}, &started); err != nil {
+		return s, fmt.Errorf("start job: %w", err)
+	}
+	s.JobID = started.Job.ID
+	s.TokenKid = tokenKid(started.Token)
+	step("job", "%s opened; its token (kid %s) expires %s and works only for this job", s.JobID, s.TokenKid, started.ExpiresAt)
+
+	// 4. The agent's steps, appended with the job's own token.
+	agentAPI := client.New(s.ServerURL, started.Token)
+	for _, ev := range demoEvents {
+		var out struct {
+			Event struct {
+				EventID   string `json:"event_id"`
+				EventHash string `json:"event_hash_b64u"`
+			} `json:"event"`
 		}
-		span := fmt.Sprintf("span_%d", i+1)
-		mi := receipt.NewModelIdentity("local", "clawea-local-test-model")
-		g := &receipt.Gateway{
-			ReceiptID: fmt.Sprintf("rcpt_%s_%d", s.RunID, i+1), GatewayID: gw.DID(), Provider: "local", Model: "clawea-local-test-model",
-			RequestHash: b64u.SHA256(reqRaw), ResponseHash: b64u.SHA256(respRaw), TokensInput: int64(18 + i), TokensOutput: 7,
-			LatencyMS: 3, Timestamp: envelope.FormatTime(at),
-			Binding:  &receipt.Binding{RunID: s.RunID, EventHash: ev.EventHash, Nonce: fmt.Sprintf("nonce_%s_%d", s.RunID, i+1), SpanID: span, ParentSpanID: prevSpan, Phase: "execution"},
-			Metadata: &receipt.GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: mi.Hash()},
+		if _, _, err := agentAPI.Do(ctx, "POST", "/v1/jobs/"+s.JobID+"/events", map[string]any{"event_type": ev.typ, "payload": ev.payload}, &out); err != nil {
+			return s, fmt.Errorf("append event: %w", err)
 		}
-		env, err := g.Sign(gw)
-		if err != nil {
-			return nil, err
-		}
-		receipts = append(receipts, env)
-		prevSpan = span
-		step("model call %d  %q -> gateway receipt %s, bound to %s", i+1, prompt, g.ReceiptID, ev.EventID)
+		step("event", "%-9s %s  hash %s…", ev.typ, out.Event.EventID, out.Event.EventHash[:12])
 	}
 
-	at := now.Add(3 * time.Second)
-	secret := make([]byte, 32)
-	copy(secret, []byte(gw.DID()))
-	args, _ := canon.ValueOf(map[string]any{"bucket": "reports", "key": "payments/2026-11-21.csv"})
-	result, _ := canon.ValueOf(map[string]any{"bytes": 5120, "status": "ok"})
-	ac, err := receipt.Commit("args", args, secret, "")
-	if err != nil {
-		return nil, err
+	// 5. Finish: the bundle is built, signed with the agent key, verified
+	// in strict mode and stored; the token is revoked.
+	var fin jobs.FinishResult
+	if _, _, err := agentAPI.Do(ctx, "POST", "/v1/jobs/"+s.JobID+"/finish", map[string]any{}, &fin); err != nil {
+		return s, fmt.Errorf("finish job: %w", err)
 	}
-	rc, err := receipt.Commit("result", result, secret, "")
-	if err != nil {
-		return nil, err
+	if len(fin.Bundles) == 0 {
+		return s, errors.New("finish returned no bundle")
 	}
-	ph, _ := bundle.PayloadHash(map[string]any{"type": "tool_call", "tool": "storage.readonly"})
-	ev, err := chain.Append(fmt.Sprintf("evt_%d", len(chain.Events)+1), "tool_call", at, ph)
-	if err != nil {
-		return nil, err
-	}
-	tr := &receipt.ToolV2{ReceiptID: "tool_" + s.RunID + "_1", ToolName: "storage.readonly", ArgsHash: ac.Root, ResultHash: rc.Root,
-		ResultStatus: receipt.StatusSuccess, AgentDID: agent.DID(), Timestamp: envelope.FormatTime(at), LatencyMS: 2,
-		ArgsSalt: ac.Salt, ResultSalt: rc.Salt, Binding: &receipt.Binding{RunID: s.RunID, EventHash: ev.EventHash, ParentSpanID: prevSpan}}
-	toolEnv, err := tr.Sign(gw, at)
-	if err != nil {
-		return nil, err
-	}
-	step("tool call     storage.readonly -> tool receipt v2 (salted hashes only), bound to %s", ev.EventID)
+	s.BundleID = fin.Bundles[0].BundleID
+	step("finish", "bundle %s signed by the agent; server-side check %s; token revoked", s.BundleID, fin.Verified)
 
-	urm := &bundle.URM{URMID: "urm_" + s.RunID, RunID: s.RunID, AgentDID: agent.DID(), IssuedAt: envelope.FormatTime(now.Add(4 * time.Second)),
-		Harness: bundle.URMHarness{ID: "clawea-demo", Version: "1", Runtime: "clawea"}, ChainRootHash: chain.Root(), ReceiptsRoot: bundle.ReceiptsRoot(receipts)}
-	urmRaw, urmHash, err := urm.JSON()
-	if err != nil {
-		return nil, err
+	// The finished job's token no longer works.
+	_, _, err = agentAPI.Do(ctx, "POST", "/v1/jobs/"+s.JobID+"/events", map[string]any{"event_type": "late", "payload": map[string]any{}}, nil)
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return s, fmt.Errorf("the finished job's token was not refused (%v)", err)
 	}
-	s.BundleID = "bundle_" + s.RunID
-	p := &bundle.Payload{BundleID: s.BundleID, AgentDID: agent.DID(),
-		URM:        &bundle.URMRef{Version: "1", URMID: urm.URMID, ResourceType: "urm", ResourceHash: urmHash},
-		EventChain: chain.Events, Receipts: receipts, ToolReceipts: []*envelope.Envelope{toolEnv},
-		Metadata: &bundle.Metadata{Harness: &bundle.Harness{ID: "clawea-demo", Version: "1", Runtime: "clawea"}, JobID: s.RunID},
-	}
-	benv, err := p.Sign(agent, now.Add(5*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	s.Events, s.Receipts, s.ToolReceipts = len(chain.Events), len(receipts), 1
-	step("bundle        %s signed by the agent (%d events, %d gateway receipts, %d tool receipt)", s.BundleID, s.Events, s.Receipts, s.ToolReceipts)
+	s.TokenAfter = ce.Code
+	step("token", "after finish: refused with %s", ce.Code)
 
-	pretty, err := benv.Indented()
+	// 6. Export and verify offline, as an auditor would.
+	var x jobs.Export
+	if _, _, err := api.Do(ctx, "GET", "/v1/jobs/"+s.JobID+"/export", nil, &x); err != nil {
+		return s, fmt.Errorf("export: %w", err)
+	}
+	evidence := filepath.Join(dir, "evidence")
+	if _, err := jobs.WriteBundles(evidence, s.JobID, x.Bundles); err != nil {
+		return s, err
+	}
+	s.BundlePath = filepath.Join(evidence, s.JobID+"-bundle.json")
+	s.URMPath = filepath.Join(evidence, s.JobID+"-urm.json")
+	s.ConfigPath = filepath.Join(evidence, "trust.json")
+	trust := verify.Config{GatewayReceiptSigners: gateways(node.DIDs)}
+	cfgRaw, _ := json.MarshalIndent(map[string]any{"config_version": "1", "allowlists": map[string]any{
+		"gateway_receipt_signer_dids": trust.GatewayReceiptSigners}}, "", "  ")
+	if err := os.WriteFile(s.ConfigPath, append(cfgRaw, '\n'), 0o644); err != nil {
+		return s, err
+	}
+	raw, err := os.ReadFile(s.BundlePath)
 	if err != nil {
-		return nil, err
+		return s, err
 	}
-	s.BundlePath = filepath.Join(dir, "demo-bundle.json")
-	s.URMPath = filepath.Join(dir, "demo-urm.json")
-	s.ConfigPath = filepath.Join(dir, "trust.json")
-	cfg := map[string]any{"config_version": "1", "allowlists": map[string]any{"gateway_receipt_signer_dids": []string{gw.DID()}}}
-	cfgRaw, _ := json.MarshalIndent(cfg, "", "  ")
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{s.BundlePath, pretty}, {s.URMPath, urmRaw}, {s.ConfigPath, append(cfgRaw, '\n')}} {
-		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
-			return nil, err
-		}
+	urm, err := os.ReadFile(s.URMPath)
+	if err != nil {
+		return s, err
 	}
-	out := verify.Check(pretty, verify.KindAuto, verify.Options{Strict: true, URM: urmRaw, Now: now.Add(time.Minute),
-		Config: verify.Config{GatewayReceiptSigners: []string{gw.DID()}}})
+	out := verify.Check(raw, verify.KindAuto, verify.Options{Strict: true, URM: urm, Config: trust})
 	s.Status, s.ReasonCode = out.Status, out.ReasonCode
-	if out.Verification != nil {
-		s.ProofTier = out.Verification.ProofTier
+	if v := out.Verification; v != nil {
+		s.ProofTier = v.ProofTier
+		s.Events, s.Receipts = v.EventCount, v.ReceiptsVerified
+		s.ToolReceipts = v.ToolReceipts
 	}
-	step("verify        %s %s (strict; proof tier %s; %d of %d receipts signed and bound)", out.Status, out.ReasonCode, s.ProofTier,
-		out.Verification.ReceiptsVerified, out.Verification.Receipts)
+	step("verify", "%s %s (strict, offline; %d events, %d gateway receipts, %d tool receipts; proof tier %s)",
+		out.Status, out.ReasonCode, s.Events, s.Receipts, s.ToolReceipts, s.ProofTier)
 	s.VerifyCommand = fmt.Sprintf("clawea verify --strict --config %s %s", s.ConfigPath, s.BundlePath)
 	fmt.Fprintf(log, "\nCheck it yourself, offline:\n  %s\n", s.VerifyCommand)
 	if out.Status != verify.StatusPass {
@@ -208,13 +246,26 @@ func Run(opt Options) (*Summary, error) {
 	return s, nil
 }
 
-func loadOrCreate(path string) (*signer.Key, error) {
-	if k, err := signer.LoadFile(path); err == nil {
-		return k, nil
+// gateways lists the node's gateway signers (none until a gateway role
+// runs).
+func gateways(dids map[string]string) []string {
+	out := []string{}
+	for role, did := range dids {
+		if strings.HasSuffix(role, "gateway") {
+			out = append(out, did)
+		}
 	}
-	k, err := signer.Generate()
-	if err != nil {
-		return nil, err
+	return out
+}
+
+// tokenKid reads the kid from a token's header without checking it.
+func tokenKid(tok string) string {
+	h, _, _ := strings.Cut(tok, ".")
+	var hdr struct {
+		Kid string `json:"kid"`
 	}
-	return k, signer.WriteFile(path, k, false)
+	if raw, err := b64u.Decode(h); err == nil {
+		json.Unmarshal(raw, &hdr)
+	}
+	return hdr.Kid
 }

@@ -392,3 +392,51 @@ type issuerJWK struct {
 	Kid string `json:"kid"`
 	Alg string `json:"alg"`
 }
+
+// TestLongJobAtTheReferenceCap appends more events than the reference
+// allows in one bundle (1,000) with the default segment size: the job
+// finishes as three members and an aggregate, each verifying in strict mode.
+func TestLongJobAtTheReferenceCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,100 events; skipped with -short")
+	}
+	h := startNode(t, server.Config{})
+	hash := h.publish("kv-boundary.wpc.json")
+	agent, err := h.node.Jobs.CreateAgent(context.Background(), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := h.startJob(agent.DID, hash, nil)
+	for i := 0; i < 2100; i++ {
+		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "tool_call", map[string]any{"i": i}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	fin, err := h.node.Jobs.Finish(context.Background(), id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fin.Bundles) != 4 || fin.Bundles[0].Kind != "aggregate_bundle" {
+		t.Fatalf("finish: %d bundles", len(fin.Bundles))
+	}
+	opt := h.trust()
+	if out := verify.Check(fin.Bundles[0].Envelope, verify.KindAggregateBundle, opt); out.Status != verify.StatusPass {
+		t.Fatalf("aggregate: %s %s", out.ReasonCode, out.Reason)
+	}
+	events := 0
+	for _, b := range fin.Bundles[1:] {
+		o := opt
+		o.URM = b.URM
+		out := verify.Check(b.Envelope, verify.KindProofBundle, o)
+		if out.Status != verify.StatusPass {
+			t.Fatalf("member %d: %s %s", b.Part, out.ReasonCode, out.Reason)
+		}
+		if out.Verification.EventCount > 1000 {
+			t.Errorf("member %d holds %d events", b.Part, out.Verification.EventCount)
+		}
+		events += out.Verification.EventCount
+	}
+	if events != 2100 {
+		t.Errorf("members hold %d events, want 2100", events)
+	}
+}
