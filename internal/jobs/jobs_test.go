@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -439,4 +440,74 @@ func TestLongJobAtTheReferenceCap(t *testing.T) {
 	if events != 2100 {
 		t.Errorf("members hold %d events, want 2100", events)
 	}
+}
+
+// FuzzAPI sends arbitrary bodies to every route that parses one, with the
+// admin token and with a job token: nothing may panic or answer 500, and
+// every refusal carries a code.
+func FuzzAPI(f *testing.F) {
+	for _, s := range []string{`{}`, `{"agent_did":"did:key:z6MkneMkZqwqRiU5mJzSG3kDwzt9P8C59N4NGTfBLfSGE7c7","policy_hash_b64u":"x","ttl_sec":1e309}`,
+		`{"event_type":"x","payload":{"a":[1,2,{"b":null}]}}`, `{"signed":[{}]}`, `{"sub":"s","scope":["a"],"ttl_sec":-1}`,
+		`{"token_hash":"zz"}`, `{"token":"a.b.c"}`, `[`, `null`, `{"labels":{"k":{}}}`, `{"event_type":"` + strings.Repeat("e", 300) + `"}`} {
+		for r := 0; r < 16; r++ {
+			f.Add(uint8(r), s)
+		}
+	}
+	ctx := context.Background()
+	dir := keystore.Dir(f.TempDir())
+	node, err := server.Open(ctx, server.Config{DataDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { node.Close() })
+	admin, _, _ := dir.AdminToken()
+	do := func(method, path, auth, body string) (int, []byte) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		rec := httptest.NewRecorder()
+		node.Handler.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.Bytes()
+	}
+	doc, _ := os.ReadFile(filepath.Join(testkit.RepoRoot(), "examples", "policies", "kv-boundary.wpc.json"))
+	_, raw := do("POST", "/v1/wpc", admin, `{"wpc":`+string(doc)+`}`)
+	var pub struct {
+		PolicyHash string `json:"policy_hash_b64u"`
+	}
+	json.Unmarshal(raw, &pub)
+	agent, err := node.Jobs.CreateAgent(ctx, "fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	started, err := node.Jobs.Start(ctx, jobs.StartRequest{AgentDID: agent.DID, PolicyHash: pub.PolicyHash})
+	if err != nil {
+		f.Fatal(err)
+	}
+	id := started.Job.ID
+	routes := []struct{ method, path string }{
+		{"POST", "/v1/jobs"}, {"POST", "/v1/jobs/" + id + "/events"}, {"POST", "/v1/jobs/" + id + "/finish"},
+		{"POST", "/v1/agents"}, {"POST", "/v1/tokens/issue"}, {"POST", "/v1/tokens/revoke"},
+		{"POST", "/v1/tokens/introspect"}, {"POST", "/v1/wpc"},
+	}
+	f.Fuzz(func(t *testing.T, route uint8, body string) {
+		r := routes[int(route)%len(routes)]
+		auth := admin
+		if route&8 != 0 {
+			auth = started.Token
+		}
+		if r.path == "/v1/tokens/revoke" && auth == admin {
+			auth = "" // keep the job's token alive for the other routes
+		}
+		code, raw := do(r.method, r.path, auth, body)
+		if code >= 500 {
+			t.Fatalf("%s %s answered %d: %s", r.method, r.path, code, raw)
+		}
+		if code >= 400 {
+			var e map[string]any
+			if json.Unmarshal(raw, &e) != nil || e["error"] == nil {
+				t.Fatalf("%s %s: %d without an error code: %s", r.method, r.path, code, raw)
+			}
+		}
+	})
 }
