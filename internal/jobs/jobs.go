@@ -304,6 +304,35 @@ func RunID(jobID string, seg int) string {
 // AppendEvent adds an event to an open job's chain and returns it. payload
 // is any JSON value; its compact form is hashed into the event.
 func (s *Service) AppendEvent(ctx context.Context, jobID, eventType string, payload any) (store.JobEvent, error) {
+	return s.Record(ctx, jobID, eventType, payload, nil)
+}
+
+// Appended is what a recorder learns inside the append, before anything is
+// stored: the new event (hashed) and the causal anchor of its segment.
+type Appended struct {
+	Event  bundle.Event
+	Stored store.JobEvent
+	// Anchor is the span id rooting the segment's causal graph (the first
+	// model call's span); "" when the segment has none yet.
+	Anchor string
+}
+
+// Evidence is an item stored in the same transaction as its event.
+type Evidence struct {
+	Kind   string
+	ItemID string
+	JSON   []byte
+}
+
+// AttachFunc builds the evidence bound to a new event: receipts that name
+// the event's hash. declares is the span id a model-call receipt declares
+// ("" for none); the first one in a segment becomes its anchor.
+type AttachFunc func(a *Appended) (items []Evidence, declares string, err error)
+
+// Record appends an event and, atomically with it, the evidence attach
+// builds for it. Errors from attach are returned as they are and nothing
+// is stored.
+func (s *Service) Record(ctx context.Context, jobID, eventType string, payload any, attach AttachFunc) (store.JobEvent, error) {
 	if eventType == "" || len(eventType) > 64 {
 		return store.JobEvent{}, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
 	}
@@ -316,36 +345,63 @@ func (s *Service) AppendEvent(ctx context.Context, jobID, eventType string, payl
 		return store.JobEvent{}, jerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
 	}
 	at := s.now()
-	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, error) {
+	var attachErr error
+	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
 		seq, seg, idx := int64(1), 0, 0
 		var prev *string
+		anchor := ""
 		if last != nil {
 			seq, seg, idx = last.Seq+1, last.Segment, last.Index+1
 			prevHash := last.EventHash
 			prev = &prevHash
+			anchor = last.Anchor
 			if idx >= s.segSize {
-				seg, idx, prev = seg+1, 0, nil // a new run starts its own chain
+				seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
 			}
 		}
 		e := bundle.Event{EventID: fmt.Sprintf("evt_%06d", seq), RunID: RunID(jobID, seg), EventType: eventType,
 			Timestamp: envelope.FormatTime(at), PayloadHash: b64u.SHA256(praw), PrevHash: prev}
 		h, err := bundle.HashEvent(&e)
 		if err != nil {
-			return store.JobEvent{}, err
+			return store.JobEvent{}, nil, err
 		}
 		e.EventHash = h
 		raw, err := canon.Marshal(e)
 		if err != nil {
-			return store.JobEvent{}, err
+			return store.JobEvent{}, nil, err
 		}
-		return store.JobEvent{Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
-			Event: raw, Payload: praw, CreatedAt: at}, nil
+		stored := store.JobEvent{JobID: jobID, Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
+			Event: raw, Payload: praw, Anchor: anchor, CreatedAt: at}
+		if attach == nil {
+			return stored, nil, nil
+		}
+		evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
+		if err != nil {
+			attachErr = err
+			return store.JobEvent{}, nil, err
+		}
+		if stored.Anchor == "" {
+			stored.Anchor = declares
+		}
+		items := make([]store.JobItem, 0, len(evidence))
+		for _, it := range evidence {
+			switch it.Kind {
+			case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
+			default:
+				attachErr = jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
+				return store.JobEvent{}, nil, attachErr
+			}
+			items = append(items, store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at})
+		}
+		return stored, items, nil
 	})
 	switch {
+	case attachErr != nil && errors.Is(err, attachErr):
+		return ev, err
 	case errors.Is(err, store.ErrNotFound):
 		return ev, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
 	case errors.Is(err, store.ErrConflict):
-		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open", jobID)
+		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open (or the evidence was already recorded)", jobID)
 	case err != nil:
 		return ev, jerr(503, "STORE_UNAVAILABLE", "%v", err)
 	}

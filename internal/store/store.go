@@ -129,6 +129,10 @@ type JobEvent struct {
 	EventHash string
 	Event     []byte // the event object (compact JSON)
 	Payload   []byte // the event payload (compact JSON), kept for summaries
+	// Anchor is the span id that roots the segment's causal graph (the
+	// first model call's span), carried from event to event; "" until a
+	// model call declares one.
+	Anchor    string
 	CreatedAt time.Time
 }
 
@@ -170,15 +174,77 @@ type Jobs interface {
 	// finished sets FinishedAt to at.
 	SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error
 	// AppendEvent appends to an open job's chain atomically: next gets the
-	// last event (nil for the first) and returns the new one. ErrConflict
-	// when the job is not open.
-	AppendEvent(ctx context.Context, jobID string, next func(last *JobEvent) (JobEvent, error)) (JobEvent, error)
+	// last event (nil for the first) and returns the new one with evidence
+	// items bound to it, stored in the same transaction (their Seq is
+	// assigned). ErrConflict when the job is not open or an item repeats.
+	AppendEvent(ctx context.Context, jobID string, next func(last *JobEvent) (JobEvent, []JobItem, error)) (JobEvent, error)
 	ListEvents(ctx context.Context, jobID string) ([]JobEvent, error)
 	// AddItem records evidence for an open job; ErrConflict when closed.
 	AddItem(ctx context.Context, it JobItem) (JobItem, error)
 	ListItems(ctx context.Context, jobID string) ([]JobItem, error)
 	PutBundle(ctx context.Context, b Bundle) error
 	ListBundles(ctx context.Context, jobID string) ([]Bundle, error)
+}
+
+// ErrLimit is returned when an addition would take a counter over its
+// limit.
+var ErrLimit = errors.New("store: limit reached")
+
+// Usage counts a job's model calls and tokens.
+type Usage struct {
+	Requests  int64
+	TokensIn  int64
+	TokensOut int64
+}
+
+// Exceeds reports whether u is over limit in a dimension limit sets (> 0).
+func (u Usage) Exceeds(limit Usage) bool {
+	return limit.Requests > 0 && u.Requests > limit.Requests ||
+		limit.TokensIn > 0 && u.TokensIn > limit.TokensIn ||
+		limit.TokensOut > 0 && u.TokensOut > limit.TokensOut
+}
+
+// UsageCounters keep per-job usage for budgets, shared by every gateway
+// instance on the store.
+type UsageCounters interface {
+	// AddUsage adds d to the job's usage unless the result Exceeds limit
+	// (then ErrLimit and nothing changes); it returns the new usage.
+	AddUsage(ctx context.Context, jobID string, d, limit Usage) (Usage, error)
+	GetUsage(ctx context.Context, jobID string) (Usage, error)
+}
+
+// Gateway call states.
+const (
+	CallInFlight = "in_flight"
+	CallDone     = "done"
+)
+
+// GatewayCall is a model call made with an idempotency key (the receipt's
+// nonce): what a replay returns and what receipt recovery serves.
+type GatewayCall struct {
+	Nonce       string
+	JobID       string
+	Fingerprint string
+	Status      string // in_flight or done
+	HTTPStatus  int
+	ContentType string
+	Body        []byte // the response as sent (may be empty when too large to keep)
+	Receipt     []byte // the signed receipt envelope (compact JSON)
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// GatewayCalls stores idempotency records.
+type GatewayCalls interface {
+	// ClaimCall inserts c (in flight) unless a call with its nonce exists;
+	// it returns the stored record and whether c was inserted.
+	ClaimCall(ctx context.Context, c GatewayCall) (GatewayCall, bool, error)
+	// CompleteCall records the outcome of a claimed call.
+	CompleteCall(ctx context.Context, c GatewayCall) error
+	// ReleaseCall forgets an in-flight claim whose call never reached the
+	// provider, so that a retry may proceed.
+	ReleaseCall(ctx context.Context, nonce string) error
+	GetCall(ctx context.Context, nonce string) (GatewayCall, error)
 }
 
 // Agent is an agent identity whose key the job service holds (sealed).
@@ -202,6 +268,8 @@ type Store interface {
 	Tokens
 	Jobs
 	Agents
+	UsageCounters
+	GatewayCalls
 	// Backend names the back end ("sqlite" or "postgres").
 	Backend() string
 	// Close releases the back end.

@@ -276,17 +276,17 @@ func lockOpenJob(ctx context.Context, tx pgx.Tx, id string) error {
 	return nil
 }
 
-const eventCols = `job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, created_at`
+const eventCols = `job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, anchor, created_at`
 
 func scanEvent(sc pgx.Row) (store.JobEvent, error) {
 	var e store.JobEvent
-	err := sc.Scan(&e.JobID, &e.Seq, &e.Segment, &e.Index, &e.EventID, &e.EventType, &e.EventHash, &e.Event, &e.Payload, &e.CreatedAt)
+	err := sc.Scan(&e.JobID, &e.Seq, &e.Segment, &e.Index, &e.EventID, &e.EventType, &e.EventHash, &e.Event, &e.Payload, &e.Anchor, &e.CreatedAt)
 	e.CreatedAt = e.CreatedAt.UTC()
 	return e, err
 }
 
 // AppendEvent appends an event to an open job's chain atomically.
-func (d *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, error)) (store.JobEvent, error) {
+func (d *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
 	var out store.JobEvent
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if err := lockOpenJob(ctx, tx, jobID); err != nil {
@@ -300,15 +300,23 @@ func (d *DB) AppendEvent(ctx context.Context, jobID string, next func(last *stor
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		ev, err := next(last)
+		ev, items, err := next(last)
 		if err != nil {
 			return err
 		}
 		ev.JobID = jobID
-		_, err = tx.Exec(ctx, `INSERT INTO job_events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), tz(ev.CreatedAt))
+		if _, err = tx.Exec(ctx, `INSERT INTO job_events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, tz(ev.CreatedAt)); err != nil {
+			return err
+		}
+		for _, it := range items {
+			it.JobID = jobID
+			if err := insertItem(ctx, tx, &it); err != nil {
+				return err
+			}
+		}
 		out = ev
-		return err
+		return nil
 	})
 	if isUnique(err) {
 		return out, store.ErrConflict
@@ -352,12 +360,7 @@ func (d *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, erro
 		if err := lockOpenJob(ctx, tx, it.JobID); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = $1`, it.JobID).Scan(&it.Seq); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO job_items (`+itemCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			it.JobID, it.Seq, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, tz(it.CreatedAt))
-		return err
+		return insertItem(ctx, tx, &it)
 	})
 	if isUnique(err) {
 		return it, store.ErrConflict
@@ -369,6 +372,15 @@ func (d *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, erro
 		return it, fmt.Errorf("postgres: add item: %w", err)
 	}
 	return it, nil
+}
+
+func insertItem(ctx context.Context, tx pgx.Tx, it *store.JobItem) error {
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = $1`, it.JobID).Scan(&it.Seq); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO job_items (`+itemCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		it.JobID, it.Seq, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, tz(it.CreatedAt))
+	return err
 }
 
 // ListItems lists a job's evidence in order.
@@ -464,4 +476,110 @@ func (d *DB) ListAgents(ctx context.Context) ([]store.Agent, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// AddUsage adds d to a job's usage unless that goes over limit.
+func (d *DB) AddUsage(ctx context.Context, jobID string, delta, limit store.Usage) (store.Usage, error) {
+	var out store.Usage
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO job_usage (job_id) VALUES ($1) ON CONFLICT (job_id) DO NOTHING`, jobID); err != nil {
+			return err
+		}
+		var u store.Usage
+		if err := tx.QueryRow(ctx, `SELECT requests, tokens_in, tokens_out FROM job_usage WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&u.Requests, &u.TokensIn, &u.TokensOut); err != nil {
+			return err
+		}
+		n := store.Usage{Requests: u.Requests + delta.Requests, TokensIn: u.TokensIn + delta.TokensIn, TokensOut: u.TokensOut + delta.TokensOut}
+		if n.Exceeds(limit) {
+			out = u
+			return store.ErrLimit
+		}
+		out = n
+		_, err := tx.Exec(ctx, `UPDATE job_usage SET requests = $2, tokens_in = $3, tokens_out = $4 WHERE job_id = $1`, jobID, n.Requests, n.TokensIn, n.TokensOut)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrLimit) {
+		return out, fmt.Errorf("postgres: usage: %w", err)
+	}
+	return out, err
+}
+
+// GetUsage returns a job's usage (zero when nothing was counted).
+func (d *DB) GetUsage(ctx context.Context, jobID string) (store.Usage, error) {
+	var u store.Usage
+	err := d.pool.QueryRow(ctx, `SELECT requests, tokens_in, tokens_out FROM job_usage WHERE job_id = $1`, jobID).Scan(&u.Requests, &u.TokensIn, &u.TokensOut)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Usage{}, nil
+	}
+	if err != nil {
+		return u, fmt.Errorf("postgres: usage: %w", err)
+	}
+	return u, nil
+}
+
+const callCols = `nonce, job_id, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at`
+
+func scanCall(sc pgx.Row) (store.GatewayCall, error) {
+	var c store.GatewayCall
+	err := sc.Scan(&c.Nonce, &c.JobID, &c.Fingerprint, &c.Status, &c.HTTPStatus, &c.ContentType, &c.Body, &c.Receipt, &c.CreatedAt, &c.UpdatedAt)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, err
+}
+
+// ClaimCall inserts an in-flight call unless its nonce is known.
+func (d *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayCall, bool, error) {
+	c.Status = store.CallInFlight
+	tag, err := d.pool.Exec(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (nonce) DO NOTHING`,
+		c.Nonce, c.JobID, c.Fingerprint, c.Status, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), tz(c.CreatedAt))
+	if err != nil {
+		return store.GatewayCall{}, false, fmt.Errorf("postgres: claim call: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		c.CreatedAt = c.CreatedAt.UTC().Truncate(time.Microsecond)
+		c.UpdatedAt = c.CreatedAt
+		return c, true, nil
+	}
+	got, err := d.GetCall(ctx, c.Nonce)
+	return got, false, err
+}
+
+// CompleteCall records a call's outcome.
+func (d *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
+	tag, err := d.pool.Exec(ctx, `UPDATE gateway_calls SET status = $2, http_status = $3, content_type = $4, body = $5, receipt = $6, updated_at = $7 WHERE nonce = $1`,
+		c.Nonce, store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), tz(c.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("postgres: complete call: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ReleaseCall forgets an in-flight claim.
+func (d *DB) ReleaseCall(ctx context.Context, nonce string) error {
+	if _, err := d.pool.Exec(ctx, `DELETE FROM gateway_calls WHERE nonce = $1 AND status = $2`, nonce, store.CallInFlight); err != nil {
+		return fmt.Errorf("postgres: release call: %w", err)
+	}
+	return nil
+}
+
+// GetCall returns the call with nonce, or ErrNotFound.
+func (d *DB) GetCall(ctx context.Context, nonce string) (store.GatewayCall, error) {
+	c, err := scanCall(d.pool.QueryRow(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE nonce = $1`, nonce))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, store.ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("postgres: call: %w", err)
+	}
+	return c, nil
+}
+
+// bytesOf keeps an empty value empty but never NULL.
+func bytesOf(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -200,6 +200,27 @@ CREATE TABLE agents (
 	sealed_key BYTEA NOT NULL,
 	created_at TIMESTAMPTZ NOT NULL
 );`},
+	{Version: 3, Name: "gateway", SQL: `
+ALTER TABLE job_events ADD COLUMN anchor TEXT NOT NULL DEFAULT '';
+CREATE TABLE job_usage (
+	job_id     TEXT PRIMARY KEY,
+	requests   BIGINT NOT NULL DEFAULT 0,
+	tokens_in  BIGINT NOT NULL DEFAULT 0,
+	tokens_out BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE gateway_calls (
+	nonce        TEXT PRIMARY KEY,
+	job_id       TEXT NOT NULL,
+	fingerprint  TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	http_status  INTEGER NOT NULL DEFAULT 0,
+	content_type TEXT NOT NULL DEFAULT '',
+	body         BYTEA NOT NULL DEFAULT '',
+	receipt      BYTEA NOT NULL DEFAULT '',
+	created_at   TIMESTAMPTZ NOT NULL,
+	updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX gateway_calls_job ON gateway_calls (job_id);`},
 }
 
 // PutWPC stores a policy unless its hash exists.

@@ -271,18 +271,18 @@ func jobOpen(ctx context.Context, tx *sql.Tx, id string) error {
 	return nil
 }
 
-const eventCols = `job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, created_at`
+const eventCols = `job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, anchor, created_at`
 
 func scanEvent(sc interface{ Scan(...any) error }) (store.JobEvent, error) {
 	var e store.JobEvent
 	var c int64
-	err := sc.Scan(&e.JobID, &e.Seq, &e.Segment, &e.Index, &e.EventID, &e.EventType, &e.EventHash, &e.Event, &e.Payload, &c)
+	err := sc.Scan(&e.JobID, &e.Seq, &e.Segment, &e.Index, &e.EventID, &e.EventType, &e.EventHash, &e.Event, &e.Payload, &e.Anchor, &c)
 	e.CreatedAt = fromUS(c)
 	return e, err
 }
 
-// AppendEvent appends an event to an open job's chain atomically.
-func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, error)) (store.JobEvent, error) {
+// AppendEvent appends an event and its evidence to an open job atomically.
+func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return store.JobEvent{}, fmt.Errorf("sqlite: %w", err)
@@ -299,20 +299,44 @@ func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *stor
 	case !errors.Is(err, sql.ErrNoRows):
 		return store.JobEvent{}, fmt.Errorf("sqlite: last event: %w", err)
 	}
-	ev, err := next(last)
+	ev, items, err := next(last)
 	if err != nil {
 		return store.JobEvent{}, err
 	}
 	ev.JobID = jobID
-	_, err = tx.ExecContext(ctx, `INSERT INTO job_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), us(ev.CreatedAt))
+	_, err = tx.ExecContext(ctx, `INSERT INTO job_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt))
 	if isUnique(err) {
 		return store.JobEvent{}, store.ErrConflict
 	}
 	if err != nil {
 		return store.JobEvent{}, fmt.Errorf("sqlite: append event: %w", err)
 	}
-	return ev, tx.Commit()
+	for _, it := range items {
+		it.JobID = jobID
+		if err := insertItem(ctx, tx, &it); err != nil {
+			return store.JobEvent{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return store.JobEvent{}, fmt.Errorf("sqlite: %w", err)
+	}
+	return ev, nil
+}
+
+func insertItem(ctx context.Context, tx *sql.Tx, it *store.JobItem) error {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = ?`, it.JobID).Scan(&it.Seq); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO job_items (`+itemCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		it.JobID, it.Seq, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, us(it.CreatedAt))
+	if isUnique(err) {
+		return store.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: add item: %w", err)
+	}
+	return nil
 }
 
 // ListEvents lists a job's events in order.
@@ -345,16 +369,8 @@ func (s *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, erro
 	if err := jobOpen(ctx, tx, it.JobID); err != nil {
 		return it, err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = ?`, it.JobID).Scan(&it.Seq); err != nil {
-		return it, fmt.Errorf("sqlite: %w", err)
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO job_items (`+itemCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		it.JobID, it.Seq, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, us(it.CreatedAt))
-	if isUnique(err) {
-		return it, store.ErrConflict
-	}
-	if err != nil {
-		return it, fmt.Errorf("sqlite: add item: %w", err)
+	if err := insertItem(ctx, tx, &it); err != nil {
+		return it, err
 	}
 	return it, tx.Commit()
 }
@@ -456,4 +472,108 @@ func (s *DB) ListAgents(ctx context.Context) ([]store.Agent, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// AddUsage adds d to a job's usage unless that goes over limit.
+func (s *DB) AddUsage(ctx context.Context, jobID string, d, limit store.Usage) (store.Usage, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: %w", err)
+	}
+	defer tx.Rollback()
+	var u store.Usage
+	err = tx.QueryRowContext(ctx, `SELECT requests, tokens_in, tokens_out FROM job_usage WHERE job_id = ?`, jobID).Scan(&u.Requests, &u.TokensIn, &u.TokensOut)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.Usage{}, fmt.Errorf("sqlite: usage: %w", err)
+	}
+	n := store.Usage{Requests: u.Requests + d.Requests, TokensIn: u.TokensIn + d.TokensIn, TokensOut: u.TokensOut + d.TokensOut}
+	if n.Exceeds(limit) {
+		return u, store.ErrLimit
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO job_usage (job_id, requests, tokens_in, tokens_out) VALUES (?, ?, ?, ?)
+		ON CONFLICT (job_id) DO UPDATE SET requests = excluded.requests, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out`,
+		jobID, n.Requests, n.TokensIn, n.TokensOut); err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: usage: %w", err)
+	}
+	return n, tx.Commit()
+}
+
+// GetUsage returns a job's usage (zero when nothing was counted).
+func (s *DB) GetUsage(ctx context.Context, jobID string) (store.Usage, error) {
+	var u store.Usage
+	err := s.db.QueryRowContext(ctx, `SELECT requests, tokens_in, tokens_out FROM job_usage WHERE job_id = ?`, jobID).Scan(&u.Requests, &u.TokensIn, &u.TokensOut)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Usage{}, nil
+	}
+	if err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: usage: %w", err)
+	}
+	return u, nil
+}
+
+const callCols = `nonce, job_id, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at`
+
+func scanCall(sc interface{ Scan(...any) error }) (store.GatewayCall, error) {
+	var c store.GatewayCall
+	var created, updated int64
+	err := sc.Scan(&c.Nonce, &c.JobID, &c.Fingerprint, &c.Status, &c.HTTPStatus, &c.ContentType, &c.Body, &c.Receipt, &created, &updated)
+	c.CreatedAt, c.UpdatedAt = fromUS(created), fromUS(updated)
+	return c, err
+}
+
+// ClaimCall inserts an in-flight call unless its nonce is known.
+func (s *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayCall, bool, error) {
+	c.Status = store.CallInFlight
+	res, err := s.db.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO NOTHING`,
+		c.Nonce, c.JobID, c.Fingerprint, c.Status, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.CreatedAt), us(c.CreatedAt))
+	if err != nil {
+		return store.GatewayCall{}, false, fmt.Errorf("sqlite: claim call: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		c.UpdatedAt = c.CreatedAt
+		return c, true, nil
+	}
+	got, err := s.GetCall(ctx, c.Nonce)
+	return got, false, err
+}
+
+// CompleteCall records a call's outcome.
+func (s *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE gateway_calls SET status = ?, http_status = ?, content_type = ?, body = ?, receipt = ?, updated_at = ? WHERE nonce = ?`,
+		store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.UpdatedAt), c.Nonce)
+	if err != nil {
+		return fmt.Errorf("sqlite: complete call: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ReleaseCall forgets an in-flight claim.
+func (s *DB) ReleaseCall(ctx context.Context, nonce string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM gateway_calls WHERE nonce = ? AND status = ?`, nonce, store.CallInFlight); err != nil {
+		return fmt.Errorf("sqlite: release call: %w", err)
+	}
+	return nil
+}
+
+// GetCall returns the call with nonce, or ErrNotFound.
+func (s *DB) GetCall(ctx context.Context, nonce string) (store.GatewayCall, error) {
+	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE nonce = ?`, nonce))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, store.ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("sqlite: call: %w", err)
+	}
+	return c, nil
+}
+
+// bytesOf keeps an empty value empty but never NULL.
+func bytesOf(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -204,6 +204,27 @@ CREATE TABLE agents (
 	sealed_key BLOB NOT NULL,
 	created_at INTEGER NOT NULL
 );`},
+	{Version: 3, Name: "gateway", SQL: `
+ALTER TABLE job_events ADD COLUMN anchor TEXT NOT NULL DEFAULT '';
+CREATE TABLE job_usage (
+	job_id     TEXT PRIMARY KEY,
+	requests   INTEGER NOT NULL DEFAULT 0,
+	tokens_in  INTEGER NOT NULL DEFAULT 0,
+	tokens_out INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE gateway_calls (
+	nonce        TEXT PRIMARY KEY,
+	job_id       TEXT NOT NULL,
+	fingerprint  TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	http_status  INTEGER NOT NULL DEFAULT 0,
+	content_type TEXT NOT NULL DEFAULT '',
+	body         BLOB NOT NULL DEFAULT x'',
+	receipt      BLOB NOT NULL DEFAULT x'',
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL
+);
+CREATE INDEX gateway_calls_job ON gateway_calls (job_id);`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

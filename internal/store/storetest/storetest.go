@@ -31,6 +31,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, open(t)) })
 	t.Run("ConcurrentAppend", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
+	t.Run("EventWithEvidence", func(t *testing.T) { testEventWithEvidence(t, open(t)) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
+	t.Run("ConcurrentUsage", func(t *testing.T) { testConcurrentUsage(t, open(t)) })
+	t.Run("GatewayCalls", func(t *testing.T) { testGatewayCalls(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -104,13 +108,13 @@ func newJob(id string) store.Job {
 
 func appendN(t *testing.T, s store.Store, jobID string, n int) {
 	for i := 0; i < n; i++ {
-		_, err := s.AppendEvent(context.Background(), jobID, func(last *store.JobEvent) (store.JobEvent, error) {
+		_, err := s.AppendEvent(context.Background(), jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
 			seq := int64(1)
 			if last != nil {
 				seq = last.Seq + 1
 			}
 			return store.JobEvent{Seq: seq, EventID: fmt.Sprintf("e%d", seq), EventType: "llm_call", EventHash: fmt.Sprintf("h%d", seq),
-				Event: []byte(`{}`), CreatedAt: t0}, nil
+				Event: []byte(`{}`), CreatedAt: t0}, nil, nil
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -163,9 +167,9 @@ func testJobs(t *testing.T, s store.Store) {
 	if len(changed) != 1 || changed[0].ID != "job_a" || changed[0].Status != store.JobFinished || !changed[0].FinishedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("changed after finish: %+v", changed)
 	}
-	_, err = s.AppendEvent(ctx, "job_a", func(*store.JobEvent) (store.JobEvent, error) {
+	_, err = s.AppendEvent(ctx, "job_a", func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
 		t.Error("next called for a finished job")
-		return store.JobEvent{}, nil
+		return store.JobEvent{}, nil, nil
 	})
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("append to finished job: %v", err)
@@ -202,13 +206,13 @@ func testConcurrentAppend(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 10; i++ {
-				_, err := s.AppendEvent(ctx, "job_c", func(last *store.JobEvent) (store.JobEvent, error) {
+				_, err := s.AppendEvent(ctx, "job_c", func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
 					seq, prev := int64(1), "null"
 					if last != nil {
 						seq, prev = last.Seq+1, last.EventHash
 					}
 					return store.JobEvent{Seq: seq, EventID: fmt.Sprint("e", seq), EventType: "x", EventHash: fmt.Sprintf("h%d<%s", seq, prev),
-						Event: []byte(`{}`), CreatedAt: t0}, nil
+						Event: []byte(`{}`), CreatedAt: t0}, nil, nil
 				})
 				if err != nil {
 					t.Error(err)
@@ -229,6 +233,147 @@ func testConcurrentAppend(t *testing.T, s store.Store) {
 		if i > 0 && !strings.HasSuffix(e.EventHash, "<"+evs[i-1].EventHash) {
 			t.Fatalf("event %d did not see its predecessor", e.Seq)
 		}
+	}
+}
+
+// testEventWithEvidence appends an event with items in one transaction;
+// a failing item (a repeated id) takes the event with it.
+func testEventWithEvidence(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("job_e")); err != nil {
+		t.Fatal(err)
+	}
+	item := func(id string) store.JobItem {
+		return store.JobItem{Kind: "gateway_receipt", ItemID: id, EventHash: "h", JSON: []byte(`{"id":"` + id + `"}`), CreatedAt: t0}
+	}
+	ev, err := s.AppendEvent(ctx, "job_e", func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		return store.JobEvent{Seq: 1, EventID: "e1", EventType: "llm_call", EventHash: "h1", Event: []byte(`{}`), Anchor: "span_1", CreatedAt: t0},
+			[]store.JobItem{item("r1"), item("r2")}, nil
+	})
+	if err != nil || ev.Anchor != "span_1" {
+		t.Fatalf("append with items: %+v %v", ev, err)
+	}
+	_, err = s.AppendEvent(ctx, "job_e", func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		if last == nil || last.Anchor != "span_1" {
+			t.Errorf("last event lost its anchor: %+v", last)
+		}
+		return store.JobEvent{Seq: 2, EventID: "e2", EventType: "llm_call", EventHash: "h2", Event: []byte(`{}`), CreatedAt: t0},
+			[]store.JobItem{item("r3"), item("r1")}, nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("repeated item: %v", err)
+	}
+	evs, _ := s.ListEvents(ctx, "job_e")
+	items, _ := s.ListItems(ctx, "job_e")
+	if len(evs) != 1 || len(items) != 2 || items[0].Seq != 1 || items[1].Seq != 2 || items[0].JobID != "job_e" {
+		t.Errorf("after a failed append: %d events, items %+v", len(evs), items)
+	}
+	if evs[0].Anchor != "span_1" {
+		t.Errorf("anchor not stored: %q", evs[0].Anchor)
+	}
+	sentinel := errors.New("refused")
+	if _, err := s.AppendEvent(ctx, "job_e", func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		return store.JobEvent{}, nil, sentinel
+	}); !errors.Is(err, sentinel) {
+		t.Errorf("callback error not returned: %v", err)
+	}
+}
+
+func testUsage(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if u, err := s.GetUsage(ctx, "job_u"); err != nil || u != (store.Usage{}) {
+		t.Fatalf("empty usage: %+v %v", u, err)
+	}
+	limit := store.Usage{Requests: 2}
+	for i := 1; i <= 2; i++ {
+		u, err := s.AddUsage(ctx, "job_u", store.Usage{Requests: 1}, limit)
+		if err != nil || u.Requests != int64(i) {
+			t.Fatalf("reserve %d: %+v %v", i, u, err)
+		}
+	}
+	if u, err := s.AddUsage(ctx, "job_u", store.Usage{Requests: 1}, limit); !errors.Is(err, store.ErrLimit) || u.Requests != 2 {
+		t.Errorf("over the limit: %+v %v", u, err)
+	}
+	if u, err := s.AddUsage(ctx, "job_u", store.Usage{TokensIn: 100, TokensOut: 7}, store.Usage{}); err != nil || u.TokensIn != 100 || u.Requests != 2 {
+		t.Errorf("tokens: %+v %v", u, err)
+	}
+	if u, _ := s.GetUsage(ctx, "job_u"); u != (store.Usage{Requests: 2, TokensIn: 100, TokensOut: 7}) {
+		t.Errorf("get: %+v", u)
+	}
+}
+
+// testConcurrentUsage reserves from several goroutines against a limit:
+// exactly the limit is granted.
+func testConcurrentUsage(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	granted := 0
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := s.AddUsage(ctx, "job_cu", store.Usage{Requests: 1}, store.Usage{Requests: 25})
+				if err == nil {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				} else if !errors.Is(err, store.ErrLimit) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if granted != 25 {
+		t.Errorf("granted %d reservations, want 25", granted)
+	}
+}
+
+func testGatewayCalls(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := store.GatewayCall{Nonce: "n1", JobID: "job_g", Fingerprint: "fp", CreatedAt: t0}
+	got, claimed, err := s.ClaimCall(ctx, c)
+	if err != nil || !claimed || got.Status != store.CallInFlight {
+		t.Fatalf("claim: %+v %v %v", got, claimed, err)
+	}
+	got, claimed, err = s.ClaimCall(ctx, store.GatewayCall{Nonce: "n1", JobID: "job_x", Fingerprint: "other", CreatedAt: t0})
+	if err != nil || claimed || got.Fingerprint != "fp" || got.JobID != "job_g" {
+		t.Fatalf("second claim: %+v %v %v", got, claimed, err)
+	}
+	done := store.GatewayCall{Nonce: "n1", HTTPStatus: 200, ContentType: "application/json", Body: []byte(`{"ok":true}`), Receipt: []byte(`{"r":1}`), UpdatedAt: t0.Add(time.Second)}
+	if err := s.CompleteCall(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseCall(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetCall(ctx, "n1")
+	if err != nil || got.Status != store.CallDone || got.HTTPStatus != 200 || string(got.Body) != `{"ok":true}` || string(got.Receipt) != `{"r":1}` || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("completed call (release must not drop it): %+v %v", got, err)
+	}
+	if _, _, err := s.ClaimCall(ctx, store.GatewayCall{Nonce: "n2", JobID: "job_g", Fingerprint: "fp", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseCall(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetCall(ctx, "n2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("released call still there: %v", err)
+	}
+	if err := s.CompleteCall(ctx, store.GatewayCall{Nonce: "n3"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("complete unknown: %v", err)
+	}
+	if got, _ := s.GetCall(ctx, "n1"); got.Body == nil {
+		t.Error("body nil")
+	}
+	if _, _, err := s.ClaimCall(ctx, store.GatewayCall{Nonce: "n4", JobID: "job_g", Fingerprint: "fp", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetCall(ctx, "n4"); err != nil || len(got.Body) != 0 || len(got.Receipt) != 0 {
+		t.Errorf("empty call: %+v %v", got, err)
 	}
 }
 
