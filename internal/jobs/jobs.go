@@ -66,6 +66,7 @@ func jerr(status int, code, format string, args ...any) *Error {
 
 // Service is the job service.
 type Service struct {
+	*Chain
 	st       Store
 	issuer   *issuer.Issuer
 	key      signer.Signer // signs aggregates and exports
@@ -74,7 +75,6 @@ type Service struct {
 	log      *slog.Logger
 	trust    verify.Config
 	harness  bundle.Harness
-	segSize  int
 	onChange func(store.Job)
 }
 
@@ -103,16 +103,14 @@ func New(st Store, opt Options) (*Service, error) {
 		return nil, errors.New("jobs: issuer, key and custody are required")
 	}
 	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
-		trust: opt.Trust, segSize: opt.SegmentEvents, onChange: opt.OnChange}
+		trust: opt.Trust, onChange: opt.OnChange}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.segSize <= 0 || s.segSize > bundle.MaxEvents {
-		s.segSize = bundle.MaxEvents
-	}
+	s.Chain = NewChain(st, opt.SegmentEvents, s.now)
 	v := opt.Version
 	if v == "" {
 		v = "dev"
@@ -126,6 +124,41 @@ type Budget struct {
 	MaxRequests     int64 `json:"max_requests,omitempty"`
 	MaxTokensInput  int64 `json:"max_tokens_input,omitempty"`
 	MaxTokensOutput int64 `json:"max_tokens_output,omitempty"`
+}
+
+// PolicyBudget reads a budget from a policy's metadata
+// ({"metadata": {"budget": {"max_requests": N, ...}}}); none gives zero.
+func PolicyBudget(payload []byte) Budget {
+	var doc struct {
+		Metadata struct {
+			Budget Budget `json:"budget"`
+		} `json:"metadata"`
+	}
+	json.Unmarshal(payload, &doc)
+	b := doc.Metadata.Budget
+	if b.MaxRequests < 0 || b.MaxTokensInput < 0 || b.MaxTokensOutput < 0 {
+		return Budget{}
+	}
+	return b
+}
+
+// Tighten returns the stricter of b and o in each dimension (zero is no
+// limit).
+func (b Budget) Tighten(o *Budget) Budget {
+	if o == nil {
+		return b
+	}
+	min := func(x, y int64) int64 {
+		switch {
+		case x == 0:
+			return y
+		case y == 0 || x < y:
+			return x
+		}
+		return y
+	}
+	return Budget{MaxRequests: min(b.MaxRequests, o.MaxRequests), MaxTokensInput: min(b.MaxTokensInput, o.MaxTokensInput),
+		MaxTokensOutput: min(b.MaxTokensOutput, o.MaxTokensOutput)}
 }
 
 // StartRequest opens a job.
@@ -162,11 +195,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if req.PolicyHash == "" {
 		return nil, jerr(400, "POLICY_REQUIRED", "policy_hash_b64u is required: every job is pinned to a policy")
 	}
-	if _, err := s.st.GetWPC(ctx, req.PolicyHash); errors.Is(err, store.ErrNotFound) {
+	wpc, err := s.st.GetWPC(ctx, req.PolicyHash)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, jerr(404, "POLICY_NOT_FOUND", "policy %s is not in the registry", req.PolicyHash)
 	} else if err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
 	}
+	if req.Budget != nil && (req.Budget.MaxRequests < 0 || req.Budget.MaxTokensInput < 0 || req.Budget.MaxTokensOutput < 0) {
+		return nil, jerr(400, "BUDGET_INVALID", "budget limits must not be negative")
+	}
+	budgetOf := PolicyBudget(wpc.Payload).Tighten(req.Budget)
 	scopes := req.Scopes
 	if len(scopes) == 0 {
 		scopes = DefaultScopes
@@ -182,10 +220,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, err
 	}
 	labels, _ := json.Marshal(orMap(req.Labels))
-	budget := []byte("{}")
-	if req.Budget != nil {
-		budget, _ = json.Marshal(req.Budget)
-	}
+	budget, _ := json.Marshal(budgetOf)
 	now := s.now()
 	job := store.Job{ID: id, AgentDID: req.AgentDID, PolicyHash: req.PolicyHash, ScopeHash: iss.Claims.TokenScopeHash,
 		TokenHash: iss.TokenHash, Status: store.JobOpen, Labels: labels, Budget: budget, CreatedAt: now,
@@ -299,113 +334,6 @@ func RunID(jobID string, seg int) string {
 		return jobID
 	}
 	return fmt.Sprintf("%s.s%d", jobID, seg)
-}
-
-// AppendEvent adds an event to an open job's chain and returns it. payload
-// is any JSON value; its compact form is hashed into the event.
-func (s *Service) AppendEvent(ctx context.Context, jobID, eventType string, payload any) (store.JobEvent, error) {
-	return s.Record(ctx, jobID, eventType, payload, nil)
-}
-
-// Appended is what a recorder learns inside the append, before anything is
-// stored: the new event (hashed) and the causal anchor of its segment.
-type Appended struct {
-	Event  bundle.Event
-	Stored store.JobEvent
-	// Anchor is the span id rooting the segment's causal graph (the first
-	// model call's span); "" when the segment has none yet.
-	Anchor string
-}
-
-// Evidence is an item stored in the same transaction as its event.
-type Evidence struct {
-	Kind   string
-	ItemID string
-	JSON   []byte
-}
-
-// AttachFunc builds the evidence bound to a new event: receipts that name
-// the event's hash. declares is the span id a model-call receipt declares
-// ("" for none); the first one in a segment becomes its anchor.
-type AttachFunc func(a *Appended) (items []Evidence, declares string, err error)
-
-// Record appends an event and, atomically with it, the evidence attach
-// builds for it. Errors from attach are returned as they are and nothing
-// is stored.
-func (s *Service) Record(ctx context.Context, jobID, eventType string, payload any, attach AttachFunc) (store.JobEvent, error) {
-	if eventType == "" || len(eventType) > 64 {
-		return store.JobEvent{}, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
-	}
-	pv, err := canon.ValueOf(payload)
-	if err != nil {
-		return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err)
-	}
-	praw := canon.AppendCompact(nil, &pv)
-	if len(praw) > 64<<10 {
-		return store.JobEvent{}, jerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
-	}
-	at := s.now()
-	var attachErr error
-	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
-		seq, seg, idx := int64(1), 0, 0
-		var prev *string
-		anchor := ""
-		if last != nil {
-			seq, seg, idx = last.Seq+1, last.Segment, last.Index+1
-			prevHash := last.EventHash
-			prev = &prevHash
-			anchor = last.Anchor
-			if idx >= s.segSize {
-				seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
-			}
-		}
-		e := bundle.Event{EventID: fmt.Sprintf("evt_%06d", seq), RunID: RunID(jobID, seg), EventType: eventType,
-			Timestamp: envelope.FormatTime(at), PayloadHash: b64u.SHA256(praw), PrevHash: prev}
-		h, err := bundle.HashEvent(&e)
-		if err != nil {
-			return store.JobEvent{}, nil, err
-		}
-		e.EventHash = h
-		raw, err := canon.Marshal(e)
-		if err != nil {
-			return store.JobEvent{}, nil, err
-		}
-		stored := store.JobEvent{JobID: jobID, Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
-			Event: raw, Payload: praw, Anchor: anchor, CreatedAt: at}
-		if attach == nil {
-			return stored, nil, nil
-		}
-		evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
-		if err != nil {
-			attachErr = err
-			return store.JobEvent{}, nil, err
-		}
-		if stored.Anchor == "" {
-			stored.Anchor = declares
-		}
-		items := make([]store.JobItem, 0, len(evidence))
-		for _, it := range evidence {
-			switch it.Kind {
-			case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
-			default:
-				attachErr = jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
-				return store.JobEvent{}, nil, attachErr
-			}
-			items = append(items, store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at})
-		}
-		return stored, items, nil
-	})
-	switch {
-	case attachErr != nil && errors.Is(err, attachErr):
-		return ev, err
-	case errors.Is(err, store.ErrNotFound):
-		return ev, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
-	case errors.Is(err, store.ErrConflict):
-		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open (or the evidence was already recorded)", jobID)
-	case err != nil:
-		return ev, jerr(503, "STORE_UNAVAILABLE", "%v", err)
-	}
-	return ev, nil
 }
 
 // Event decodes a stored event.
@@ -631,9 +559,24 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 		sg.items = append(sg.items, it)
 	}
 	slices.SortFunc(segs, func(a, b *segmentEvidence) int { return a.seg - b.seg })
+	var totals store.Usage
+	for _, it := range items {
+		if it.Kind == KindGatewayReceipt {
+			var r struct {
+				Payload struct {
+					In  int64 `json:"tokens_input"`
+					Out int64 `json:"tokens_output"`
+				} `json:"payload"`
+			}
+			json.Unmarshal(it.JSON, &r)
+			totals.Requests++
+			totals.TokensIn += r.Payload.In
+			totals.TokensOut += r.Payload.Out
+		}
+	}
 	unanchored := 0
 	for _, sg := range segs {
-		p, n, err := s.payload(j, sg, len(segs))
+		p, n, err := s.payload(j, sg, len(segs), totals)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -652,7 +595,12 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 // receipt of the same bundle (the reference's causal rule); records that
 // cannot be are carried in metadata instead, so nothing is dropped and the
 // bundle still verifies.
-func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int) (*bundle.Payload, int, error) {
+// payload builds a segment's bundle payload. totals are the job's token
+// counts over every segment: a rate-limit claim states a token limit only
+// when the whole job kept within it (a streamed call's input can overshoot
+// a budget that was not yet reached when it began), and records an overrun
+// in the metadata instead.
+func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals store.Usage) (*bundle.Payload, int, error) {
 	p := &bundle.Payload{Version: "1", BundleID: "bundle_" + sg.runID, AgentDID: j.AgentDID, EventChain: sg.chain,
 		Metadata: &bundle.Metadata{Harness: &s.harness, PolicyHash: j.PolicyHash, TokenScopeHash: j.ScopeHash, JobID: j.ID}}
 	if parts > 1 {
@@ -713,22 +661,45 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int) (*bundle.
 			}
 		}
 	}
+	labels := map[string]any{}
 	if len(unanchored) > 0 {
-		p.Metadata.Labels = map[string]any{"unanchored_records": unanchored}
+		labels["unanchored_records"] = unanchored
 	}
 	var b Budget
 	json.Unmarshal(j.Budget, &b)
-	if b.MaxRequests > 0 {
+	if b.MaxRequests > 0 || b.MaxTokensInput > 0 || b.MaxTokensOutput > 0 {
+		maxReq := b.MaxRequests
+		if maxReq == 0 {
+			// The claim format needs a request limit; without one, the
+			// job's own total is the truthful bound (the same in every
+			// member, as an aggregate requires).
+			maxReq = totals.Requests
+		}
 		claim := bundle.RateLimitClaim{Version: "1", Scope: "agent", ScopeKey: j.AgentDID,
 			WindowStart: envelope.FormatTime(j.CreatedAt), WindowEnd: envelope.FormatTime(j.FinishedAt),
-			MaxRequests: b.MaxRequests, ObservedRequests: int64(len(p.Receipts)), RunID: sg.runID}
+			MaxRequests: maxReq, ObservedRequests: int64(len(p.Receipts)), RunID: sg.runID}
+		overrun := map[string]any{}
 		if b.MaxTokensInput > 0 {
-			claim.MaxTokensInput, claim.ObservedTokensInput = &b.MaxTokensInput, &tokensIn
+			if totals.TokensIn <= b.MaxTokensInput {
+				claim.MaxTokensInput, claim.ObservedTokensInput = &b.MaxTokensInput, &tokensIn
+			} else {
+				overrun["tokens_input"] = map[string]int64{"max": b.MaxTokensInput, "observed": totals.TokensIn}
+			}
 		}
 		if b.MaxTokensOutput > 0 {
-			claim.MaxTokensOutput, claim.ObservedTokensOutput = &b.MaxTokensOutput, &tokensOut
+			if totals.TokensOut <= b.MaxTokensOutput {
+				claim.MaxTokensOutput, claim.ObservedTokensOutput = &b.MaxTokensOutput, &tokensOut
+			} else {
+				overrun["tokens_output"] = map[string]int64{"max": b.MaxTokensOutput, "observed": totals.TokensOut}
+			}
+		}
+		if len(overrun) > 0 {
+			labels["budget_overrun"] = overrun
 		}
 		p.RateLimitClaims = []bundle.RateLimitClaim{claim}
+	}
+	if len(labels) > 0 {
+		p.Metadata.Labels = labels
 	}
 	_, _, urmHash, err := s.urm(j, sg, p)
 	if err != nil {
