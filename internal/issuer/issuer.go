@@ -80,6 +80,9 @@ type Options struct {
 	OnRevoke func(tokenHash, reason string)
 }
 
+// DefaultAudiences is the aud of job tokens unless configured otherwise.
+var DefaultAudiences = []string{"clawea"}
+
 // New loads (or creates) the active signing key and publishes its public
 // key to the store.
 func New(ctx context.Context, st Store, opt Options) (*Issuer, error) {
@@ -101,7 +104,7 @@ func New(ctx context.Context, st Store, opt Options) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: default TTL %s exceeds the maximum %s", is.defTTL, is.maxTTL)
 	}
 	if len(is.aud) == 0 {
-		is.aud = []string{"clawea"}
+		is.aud = DefaultAudiences
 	}
 	if _, err := is.activeKey(ctx); err != nil {
 		return nil, err

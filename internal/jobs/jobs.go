@@ -126,6 +126,13 @@ type Budget struct {
 	MaxTokensOutput int64 `json:"max_tokens_output,omitempty"`
 }
 
+// ParseBudget reads a job's stored budget; unreadable means none.
+func ParseBudget(raw []byte) Budget {
+	var b Budget
+	json.Unmarshal(raw, &b)
+	return b
+}
+
 // PolicyBudget reads a budget from a policy's metadata
 // ({"metadata": {"budget": {"max_requests": N, ...}}}); none gives zero.
 func PolicyBudget(payload []byte) Budget {

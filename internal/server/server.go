@@ -1,6 +1,7 @@
-// Package server assembles clawea's roles (the policy registry now; the
-// issuer, jobs, gateways and Trust Pulse as they land) into one HTTP
-// server over one store, with health endpoints and graceful shutdown.
+// Package server assembles clawea's roles (policy registry, token issuer,
+// jobs, model gateway; the tool gateway and Trust Pulse as they land) into
+// one HTTP server over one store, with health and metrics endpoints and
+// graceful shutdown.
 package server
 
 import (
@@ -18,11 +19,14 @@ import (
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
+	"github.com/clawea/clawea/internal/metrics"
+	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/store"
 	_ "github.com/clawea/clawea/internal/store/postgres" // postgres:// DSNs
 	_ "github.com/clawea/clawea/internal/store/sqlite"   // the embedded default
 	"github.com/clawea/clawea/internal/tokenstate"
+	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/token"
 	"github.com/clawea/clawea/verify"
@@ -31,13 +35,15 @@ import (
 // Roles a server can run. The jobs role mints tokens, so it runs with the
 // issuer.
 const (
-	RoleRegistry = "registry"
-	RoleIssuer   = "issuer"
-	RoleJobs     = "jobs"
+	RoleRegistry     = "registry"
+	RoleIssuer       = "issuer"
+	RoleJobs         = "jobs"
+	RoleModelGateway = "model-gateway"
 )
 
-// AllRoles lists every role, the default of clawea serve.
-var AllRoles = []string{RoleRegistry, RoleIssuer, RoleJobs}
+// AllRoles lists every role. clawea serve runs all of them by default,
+// except the model gateway when no provider is configured.
+var AllRoles = []string{RoleRegistry, RoleIssuer, RoleJobs, RoleModelGateway}
 
 // Config is a node's configuration.
 type Config struct {
@@ -51,6 +57,13 @@ type Config struct {
 	Trust verify.Config
 	// SegmentEvents overrides the events per bundle (tests).
 	SegmentEvents int
+	// RegistrySigners are the policy registry signers a gateway accepts
+	// when the registry role runs elsewhere (default: the data
+	// directory's registry key, when present).
+	RegistrySigners []string
+	// ModelGateway configures the model gateway role (providers, limits).
+	// Key, Tokens, Chain, Store, Policies, Metrics and Log are set here.
+	ModelGateway modelgw.Options
 }
 
 // Version is reported in bundles' harness metadata.
@@ -67,6 +80,8 @@ type Node struct {
 	Issuer   *issuer.Issuer
 	Jobs     *jobs.Service
 	Tokens   *token.Verifier
+	Models   *modelgw.Gateway
+	Metrics  *metrics.Registry
 	listener net.Listener
 	srv      *http.Server
 }
@@ -84,7 +99,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.DB = "sqlite:" + string(cfg.DataDir) + "/clawea.db"
 	}
 	if len(cfg.Roles) == 0 {
-		cfg.Roles = AllRoles
+		cfg.Roles = []string{RoleRegistry, RoleIssuer, RoleJobs}
+		if len(cfg.ModelGateway.Providers) > 0 {
+			cfg.Roles = append(cfg.Roles, RoleModelGateway)
+		}
 	}
 	for _, r := range cfg.Roles {
 		if !slices.Contains(AllRoles, r) {
@@ -101,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}}
+	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry()}
 	fail := func(err error) (*Node, error) {
 		st.Close()
 		return nil, err
@@ -132,21 +150,56 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		(&registry.Server{Store: st, Signer: key, Authorize: registry.AdminToken(tok), Log: cfg.Log}).Register(mux)
 	}
-	if slices.Contains(cfg.Roles, RoleIssuer) {
-		if _, err := roleKey(RoleIssuer); err != nil {
+	gateway := slices.Contains(cfg.Roles, RoleModelGateway)
+	if slices.Contains(cfg.Roles, RoleIssuer) || gateway {
+		// Token state (issuer keys, revocations, jobs) mirrored from the
+		// store, for the issuer and for the gateways' verifier.
+		if n.Mirror, err = tokenstate.New(ctx, st, tokenstate.Options{Log: cfg.Log}); err != nil {
 			return fail(err)
 		}
-		if n.Mirror, err = tokenstate.New(ctx, st, tokenstate.Options{Log: cfg.Log}); err != nil {
+	}
+	audiences := issuer.DefaultAudiences
+	if slices.Contains(cfg.Roles, RoleIssuer) {
+		if _, err := roleKey(RoleIssuer); err != nil {
 			return fail(err)
 		}
 		if n.Issuer, err = issuer.New(ctx, st, issuer.Options{DataDir: cfg.DataDir, State: n.Mirror, Log: cfg.Log, OnRevoke: n.Mirror.NoteRevoked}); err != nil {
 			return fail(err)
 		}
+		n.Issuer.Register(mux, tok)
+		audiences = n.Issuer.Audiences()
+	}
+	if n.Mirror != nil {
 		if err := n.Mirror.Sync(ctx); err != nil {
 			return fail(err)
 		}
-		n.Issuer.Register(mux, tok)
-		n.Tokens = token.NewVerifier(n.Mirror, token.Options{Audiences: n.Issuer.Audiences(), RequireJob: true})
+		n.Tokens = token.NewVerifier(n.Mirror, token.Options{Audiences: audiences, RequireJob: true})
+	}
+	if gateway {
+		key, err := roleKey(RoleModelGateway)
+		if err != nil {
+			return fail(err)
+		}
+		signers := cfg.RegistrySigners
+		if len(signers) == 0 {
+			if did := n.DIDs[RoleRegistry]; did != "" {
+				signers = []string{did}
+			} else if k, err := signer.LoadFile(cfg.DataDir.KeyPath(RoleRegistry)); err == nil {
+				signers = []string{k.DID()}
+			} else {
+				return fail(errors.New("server: the model gateway needs the registry's signer: run the registry role here, share its data directory, or pass --registry-signer"))
+			}
+		}
+		g := cfg.ModelGateway
+		g.Key, g.Tokens, g.Store, g.Metrics, g.Log = key, n.Tokens, st, n.Metrics, cfg.Log
+		g.Chain = jobs.NewChain(st, cfg.SegmentEvents, nil)
+		g.Policies = registry.NewLocal(st, policy.VerifyOptions{Signers: signers})
+		g.AdminToken = tok
+		if n.Models, err = modelgw.New(g); err != nil {
+			return fail(err)
+		}
+		n.Models.Register(mux)
+		cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, key.DID())
 	}
 	if slices.Contains(cfg.Roles, RoleJobs) {
 		key, err := roleKey(RoleJobs)
@@ -168,6 +221,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "roles": cfg.Roles})
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
+	mux.Handle("GET /metrics", n.Metrics.Handler())
 	mux.HandleFunc("GET /v1/did", func(w http.ResponseWriter, r *http.Request) {
 		body := map[string]any{"roles": n.DIDs}
 		if n.Issuer != nil {
