@@ -145,4 +145,3 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	}
 	return ev, nil
 }
-

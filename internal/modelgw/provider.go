@@ -122,7 +122,9 @@ func (p *Provider) normalize() error {
 	return nil
 }
 
-func (p *Provider) streamUsage() bool { return p.Kind != KindAnthropic && (p.StreamUsage == nil || *p.StreamUsage) }
+func (p *Provider) streamUsage() bool {
+	return p.Kind != KindAnthropic && (p.StreamUsage == nil || *p.StreamUsage)
+}
 
 // Host is the upstream host (for the egress allowlist).
 func (p *Provider) Host() string { return p.base.Hostname() }
