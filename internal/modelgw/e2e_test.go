@@ -39,6 +39,7 @@ const testPolicy = `{"policy_version":"2","policy_id":"modelgw-test","issuer_did
 
 type env struct {
 	t        *testing.T
+	dataDir  keystore.Dir
 	node     *server.Node
 	url      string
 	admin    *client.Client
@@ -108,7 +109,7 @@ func start(t *testing.T, tweak func(*modelgw.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, node: node, url: url, admin: client.New(url, admin), upstream: up, faults: fl}
+	return &env{t: t, dataDir: dataDir, node: node, url: url, admin: client.New(url, admin), upstream: up, faults: fl}
 }
 
 func (e *env) publish(doc string) string {
