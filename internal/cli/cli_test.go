@@ -126,7 +126,19 @@ func TestDemo(t *testing.T) {
 	if s.TokenAfter != "TOKEN_JOB_CLOSED" || len(s.PolicyHash) != 43 || !strings.HasPrefix(s.JobID, "job_") {
 		t.Errorf("summary: %s", out)
 	}
-	for _, want := range []string{"policy ", "job ", "finish ", "verify       PASS OK"} {
+	var calls struct {
+		Receipts int `json:"gateway_receipts"`
+		Calls    []struct {
+			Code      string `json:"code"`
+			ReceiptID string `json:"receipt_id"`
+			Stream    bool   `json:"stream"`
+		} `json:"model_calls"`
+	}
+	json.Unmarshal([]byte(out), &calls)
+	if calls.Receipts != 2 || len(calls.Calls) != 3 || calls.Calls[1].ReceiptID == "" || !calls.Calls[1].Stream || calls.Calls[2].Code != "POLICY_DENIED" {
+		t.Errorf("model calls: %s", out)
+	}
+	for _, want := range []string{"policy ", "job ", "model ", "refused POLICY_DENIED", "finish ", "verify       PASS OK", "proof tier gateway"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("narration lacks %q:\n%s", want, errs)
 		}

@@ -10,16 +10,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clawea/clawea/internal/config"
 	"github.com/clawea/clawea/internal/keystore"
+	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/server"
 )
 
 func newServeCmd(e *env) *cobra.Command {
 	var cfg server.Config
-	var dataDir, roles, logFormat string
+	var dataDir, roles, logFormat, configPath string
+	var providers, registrySigners, trustGateways []string
+	var byok bool
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run clawea's services (policy registry, ...) in one process",
+		Short: "Run clawea's services (registry, issuer, jobs, model gateway) in one process",
 		Long: `Run clawea's roles in one process over one store. --roles picks a subset
 (comma-separated) so that roles can scale separately: ` + strings.Join(server.AllRoles, ", ") + `.
 
@@ -35,13 +39,42 @@ Routes (admin = Authorization: Bearer <admin token>):
   jobs      POST /v1/jobs (admin), GET /v1/jobs, GET /v1/jobs/{id},
             GET|POST /v1/jobs/{id}/events, POST /v1/jobs/{id}/finish,
             GET /v1/jobs/{id}/bundles|export (admin), POST|GET /v1/agents (admin)
-  all       GET /v1/did, /healthz, /readyz
-Job routes also accept the job's own token. Stops gracefully on SIGINT or SIGTERM.`,
+  model-gateway
+            POST /v1/chat/completions, /v1/responses (OpenAI), /v1/messages
+            (Anthropic), /v1/proxy/{provider}[/v1/...], GET /v1/receipt/{nonce}
+  all       GET /v1/did, /healthz, /readyz, /metrics
+Job routes also accept the job's own token; model routes take it as the API
+key (Authorization: Bearer, x-api-key) or in X-CST.
+
+The model gateway runs when a provider is configured: --provider NAME=BASEURL
+(repeatable; the key comes from CLAWEA_PROVIDER_<NAME>_API_KEY, or for openai,
+anthropic, openrouter and azure-openai from OPENAI_API_KEY, ANTHROPIC_API_KEY,
+OPENROUTER_API_KEY, AZURE_OPENAI_API_KEY), or the config file's model_gateway
+section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  clawea serve
-  clawea serve --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
+  clawea serve --provider openai=https://api.openai.com/v1
+  clawea serve --config clawea.json --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.DataDir = keystore.Dir(dataDir)
+			if configPath != "" {
+				f, err := config.Load(configPath)
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				f.ModelGateway.Apply(&cfg.ModelGateway)
+				cfg.RegistrySigners = append(cfg.RegistrySigners, f.RegistrySigners...)
+			}
+			for _, p := range providers {
+				pr, err := modelgw.ParseProviderFlag(p)
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				cfg.ModelGateway.Providers = append(cfg.ModelGateway.Providers, pr)
+			}
+			cfg.ModelGateway.AllowBYOK = cfg.ModelGateway.AllowBYOK || byok
+			cfg.RegistrySigners = append(cfg.RegistrySigners, registrySigners...)
+			cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, trustGateways...)
 			if roles != "" {
 				cfg.Roles = strings.Split(roles, ",")
 			}
@@ -64,6 +97,11 @@ Job routes also accept the job's own token. Stops gracefully on SIGINT or SIGTER
 	fl.StringVar(&cfg.DB, "db", "", "store DSN: sqlite:PATH or postgres://... (default: SQLite in the data directory)")
 	fl.StringVar(&roles, "roles", "", "comma-separated roles to run (default: all)")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&configPath, "config", "", "configuration file (JSON; see docs/model-gateway.md)")
+	fl.StringArrayVar(&providers, "provider", nil, "model provider NAME=BASEURL (repeatable)")
+	fl.BoolVar(&byok, "byok", false, "let callers send their own provider key in X-Provider-API-Key")
+	fl.StringArrayVar(&trustGateways, "trust-gateway", nil, "gateway signer did:key whose receipts finished bundles may carry (repeatable; gateways of this data directory are trusted)")
+	fl.StringArrayVar(&registrySigners, "registry-signer", nil, "policy registry signer did:key a gateway trusts (repeatable; default: this data directory's registry)")
 	return cmd
 }
 
@@ -79,7 +117,10 @@ func serve(ctx context.Context, e *env, cfg server.Config) error {
 	}
 	fmt.Fprintf(e.err, "clawea %s serving %s on %s (store: %s)\n", Version, strings.Join(rolesOf(node), ", "), url, node.Store.Backend())
 	for role, did := range node.DIDs {
-		fmt.Fprintf(e.err, "  %-9s signer %s\n", role, did)
+		fmt.Fprintf(e.err, "  %-13s signer %s\n", role, did)
+	}
+	if node.Models != nil {
+		fmt.Fprintf(e.err, "  model providers: %s\n", strings.Join(node.Models.Providers(), ", "))
 	}
 	for _, f := range node.Created {
 		fmt.Fprintf(e.err, "  created %s (mode 0600)\n", f)

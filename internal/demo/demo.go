@@ -4,19 +4,22 @@
 //
 // The demo drives a real node through its HTTP APIs, exactly as an operator
 // and an agent would: it publishes a policy to the registry, opens a job
-// (the issuer mints the job's token), appends the job's events with that
-// token, finishes the job (the custodial agent key signs the proof bundle,
-// the token is revoked), exports the evidence and verifies it offline in
-// strict mode.
+// (the issuer mints the job's token), makes model calls through the model
+// gateway with that token (to a built-in local test model, and to a real
+// provider when asked), appends the job's other events, finishes the job
+// (the custodial agent key signs the proof bundle, the token is revoked),
+// exports the evidence and verifies it offline in strict mode.
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +29,8 @@ import (
 	"github.com/clawea/clawea/internal/client"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
+	"github.com/clawea/clawea/internal/localmodel"
+	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/verify"
@@ -41,40 +46,54 @@ type Options struct {
 	DataDir string
 	// Log receives the human-readable narration; nil discards it.
 	Log io.Writer
+	// RealProvider, when set ("openai" or "anthropic"), adds one call to
+	// that provider with the key from OPENAI_API_KEY or ANTHROPIC_API_KEY.
+	RealProvider string
 }
 
 // Summary is the machine-readable outcome of a demo run.
 type Summary struct {
-	DataDir       string `json:"data_dir"`
-	ServerURL     string `json:"server_url"`
-	Store         string `json:"store"`
-	PolicyHash    string `json:"policy_hash_b64u"`
-	AgentDID      string `json:"agent_did"`
-	JobID         string `json:"job_id"`
-	TokenKid      string `json:"token_kid"`
-	BundleID      string `json:"bundle_id"`
-	BundlePath    string `json:"bundle_path"`
-	URMPath       string `json:"urm_path"`
-	ConfigPath    string `json:"config_path"`
-	Events        int    `json:"events"`
-	Receipts      int    `json:"gateway_receipts"`
-	ToolReceipts  int    `json:"tool_receipts"`
-	TokenAfter    string `json:"token_after_finish"`
-	Status        string `json:"status"`
-	ReasonCode    string `json:"reason_code"`
-	ProofTier     string `json:"proof_tier"`
-	VerifyCommand string `json:"verify_command"`
+	DataDir       string      `json:"data_dir"`
+	ServerURL     string      `json:"server_url"`
+	Store         string      `json:"store"`
+	PolicyHash    string      `json:"policy_hash_b64u"`
+	AgentDID      string      `json:"agent_did"`
+	JobID         string      `json:"job_id"`
+	TokenKid      string      `json:"token_kid"`
+	BundleID      string      `json:"bundle_id"`
+	BundlePath    string      `json:"bundle_path"`
+	URMPath       string      `json:"urm_path"`
+	ConfigPath    string      `json:"config_path"`
+	Events        int         `json:"events"`
+	Receipts      int         `json:"gateway_receipts"`
+	ToolReceipts  int         `json:"tool_receipts"`
+	TokenAfter    string      `json:"token_after_finish"`
+	ModelCalls    []ModelCall `json:"model_calls"`
+	Status        string      `json:"status"`
+	ReasonCode    string      `json:"reason_code"`
+	ProofTier     string      `json:"proof_tier"`
+	VerifyCommand string      `json:"verify_command"`
 }
 
-// demoEvents are the job's steps until the gateways record model and tool
-// calls themselves.
+// ModelCall is one model call the demo made through the gateway.
+type ModelCall struct {
+	Provider  string `json:"provider"`
+	Model     string `json:"model"`
+	Stream    bool   `json:"stream"`
+	Status    int    `json:"http_status"`
+	Code      string `json:"code,omitempty"`
+	ReceiptID string `json:"receipt_id,omitempty"`
+	TokensIn  int64  `json:"tokens_input"`
+	TokensOut int64  `json:"tokens_output"`
+}
+
+// demoEvents are the job's steps that are not model calls (tool calls
+// arrive with the tool gateway).
 var demoEvents = []struct {
 	typ     string
 	payload map[string]any
 }{
-	{"plan", map[string]any{"goal": "Summarise yesterday's failed payments and file a ticket", "steps": 3}},
 	{"tool_call", map[string]any{"tool": "storage.readonly", "args": map[string]any{"bucket": "reports", "key": "payments/2026-11-21.csv"}}},
-	{"tool_call", map[string]any{"tool": "ticketing.create", "args": map[string]any{"queue": "payments", "title": "3 failed payments on 2026-11-21"}}},
 	{"note", map[string]any{"text": "done"}},
 }
 
@@ -107,9 +126,35 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return s, err
 	}
 	defer logFile.Close()
+	// The built-in local test model stands in for a provider.
+	lm := localmodel.New(localmodel.Options{})
+	lmURL, err := lm.Start()
+	if err != nil {
+		return s, err
+	}
+	defer lm.Close()
+	providers := []modelgw.Provider{{Name: "local", BaseURL: lmURL}}
+	realModel := ""
+	switch opt.RealProvider {
+	case "":
+	case "openai":
+		if os.Getenv("OPENAI_API_KEY") == "" {
+			return s, errors.New("--real-provider openai needs OPENAI_API_KEY")
+		}
+		providers = append(providers, modelgw.Provider{Name: "openai", APIKey: "env:OPENAI_API_KEY"})
+		realModel = "gpt-4o-mini"
+	case "anthropic":
+		if os.Getenv("ANTHROPIC_API_KEY") == "" {
+			return s, errors.New("--real-provider anthropic needs ANTHROPIC_API_KEY")
+		}
+		providers = append(providers, modelgw.Provider{Name: "anthropic", APIKey: "env:ANTHROPIC_API_KEY"})
+		realModel = "claude-haiku-4-5"
+	default:
+		return s, fmt.Errorf("unknown real provider %q (openai or anthropic)", opt.RealProvider)
+	}
 	nodeDir := filepath.Join(dir, "server")
 	node, err := server.Open(ctx, server.Config{DataDir: keystore.Dir(nodeDir), Listen: "127.0.0.1:0",
-		Log: slog.New(slog.NewTextHandler(logFile, nil))})
+		Log: slog.New(slog.NewTextHandler(logFile, nil)), ModelGateway: modelgw.Options{Providers: providers}})
 	if err != nil {
 		return s, err
 	}
@@ -122,7 +167,8 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	go func() { served <- node.Serve(sctx) }()
 	defer func() { stop(); <-served }()
 	s.Store = node.Store.Backend()
-	step("server", "%s (registry, issuer, jobs; %s store; log in server.log)", s.ServerURL, s.Store)
+	step("server", "%s (registry, issuer, jobs, model gateway; %s store; log in server.log)", s.ServerURL, s.Store)
+	step("upstream", "local test model at %s (not a language model: it counts words)", lmURL)
 	admin, _, err := keystore.Dir(nodeDir).AdminToken()
 	if err != nil {
 		return s, err
@@ -167,8 +213,47 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	s.TokenKid = tokenKid(started.Token)
 	step("job", "%s opened; its token (kid %s) expires %s and works only for this job", s.JobID, s.TokenKid, started.ExpiresAt)
 
-	// 4. The agent's steps, appended with the job's own token.
+	// 4. Model calls through the gateway, with the job's token as the API
+	// key, as an OpenAI SDK would send it.
 	agentAPI := client.New(s.ServerURL, started.Token)
+	calls := []struct {
+		path, provider, model, prompt string
+		stream                        bool
+	}{
+		{"/v1/proxy/local/v1/chat/completions", "local", localmodel.ModelName, "Summarise yesterday's failed payments.", false},
+		{"/v1/proxy/local/v1/chat/completions", "local", localmodel.ModelName, "Draft a ticket for the payments team.", true},
+		{"/v1/proxy/local/v1/chat/completions", "local", "gpt-4.1", "Use a bigger model, please.", false},
+	}
+	if realModel != "" {
+		path := "/v1/proxy/openai/v1/chat/completions"
+		if opt.RealProvider == "anthropic" {
+			path = "/v1/proxy/anthropic/v1/messages"
+		}
+		calls = append(calls, struct {
+			path, provider, model, prompt string
+			stream                        bool
+		}{path, opt.RealProvider, realModel, "Say hello in five words.", false})
+	}
+	for _, cl := range calls {
+		mc, err := modelCall(ctx, s.ServerURL, started.Token, cl.path, cl.provider, cl.model, cl.prompt, cl.stream)
+		if err != nil {
+			return s, fmt.Errorf("model call: %w", err)
+		}
+		s.ModelCalls = append(s.ModelCalls, mc)
+		how := "call"
+		if cl.stream {
+			how = "streamed"
+		}
+		if mc.ReceiptID != "" && mc.Code != "" {
+			step("model", "%s/%s %s: failed %s (HTTP %d); the attempt has receipt %s", cl.provider, cl.model, how, mc.Code, mc.Status, mc.ReceiptID)
+		} else if mc.ReceiptID != "" {
+			step("model", "%s/%s %s: HTTP %d, %d/%d tokens, receipt %s", cl.provider, cl.model, how, mc.Status, mc.TokensIn, mc.TokensOut, mc.ReceiptID)
+		} else {
+			step("model", "%s/%s %s: refused %s (HTTP %d), recorded in the job's chain", cl.provider, cl.model, how, mc.Code, mc.Status)
+		}
+	}
+
+	// 5. The agent's other steps, appended with the job's own token.
 	for _, ev := range demoEvents {
 		var out struct {
 			Event struct {
@@ -182,7 +267,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		step("event", "%-9s %s  hash %s…", ev.typ, out.Event.EventID, out.Event.EventHash[:12])
 	}
 
-	// 5. Finish: the bundle is built, signed with the agent key, verified
+	// 6. Finish: the bundle is built, signed with the agent key, verified
 	// in strict mode and stored; the token is revoked.
 	var fin jobs.FinishResult
 	if _, _, err := agentAPI.Do(ctx, "POST", "/v1/jobs/"+s.JobID+"/finish", map[string]any{}, &fin); err != nil {
@@ -203,7 +288,7 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	s.TokenAfter = ce.Code
 	step("token", "after finish: refused with %s", ce.Code)
 
-	// 6. Export and verify offline, as an auditor would.
+	// 7. Export and verify offline, as an auditor would.
 	var x jobs.Export
 	if _, _, err := api.Do(ctx, "GET", "/v1/jobs/"+s.JobID+"/export", nil, &x); err != nil {
 		return s, fmt.Errorf("export: %w", err)
@@ -268,4 +353,60 @@ func tokenKid(tok string) string {
 		json.Unmarshal(raw, &hdr)
 	}
 	return hdr.Kid
+}
+
+// modelCall makes one chat call as an agent would and reads the receipt
+// the gateway returns (in the body, or the stream's trailer).
+func modelCall(ctx context.Context, base, tok, path, provider, model, prompt string, stream bool) (ModelCall, error) {
+	mc := ModelCall{Provider: provider, Model: model, Stream: stream}
+	body := map[string]any{"model": model, "messages": []map[string]string{{"role": "user", "content": prompt}}, "stream": stream}
+	if strings.HasSuffix(path, "/messages") {
+		body["max_tokens"] = 64
+	}
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(raw))
+	if err != nil {
+		return mc, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return mc, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return mc, err
+	}
+	mc.Status = resp.StatusCode
+	var env json.RawMessage
+	if stream && resp.StatusCode == 200 {
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, ":clawproxy_receipt_envelope_b64u="); ok {
+				env, _ = b64u.Decode(v)
+			}
+		}
+	} else {
+		var b struct {
+			Receipt json.RawMessage `json:"_receipt_envelope"`
+			Error   struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		json.Unmarshal(out, &b)
+		env, mc.Code = b.Receipt, b.Error.Code
+	}
+	if len(env) > 0 {
+		var r struct {
+			Payload struct {
+				ID  string `json:"receipt_id"`
+				In  int64  `json:"tokens_input"`
+				Out int64  `json:"tokens_output"`
+			} `json:"payload"`
+		}
+		json.Unmarshal(env, &r)
+		mc.ReceiptID, mc.TokensIn, mc.TokensOut = r.Payload.ID, r.Payload.In, r.Payload.Out
+	}
+	return mc, nil
 }

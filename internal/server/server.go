@@ -202,6 +202,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, key.DID())
 	}
 	if slices.Contains(cfg.Roles, RoleJobs) {
+		// Gateways sharing this data directory are trusted too, when they
+		// run in other processes.
+		for _, role := range []string{RoleModelGateway} {
+			if k, err := signer.LoadFile(cfg.DataDir.KeyPath(role)); err == nil && !slices.Contains(cfg.Trust.GatewayReceiptSigners, k.DID()) {
+				cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, k.DID())
+			}
+		}
 		key, err := roleKey(RoleJobs)
 		if err != nil {
 			return fail(err)

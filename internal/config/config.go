@@ -1,0 +1,117 @@
+// Package config reads clawea's configuration file: a JSON object whose
+// sections configure the roles of clawea serve. Unknown keys are errors, so
+// that a misspelt setting never silently falls back to a default.
+//
+//	{
+//	  "model_gateway": {
+//	    "providers": [
+//	      {"name": "openai", "api_key": "env:OPENAI_API_KEY"},
+//	      {"name": "azure-openai", "base_url": "https://res.openai.azure.com/openai/deployments/gpt4o", "api_key": "@kv:azure-openai-key"},
+//	      {"name": "local", "base_url": "http://127.0.0.1:11434/v1"}
+//	    ],
+//	    "default_openai": "openai",
+//	    "allow_byok": false,
+//	    "max_request_bytes": 8388608
+//	  },
+//	  "registry_signers": ["did:key:z6Mk..."]
+//	}
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/clawea/clawea/internal/modelgw"
+)
+
+// File is the configuration file.
+type File struct {
+	ModelGateway    *ModelGateway `json:"model_gateway,omitempty"`
+	RegistrySigners []string      `json:"registry_signers,omitempty"`
+}
+
+// ModelGateway configures the model gateway role.
+type ModelGateway struct {
+	Providers         []modelgw.Provider `json:"providers"`
+	DefaultOpenAI     string             `json:"default_openai,omitempty"`
+	DefaultAnthropic  string             `json:"default_anthropic,omitempty"`
+	AllowBYOK         bool               `json:"allow_byok,omitempty"`
+	MaxRequestBytes   int64              `json:"max_request_bytes,omitempty"`
+	MaxResponseBytes  int64              `json:"max_response_bytes,omitempty"`
+	HeaderTimeout     Duration           `json:"header_timeout,omitempty"`
+	UpstreamTimeout   Duration           `json:"upstream_timeout,omitempty"`
+	StreamIdleTimeout Duration           `json:"stream_idle_timeout,omitempty"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m".
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"90s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Load reads a configuration file.
+func Load(path string) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(raw)
+}
+
+// Parse reads a configuration document.
+func Parse(raw []byte) (*File, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("config: unexpected data after the JSON object")
+	}
+	return &f, nil
+}
+
+// Apply copies the model gateway section into gateway options.
+func (m *ModelGateway) Apply(o *modelgw.Options) {
+	if m == nil {
+		return
+	}
+	o.Providers = append(o.Providers, m.Providers...)
+	if m.DefaultOpenAI != "" {
+		o.DefaultOpenAI = m.DefaultOpenAI
+	}
+	if m.DefaultAnthropic != "" {
+		o.DefaultAnthropic = m.DefaultAnthropic
+	}
+	o.AllowBYOK = o.AllowBYOK || m.AllowBYOK
+	if m.MaxRequestBytes > 0 {
+		o.MaxRequestBytes = m.MaxRequestBytes
+	}
+	if m.MaxResponseBytes > 0 {
+		o.MaxResponseBytes = m.MaxResponseBytes
+	}
+	if m.HeaderTimeout > 0 {
+		o.HeaderTimeout = time.Duration(m.HeaderTimeout)
+	}
+	if m.UpstreamTimeout > 0 {
+		o.UpstreamTimeout = time.Duration(m.UpstreamTimeout)
+	}
+	if m.StreamIdleTimeout > 0 {
+		o.StreamIdleTimeout = time.Duration(m.StreamIdleTimeout)
+	}
+}
