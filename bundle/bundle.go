@@ -41,11 +41,38 @@ type header struct {
 
 // HashEvent computes event_hash_b64u from the header fields of e.
 func HashEvent(e *Event) (string, error) {
-	raw, err := canon.Marshal(header{e.EventID, e.RunID, e.EventType, e.Timestamp, e.PayloadHash, e.PrevHash})
-	if err != nil {
-		return "", err
+	return b64u.SHA256(e.appendHeader(nil)), nil
+}
+
+// appendHeader writes the hashed part of an event, as canon.Marshal of
+// header writes it.
+func (e *Event) appendHeader(b []byte) []byte {
+	field := func(b []byte, sep byte, k, v string) []byte {
+		b = append(b, sep, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return canon.AppendString(b, v)
 	}
-	return b64u.SHA256(raw), nil
+	b = field(b, '{', "event_id", e.EventID)
+	b = field(b, ',', "run_id", e.RunID)
+	b = field(b, ',', "event_type", e.EventType)
+	b = field(b, ',', "timestamp", e.Timestamp)
+	b = field(b, ',', "payload_hash_b64u", e.PayloadHash)
+	if e.PrevHash == nil {
+		b = append(b, `,"prev_hash_b64u":null`...)
+	} else {
+		b = field(b, ',', "prev_hash_b64u", *e.PrevHash)
+	}
+	return append(b, '}')
+}
+
+// AppendCompact appends the event's compact JSON (the bytes canon.Marshal
+// writes for it).
+func (e *Event) AppendCompact(b []byte) []byte {
+	b = e.appendHeader(b)
+	b = append(b[:len(b)-1], `,"event_hash_b64u":`...)
+	b = canon.AppendString(b, e.EventHash)
+	return append(b, '}')
 }
 
 // PayloadHash returns the b64u SHA-256 of a payload's compact form, the

@@ -149,8 +149,49 @@ func PayloadHash(payload *canon.Value, jcs bool) string {
 	return b64u.SHA256(canon.AppendCompact(nil, payload))
 }
 
-// JSON returns the envelope's canonical compact bytes.
-func (e *Envelope) JSON() ([]byte, error) { return canon.Marshal(e) }
+// JSON returns the envelope's canonical compact bytes: the same bytes as
+// canon.Marshal(e), written directly (this runs once per receipt on the
+// gateways' hot path).
+func (e *Envelope) JSON() ([]byte, error) {
+	b := make([]byte, 0, 640)
+	field := func(b []byte, sep byte, k, v string) []byte {
+		b = append(b, sep, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return canon.AppendString(b, v)
+	}
+	b = field(b, '{', "envelope_version", e.EnvelopeVersion)
+	b = field(b, ',', "envelope_type", e.EnvelopeType)
+	b = append(b, `,"payload":`...)
+	b = canon.AppendCompact(b, &e.Payload)
+	b = field(b, ',', "payload_hash_b64u", e.PayloadHash)
+	b = field(b, ',', "hash_algorithm", e.HashAlgorithm)
+	b = field(b, ',', "signature_b64u", e.Signature)
+	b = field(b, ',', "algorithm", e.Algorithm)
+	b = field(b, ',', "signer_did", e.SignerDID)
+	b = field(b, ',', "issued_at", e.IssuedAt)
+	if e.ExpiresAt != "" {
+		b = field(b, ',', "expires_at", e.ExpiresAt)
+	}
+	if len(e.CoSignatures) > 0 {
+		b = append(b, `,"co_signatures":`...)
+		for i, c := range e.CoSignatures {
+			if i == 0 {
+				b = append(b, '[')
+			} else {
+				b = append(b, ',')
+			}
+			b = field(b, '{', "signature_b64u", c.Signature)
+			b = field(b, ',', "algorithm", c.Algorithm)
+			b = field(b, ',', "signer_did", c.SignerDID)
+			b = field(b, ',', "issued_at", c.IssuedAt)
+			b = field(b, ',', "role", c.Role)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
 
 // Value returns the envelope as a parsed tree.
 func (e *Envelope) Value() (canon.Value, error) { return canon.ValueOf(e) }

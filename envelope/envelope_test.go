@@ -83,3 +83,25 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 		t.Fatalf("tampered: %v", err)
 	}
 }
+
+// TestJSONMatchesMarshal: the direct encoder writes what canon.Marshal
+// writes, with and without the optional members.
+func TestJSONMatchesMarshal(t *testing.T) {
+	k, _ := signer.FromSeed(testkit.Seed(3))
+	at := time.Date(2026, 11, 22, 1, 2, 3, 4e6, time.UTC)
+	for i, opt := range []Options{{IssuedAt: at}, {IssuedAt: at, ExpiresAt: at.Add(time.Hour)}, {IssuedAt: at, Version: "2"}} {
+		env, err := Sign(k, TypeTool, map[string]any{"a": "x\u2028y", "n": 1e21, "list": []any{1, "two", nil}}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			env.CoSign(k, "approver", at)
+			env.CoSign(k, "auditor", at)
+		}
+		got, _ := env.JSON()
+		want, _ := canon.Marshal(env)
+		if string(got) != string(want) {
+			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}

@@ -108,7 +108,11 @@ func (g *Gateway) Sign(s signer.Signer) (*envelope.Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	return envelope.Sign(s, envelope.TypeGateway, g, envelope.Options{IssuedAt: at})
+	val, err := canon.Parse(g.appendCompact(make([]byte, 0, 1024)))
+	if err != nil {
+		return nil, err
+	}
+	return envelope.Sign(s, envelope.TypeGateway, &val, envelope.Options{IssuedAt: at})
 }
 
 // SideEffect is a side-effect record as carried inline in a proof bundle

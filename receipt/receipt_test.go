@@ -81,3 +81,31 @@ func TestCommitmentDisclosure(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+// TestGatewayEncoderMatchesMarshal compares the direct encoder with
+// canon.Marshal over receipts with and without every optional part.
+func TestGatewayEncoderMatchesMarshal(t *testing.T) {
+	conf := 0.5
+	mi := NewModelIdentity("open\"ai", "gpt-4o\u2028mini")
+	cases := []Gateway{
+		{Version: "1", ReceiptID: "r", GatewayID: "g", Provider: "p", Model: "m", RequestHash: "a", ResponseHash: "b", Timestamp: "t"},
+		{Version: "1", ReceiptID: "r<>&", GatewayID: "g", Provider: "p", Model: "m", RequestHash: "a", ResponseHash: "b",
+			TokensInput: 1 << 40, TokensOutput: 7, LatencyMS: 123456, Timestamp: "t",
+			Binding: &Binding{}, Metadata: &GatewayMetadata{}},
+		{Version: "1", ReceiptID: "r", GatewayID: "g", Provider: "p", Model: "m", RequestHash: "a", ResponseHash: "b", Timestamp: "t",
+			Binding: &Binding{RunID: "run", EventHash: "e", Nonce: "n\x01", PolicyHash: "ph", TokenScopeHash: "s", SpanID: "sp",
+				ParentSpanID: "pp", ToolSpanID: "ts", Phase: "execution", AttributionConfidence: &conf},
+			Metadata: &GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: mi.Hash(), Status: "OK", ErrorCode: "E", Streamed: true,
+				Redactions: 3, Privacy: "hash_only"}},
+		{Version: "1", Binding: &Binding{SpanID: "only"}, Metadata: &GatewayMetadata{Streamed: true}},
+	}
+	for i, g := range cases {
+		want, err := canon.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.appendCompact(nil); string(got) != string(want) {
+			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}

@@ -86,6 +86,7 @@ section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
 			default:
 				return withCode(ExitUsage, fmt.Errorf("--log-format must be text or json"))
 			}
+			server.TuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, e, cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -25,6 +26,18 @@ type Chain struct {
 	st      ChainStore
 	now     func() time.Time
 	segSize int
+
+	mu      sync.Mutex
+	heads   map[string]*store.JobEvent // last event seen per job
+	stripes [256]sync.Mutex
+}
+
+func stripe(jobID string) uint8 {
+	var h uint32 = 2166136261
+	for i := 0; i < len(jobID); i++ {
+		h = (h ^ uint32(jobID[i])) * 16777619
+	}
+	return uint8(h)
 }
 
 // NewChain returns a Chain cutting segments every segEvents events
@@ -36,13 +49,19 @@ func NewChain(st ChainStore, segEvents int, now func() time.Time) *Chain {
 	if now == nil {
 		now = time.Now
 	}
-	return &Chain{st: st, now: now, segSize: segEvents}
+	return &Chain{st: st, now: now, segSize: segEvents, heads: map[string]*store.JobEvent{}}
 }
 
 // AppendEvent adds an event to an open job's chain and returns it. payload
 // is any JSON value; its compact form is hashed into the event.
 func (s *Chain) AppendEvent(ctx context.Context, jobID, eventType string, payload any) (store.JobEvent, error) {
 	return s.Record(ctx, jobID, eventType, payload, nil)
+}
+
+// CompactEncoder is a payload that writes its own compact JSON (the bytes
+// canon.Marshal would write), saving a reflection pass on hot paths.
+type CompactEncoder interface {
+	AppendCompact(b []byte) []byte
 }
 
 // Appended is what a recorder learns inside the append, before anything is
@@ -74,65 +93,58 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	if eventType == "" || len(eventType) > 64 {
 		return store.JobEvent{}, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
 	}
-	pv, err := canon.ValueOf(payload)
-	if err != nil {
-		return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err)
+	var praw []byte
+	if enc, ok := payload.(CompactEncoder); ok {
+		praw = enc.AppendCompact(nil)
+	} else {
+		pv, err := canon.ValueOf(payload)
+		if err != nil {
+			return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err)
+		}
+		praw = canon.AppendCompact(nil, &pv)
 	}
-	praw := canon.AppendCompact(nil, &pv)
 	if len(praw) > 64<<10 {
 		return store.JobEvent{}, jerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
 	}
 	at := s.now()
 	var attachErr error
-	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
-		seq, seg, idx := int64(1), 0, 0
-		var prev *string
-		anchor := ""
-		if last != nil {
-			seq, seg, idx = last.Seq+1, last.Segment, last.Index+1
-			prevHash := last.EventHash
-			prev = &prevHash
-			anchor = last.Anchor
-			if idx >= s.segSize {
-				seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
-			}
-		}
-		e := bundle.Event{EventID: fmt.Sprintf("evt_%06d", seq), RunID: RunID(jobID, seg), EventType: eventType,
-			Timestamp: envelope.FormatTime(at), PayloadHash: b64u.SHA256(praw), PrevHash: prev}
-		h, err := bundle.HashEvent(&e)
-		if err != nil {
-			return store.JobEvent{}, nil, err
-		}
-		e.EventHash = h
-		raw, err := canon.Marshal(e)
-		if err != nil {
-			return store.JobEvent{}, nil, err
-		}
-		stored := store.JobEvent{JobID: jobID, Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
-			Event: raw, Payload: praw, Anchor: anchor, CreatedAt: at}
-		if attach == nil {
-			return stored, nil, nil
-		}
-		evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
+	build := func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		ev, items, err := s.build(jobID, eventType, praw, at, last, attach)
 		if err != nil {
 			attachErr = err
-			return store.JobEvent{}, nil, err
 		}
-		if stored.Anchor == "" {
-			stored.Anchor = declares
+		return ev, items, err
+	}
+	// The event and its evidence (a signed receipt, typically) are built
+	// before the transaction from the head this process saw last, so that
+	// signing does not hold the store's write lock; if another writer moved
+	// the head meanwhile, they are built again inside the transaction.
+	// Appends to one job take turns in this process, so that each builds
+	// on the head the previous one left (and signs outside the store's
+	// lock); different jobs proceed in parallel.
+	lock := &s.stripes[stripe(jobID)]
+	lock.Lock()
+	defer lock.Unlock()
+	head, known := s.cachedHead(jobID)
+	var pre store.JobEvent
+	var preItems []store.JobItem
+	if known {
+		var err error
+		if pre, preItems, err = build(head); err != nil {
+			return store.JobEvent{}, err
 		}
-		items := make([]store.JobItem, 0, len(evidence))
-		for _, it := range evidence {
-			switch it.Kind {
-			case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
-			default:
-				attachErr = jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
-				return store.JobEvent{}, nil, attachErr
-			}
-			items = append(items, store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at})
+	}
+	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		if known && sameHead(last, head) {
+			return pre, preItems, nil
 		}
-		return stored, items, nil
+		return build(last)
 	})
+	if err != nil {
+		s.forget(jobID)
+	} else {
+		s.remember(ev)
+	}
 	switch {
 	case attachErr != nil && errors.Is(err, attachErr):
 		return ev, err
@@ -145,3 +157,84 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	}
 	return ev, nil
 }
+
+// build makes the next event after last (nil: the first) and its evidence.
+func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *store.JobEvent, attach AttachFunc) (store.JobEvent, []store.JobItem, error) {
+	seq, seg, idx := int64(1), 0, 0
+	var prev *string
+	anchor := ""
+	if last != nil {
+		seq, seg, idx = last.Seq+1, last.Segment, last.Index+1
+		prevHash := last.EventHash
+		prev = &prevHash
+		anchor = last.Anchor
+		if idx >= s.segSize {
+			seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
+		}
+	}
+	e := bundle.Event{EventID: fmt.Sprintf("evt_%06d", seq), RunID: RunID(jobID, seg), EventType: eventType,
+		Timestamp: envelope.FormatTime(at), PayloadHash: b64u.SHA256(praw), PrevHash: prev}
+	h, err := bundle.HashEvent(&e)
+	if err != nil {
+		return store.JobEvent{}, nil, err
+	}
+	e.EventHash = h
+	raw := e.AppendCompact(nil)
+	stored := store.JobEvent{JobID: jobID, Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
+		Event: raw, Payload: praw, Anchor: anchor, CreatedAt: at}
+	if attach == nil {
+		return stored, nil, nil
+	}
+	evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
+	if err != nil {
+		return store.JobEvent{}, nil, err
+	}
+	if stored.Anchor == "" {
+		stored.Anchor = declares
+	}
+	items := make([]store.JobItem, 0, len(evidence))
+	for _, it := range evidence {
+		switch it.Kind {
+		case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
+		default:
+			return store.JobEvent{}, nil, jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
+		}
+		items = append(items, store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at})
+	}
+	return stored, items, nil
+}
+
+// sameHead reports whether the store's last event is the one cached.
+func sameHead(last, cached *store.JobEvent) bool {
+	if last == nil || cached == nil {
+		return last == nil && cached == nil
+	}
+	return last.Seq == cached.Seq && last.EventHash == cached.EventHash
+}
+
+// cachedHead returns the last event this process saw for a job (nil for
+// a job known to have none) and whether it knows one.
+func (s *Chain) cachedHead(jobID string) (*store.JobEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.heads[jobID]
+	return h, ok
+}
+
+func (s *Chain) remember(ev store.JobEvent) {
+	s.mu.Lock()
+	if len(s.heads) >= maxHeads {
+		clear(s.heads)
+	}
+	ev.Event, ev.Payload = nil, nil // only the fields the next event needs
+	s.heads[ev.JobID] = &ev
+	s.mu.Unlock()
+}
+
+func (s *Chain) forget(jobID string) {
+	s.mu.Lock()
+	delete(s.heads, jobID)
+	s.mu.Unlock()
+}
+
+const maxHeads = 10000

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,43 @@ type llmEvent struct {
 	Redactions     int    `json:"redactions,omitempty"`
 }
 
+// AppendCompact writes the event payload as canon.Marshal does
+// (TestLLMEventEncoding).
+func (e *llmEvent) AppendCompact(b []byte) []byte {
+	str := func(b []byte, k, v string) []byte {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return canon.AppendString(b, v)
+	}
+	num := func(b []byte, k string, v int64) []byte {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return canon.AppendNumber(b, float64(v))
+	}
+	b = append(b, `{"receipt_id":`...)
+	b = canon.AppendString(b, e.ReceiptID)
+	b = str(b, "provider", e.Provider)
+	b = str(b, "model", e.Model)
+	b = str(b, "api", e.API)
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, e.Stream)
+	b = str(b, "request_hash_b64u", e.RequestHash)
+	b = str(b, "response_hash_b64u", e.ResponseHash)
+	b = num(b, "upstream_status", int64(e.UpstreamStatus))
+	b = str(b, "outcome", e.Outcome)
+	b = num(b, "tokens_input", e.TokensInput)
+	b = num(b, "tokens_output", e.TokensOutput)
+	if e.Nonce != "" {
+		b = str(b, "nonce", e.Nonce)
+	}
+	if e.Redactions != 0 {
+		b = num(b, "redactions", int64(e.Redactions))
+	}
+	return append(b, '}')
+}
+
 func newReceiptID() string {
 	var b [16]byte
 	rand.Read(b[:])
@@ -74,7 +112,7 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 	var signErr error
 	recCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := g.opt.Chain.Record(recCtx, c.ver.JobID, EventLLMCall, ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err := g.opt.Chain.Record(recCtx, c.ver.JobID, EventLLMCall, &ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
 		span := "llm_" + a.Event.EventID
 		mi := receipt.NewModelIdentity(c.prov.Name, model)
 		rc := receipt.Gateway{ReceiptID: c.receiptID, GatewayID: g.did, Provider: c.prov.Name, Model: model,

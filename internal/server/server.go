@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +66,16 @@ type Config struct {
 	// ModelGateway configures the model gateway role (providers, limits).
 	// Key, Tokens, Chain, Store, Policies, Metrics and Log are set here.
 	ModelGateway modelgw.Options
+}
+
+// TuneGC sets the garbage collector for a serving process: GOGC=400 unless
+// the environment sets GOGC. The gateways allocate per call and keep a
+// small live heap; collecting four times less often costs a few tens of
+// megabytes and takes collection work off the request path.
+func TuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // Version is reported in bundles' harness metadata.

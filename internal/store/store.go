@@ -175,8 +175,11 @@ type Jobs interface {
 	SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error
 	// AppendEvent appends to an open job's chain atomically: next gets the
 	// last event (nil for the first) and returns the new one with evidence
-	// items bound to it, stored in the same transaction (their Seq is
-	// assigned). ErrConflict when the job is not open or an item repeats.
+	// items bound to it, stored in the same transaction. ErrConflict when
+	// the job is not open or an item repeats within the append (a back end
+	// may also refuse an id some earlier event carried; callers give
+	// evidence unique ids). ListItems orders items by the event they name.
+	// next runs inside the transaction and must not use the store.
 	AppendEvent(ctx context.Context, jobID string, next func(last *JobEvent) (JobEvent, []JobItem, error)) (JobEvent, error)
 	ListEvents(ctx context.Context, jobID string) ([]JobEvent, error)
 	// AddItem records evidence for an open job; ErrConflict when closed.

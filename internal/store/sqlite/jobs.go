@@ -3,11 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/internal/store"
 )
 
@@ -31,7 +34,7 @@ func isUnique(err error) bool {
 
 // PutIssuerKey inserts or updates an issuer key.
 func (s *DB) PutIssuerKey(ctx context.Context, k store.IssuerKey) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issuer_keys (kid, public_key, created_at, not_after) VALUES (?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO issuer_keys (kid, public_key, created_at, not_after) VALUES (?, ?, ?, ?)
 		ON CONFLICT (kid) DO UPDATE SET not_after = excluded.not_after`, k.Kid, k.PublicKey, us(k.CreatedAt), us(k.NotAfter))
 	if err != nil {
 		return fmt.Errorf("sqlite: put issuer key: %w", err)
@@ -61,7 +64,7 @@ func (s *DB) ListIssuerKeys(ctx context.Context) ([]store.IssuerKey, error) {
 
 // PutIssuedToken records an issued token.
 func (s *DB) PutIssuedToken(ctx context.Context, t store.IssuedToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issued_tokens (token_hash, jti, sub, job_id, scope_hash, policy_hash, kid, issued_at, expires_at, claims)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO issued_tokens (token_hash, jti, sub, job_id, scope_hash, policy_hash, kid, issued_at, expires_at, claims)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.TokenHash, t.JTI, t.Sub, t.JobID, t.ScopeHash, t.PolicyHash, t.Kid, us(t.IssuedAt), us(t.ExpiresAt), t.Claims)
 	if isUnique(err) {
 		return store.ErrConflict
@@ -100,7 +103,7 @@ func scanRev(sc interface{ Scan(...any) error }) (store.Revocation, error) {
 
 // Revoke records a revocation unless the token is already revoked.
 func (s *DB) Revoke(ctx context.Context, r store.Revocation) (store.Revocation, bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO revocations (token_hash, reason, revoked_by, job_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+	res, err := s.w.ExecContext(ctx, `INSERT INTO revocations (token_hash, reason, revoked_by, job_id, revoked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (token_hash) DO NOTHING`, r.TokenHash, r.Reason, r.RevokedBy, r.JobID, us(r.RevokedAt), us(r.ExpiresAt))
 	if err != nil {
 		return r, false, fmt.Errorf("sqlite: revoke: %w", err)
@@ -165,7 +168,7 @@ func orEmpty(b []byte) []byte {
 
 // CreateJob inserts a job.
 func (s *DB) CreateJob(ctx context.Context, j store.Job) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -229,7 +232,7 @@ func (s *DB) JobsChangedSince(ctx context.Context, after int64, limit int) ([]st
 
 // SetJobStatus changes a job's status if it is in from.
 func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -256,9 +259,62 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time
 	return tx.Commit()
 }
 
-func jobOpen(ctx context.Context, tx *sql.Tx, id string) error {
+// Statements of the hot path (every model and tool call appends an event
+// with its receipt), prepared once on the writer connection.
+const (
+	stmtJobStatus = `SELECT status FROM jobs WHERE id = ?`
+	// stmtHead reads a job's status and last event in one step.
+	stmtHead = `SELECT j.status, e.job_id, e.seq, e.segment, e.idx, e.event_id, e.event_type, e.event_hash, e.event, e.payload, e.anchor, e.created_at
+		FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id AND e.seq = (SELECT MAX(seq) FROM job_events WHERE job_id = j.id)
+		WHERE j.id = ?`
+	stmtSavepoint  = `SAVEPOINT a`
+	stmtRelease    = `RELEASE a`
+	stmtRollbackTo = `ROLLBACK TO a`
+	stmtPutEvent   = `INSERT INTO job_events (` + eventCols + `, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// stmtPutItem numbers the item after the job's last one as it inserts.
+	stmtPutItem = `INSERT INTO job_items (` + itemCols + `) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = ?), ?, ?, ?, ?, ?, ?) RETURNING seq`
+)
+
+// prepare prepares the hot-path statements; it runs at open, before any
+// transaction holds the writer connection.
+func (s *DB) prepare(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{stmtJobStatus, stmtHead, stmtPutEvent, stmtPutItem, stmtSavepoint, stmtRelease, stmtRollbackTo} {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the transaction's form of a prepared hot-path statement.
+func (s *DB) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if st := s.stmts[q]; st != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
+// queryRow runs a hot-path query, prepared when possible.
+func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
+func (s *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+func (s *DB) jobOpen(ctx context.Context, tx *sql.Tx, id string) error {
 	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = ?`, id).Scan(&status)
+	err := s.queryRow(ctx, tx, stmtJobStatus, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -282,54 +338,233 @@ func scanEvent(sc interface{ Scan(...any) error }) (store.JobEvent, error) {
 }
 
 // AppendEvent appends an event and its evidence to an open job atomically.
+// Appends are group-committed: the writer takes every append waiting when
+// it starts a transaction (up to maxBatch), runs each under its own
+// savepoint so that one failure touches no other, and commits once. Under
+// load this divides the cost of a commit between calls; alone, an append
+// is one transaction as before.
 func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return store.JobEvent{}, fmt.Errorf("sqlite: %w", err)
-	}
-	defer tx.Rollback()
-	if err := jobOpen(ctx, tx, jobID); err != nil {
+	if err := ctx.Err(); err != nil {
 		return store.JobEvent{}, err
+	}
+	req := &appendReq{jobID: jobID, next: next, done: make(chan appendRes, 1)}
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return store.JobEvent{}, errClosed
+	}
+	s.queue = append(s.queue, req)
+	if !s.leading {
+		// No batch is running: this caller leads, running its own append
+		// (and any that queue meanwhile) without a goroutine handoff.
+		s.leading = true
+		s.leaders.Add(1)
+		s.qmu.Unlock()
+		s.lead(false)
+	} else {
+		s.qmu.Unlock()
+	}
+	// Once queued the append is seen through: returning early on a
+	// cancelled context could report a failure for an event that commits.
+	res := <-req.done
+	return res.ev, res.err
+}
+
+const maxBatch = 64
+
+var errClosed = errors.New("sqlite: store closed")
+
+type appendReq struct {
+	jobID string
+	next  func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)
+	done  chan appendRes
+}
+
+type appendRes struct {
+	ev  store.JobEvent
+	err error
+}
+
+// lead runs queued appends in batches. A caller leads one batch and, if
+// more appends queued meanwhile, passes the lead to a goroutine so that it
+// returns as soon as its own append is done.
+func (s *DB) lead(background bool) {
+	for {
+		s.qmu.Lock()
+		n := min(len(s.queue), maxBatch)
+		if n == 0 {
+			s.leading = false
+			s.qmu.Unlock()
+			s.leaders.Done()
+			return
+		}
+		batch := append([]*appendReq(nil), s.queue[:n]...)
+		s.queue = append(s.queue[:0], s.queue[n:]...)
+		s.qmu.Unlock()
+		s.runBatch(batch)
+		if !background {
+			s.qmu.Lock()
+			more := len(s.queue) > 0
+			if !more {
+				s.leading = false
+				s.qmu.Unlock()
+				s.leaders.Done()
+				return
+			}
+			s.qmu.Unlock()
+			go s.lead(true)
+			return
+		}
+	}
+}
+
+func (s *DB) runBatch(batch []*appendReq) {
+	ctx := context.Background()
+	results := make([]appendRes, len(batch))
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done <- appendRes{err: err}
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("sqlite: %w", err))
+		return
+	}
+	single := len(batch) == 1
+	for i, r := range batch {
+		if !single {
+			if _, err := s.exec(ctx, tx, stmtSavepoint); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("sqlite: %w", err))
+				return
+			}
+		}
+		results[i].ev, results[i].err = s.appendOne(ctx, tx, r)
+		if single {
+			break
+		}
+		if results[i].err != nil {
+			_, err = s.exec(ctx, tx, stmtRollbackTo)
+		}
+		if err == nil {
+			_, err = s.exec(ctx, tx, stmtRelease)
+		}
+		if err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("sqlite: %w", err))
+			return
+		}
+	}
+	if single && results[0].err != nil {
+		tx.Rollback()
+		batch[0].done <- results[0]
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("sqlite: %w", err))
+		return
+	}
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+func (s *DB) appendOne(ctx context.Context, tx *sql.Tx, r *appendReq) (store.JobEvent, error) {
+	var status string
+	var jobID, eventID, eventType, eventHash, anchor sql.NullString
+	var seq, seg, idx, created sql.NullInt64
+	var event, payload []byte
+	err := s.queryRow(ctx, tx, stmtHead, r.jobID).Scan(&status, &jobID, &seq, &seg, &idx, &eventID, &eventType, &eventHash, &event, &payload, &anchor, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.JobEvent{}, store.ErrNotFound
+	case err != nil:
+		return store.JobEvent{}, fmt.Errorf("sqlite: job head: %w", err)
+	case status != store.JobOpen:
+		return store.JobEvent{}, store.ErrConflict
 	}
 	var last *store.JobEvent
-	e, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventCols+` FROM job_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1`, jobID))
-	switch {
-	case err == nil:
-		last = &e
-	case !errors.Is(err, sql.ErrNoRows):
-		return store.JobEvent{}, fmt.Errorf("sqlite: last event: %w", err)
+	if seq.Valid {
+		last = &store.JobEvent{JobID: jobID.String, Seq: seq.Int64, Segment: int(seg.Int64), Index: int(idx.Int64), EventID: eventID.String,
+			EventType: eventType.String, EventHash: eventHash.String, Event: event, Payload: payload, Anchor: anchor.String, CreatedAt: fromUS(created.Int64)}
 	}
-	ev, items, err := next(last)
+	ev, items, err := r.next(last)
 	if err != nil {
 		return store.JobEvent{}, err
 	}
-	ev.JobID = jobID
-	_, err = tx.ExecContext(ctx, `INSERT INTO job_events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt))
+	ev.JobID = r.jobID
+	embedded, err := encodeItems(items)
+	if err != nil {
+		return store.JobEvent{}, err
+	}
+	_, err = s.exec(ctx, tx, stmtPutEvent,
+		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), embedded)
 	if isUnique(err) {
 		return store.JobEvent{}, store.ErrConflict
 	}
 	if err != nil {
 		return store.JobEvent{}, fmt.Errorf("sqlite: append event: %w", err)
 	}
-	for _, it := range items {
-		it.JobID = jobID
-		if err := insertItem(ctx, tx, &it); err != nil {
-			return store.JobEvent{}, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return store.JobEvent{}, fmt.Errorf("sqlite: %w", err)
-	}
 	return ev, nil
 }
 
-func insertItem(ctx context.Context, tx *sql.Tx, it *store.JobItem) error {
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = ?`, it.JobID).Scan(&it.Seq); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+// embeddedItem is an item stored in its event's row.
+type embeddedItem struct {
+	Kind      string          `json:"k"`
+	ItemID    string          `json:"i"`
+	Segment   int             `json:"s"`
+	EventHash string          `json:"h"`
+	CreatedAt int64           `json:"t"`
+	Body      json.RawMessage `json:"b"`
+}
+
+// encodeItems writes an event's evidence for its row, as the JSON array
+// of embeddedItem that ListItems reads. Items repeated within the event
+// are a conflict; evidence must be JSON.
+func encodeItems(items []store.JobItem) ([]byte, error) {
+	if len(items) == 0 {
+		return []byte{}, nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO job_items (`+itemCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		it.JobID, it.Seq, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, us(it.CreatedAt))
+	size := 2
+	for _, it := range items {
+		size += len(it.JSON) + len(it.ItemID) + len(it.EventHash) + 96
+	}
+	b := make([]byte, 0, size)
+	for i, it := range items {
+		for _, prev := range items[:i] {
+			if prev.Kind == it.Kind && prev.ItemID == it.ItemID {
+				return nil, store.ErrConflict
+			}
+		}
+		if !json.Valid(it.JSON) {
+			return nil, fmt.Errorf("sqlite: evidence %s %s is not JSON", it.Kind, it.ItemID)
+		}
+		if i == 0 {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, `{"k":`...)
+		b = canon.AppendString(b, it.Kind)
+		b = append(b, `,"i":`...)
+		b = canon.AppendString(b, it.ItemID)
+		b = append(b, `,"s":`...)
+		b = strconv.AppendInt(b, int64(it.Segment), 10)
+		b = append(b, `,"h":`...)
+		b = canon.AppendString(b, it.EventHash)
+		b = append(b, `,"t":`...)
+		b = strconv.AppendInt(b, us(it.CreatedAt), 10)
+		b = append(b, `,"b":`...)
+		b = append(b, it.JSON...)
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+func (s *DB) insertItem(ctx context.Context, tx *sql.Tx, it *store.JobItem) error {
+	err := s.queryRow(ctx, tx, stmtPutItem,
+		it.JobID, it.JobID, it.Segment, it.Kind, it.ItemID, it.EventHash, it.JSON, us(it.CreatedAt)).Scan(&it.Seq)
 	if isUnique(err) {
 		return store.ErrConflict
 	}
@@ -361,43 +596,89 @@ const itemCols = `job_id, seq, segment, kind, item_id, event_hash, body, created
 
 // AddItem records evidence for an open job.
 func (s *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return it, fmt.Errorf("sqlite: %w", err)
 	}
 	defer tx.Rollback()
-	if err := jobOpen(ctx, tx, it.JobID); err != nil {
+	if err := s.jobOpen(ctx, tx, it.JobID); err != nil {
 		return it, err
 	}
-	if err := insertItem(ctx, tx, &it); err != nil {
+	if err := s.insertItem(ctx, tx, &it); err != nil {
 		return it, err
 	}
 	return it, tx.Commit()
 }
 
-// ListItems lists a job's evidence in order.
+// ListItems lists a job's evidence: for each event in order, the items
+// stored with it and then those added on their own that name it; items
+// naming no event of the job come last. Seq is the position in that list.
 func (s *DB) ListItems(ctx context.Context, jobID string) ([]store.JobItem, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+itemCols+` FROM job_items WHERE job_id = ? ORDER BY seq`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: items: %w", err)
 	}
-	defer rows.Close()
-	var out []store.JobItem
+	byEvent := map[string][]store.JobItem{}
+	var standalone []store.JobItem
 	for rows.Next() {
 		var it store.JobItem
 		var c int64
 		if err := rows.Scan(&it.JobID, &it.Seq, &it.Segment, &it.Kind, &it.ItemID, &it.EventHash, &it.JSON, &c); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		it.CreatedAt = fromUS(c)
-		out = append(out, it)
+		standalone = append(standalone, it)
+		byEvent[it.EventHash] = append(byEvent[it.EventHash], it)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	evRows, err := s.db.QueryContext(ctx, `SELECT event_hash, items FROM job_events WHERE job_id = ? ORDER BY seq`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: items: %w", err)
+	}
+	defer evRows.Close()
+	var out []store.JobItem
+	seen := map[string]bool{}
+	for evRows.Next() {
+		var hash string
+		var raw []byte
+		if err := evRows.Scan(&hash, &raw); err != nil {
+			return nil, err
+		}
+		if len(raw) > 0 {
+			var list []embeddedItem
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return nil, fmt.Errorf("sqlite: evidence of event %s: %w", hash, err)
+			}
+			for _, e := range list {
+				out = append(out, store.JobItem{JobID: jobID, Segment: e.Segment, Kind: e.Kind, ItemID: e.ItemID, EventHash: e.EventHash, JSON: e.Body, CreatedAt: fromUS(e.CreatedAt)})
+			}
+		}
+		if !seen[hash] {
+			seen[hash] = true
+			out = append(out, byEvent[hash]...)
+		}
+	}
+	if err := evRows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range standalone {
+		if !seen[standalone[i].EventHash] {
+			out = append(out, standalone[i])
+		}
+	}
+	for i := range out {
+		out[i].Seq = int64(i + 1)
+	}
+	return out, nil
 }
 
 // PutBundle stores a job's bundle part (replacing one with the same part).
 func (s *DB) PutBundle(ctx context.Context, b store.Bundle) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (job_id, part, bundle_id, envelope, urm, trust_pulse, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO bundles (job_id, part, bundle_id, envelope, urm, trust_pulse, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (job_id, part) DO UPDATE SET bundle_id = excluded.bundle_id, envelope = excluded.envelope, urm = excluded.urm,
 		trust_pulse = excluded.trust_pulse, created_at = excluded.created_at`,
 		b.JobID, b.Part, b.BundleID, b.Envelope, orEmpty(b.URM), orEmpty(b.TrustPulse), us(b.CreatedAt))
@@ -429,7 +710,7 @@ func (s *DB) ListBundles(ctx context.Context, jobID string) ([]store.Bundle, err
 
 // PutAgent stores a custodial agent.
 func (s *DB) PutAgent(ctx context.Context, a store.Agent) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (did, name, sealed_key, created_at) VALUES (?, ?, ?, ?)`, a.DID, a.Name, a.SealedKey, us(a.CreatedAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO agents (did, name, sealed_key, created_at) VALUES (?, ?, ?, ?)`, a.DID, a.Name, a.SealedKey, us(a.CreatedAt))
 	if isUnique(err) {
 		return store.ErrConflict
 	}
@@ -476,7 +757,7 @@ func (s *DB) ListAgents(ctx context.Context) ([]store.Agent, error) {
 
 // AddUsage adds d to a job's usage unless that goes over limit.
 func (s *DB) AddUsage(ctx context.Context, jobID string, d, limit store.Usage) (store.Usage, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return store.Usage{}, fmt.Errorf("sqlite: %w", err)
 	}
@@ -524,7 +805,7 @@ func scanCall(sc interface{ Scan(...any) error }) (store.GatewayCall, error) {
 // ClaimCall inserts an in-flight call unless its nonce is known.
 func (s *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayCall, bool, error) {
 	c.Status = store.CallInFlight
-	res, err := s.db.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO NOTHING`,
+	res, err := s.w.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO NOTHING`,
 		c.Nonce, c.JobID, c.Fingerprint, c.Status, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.CreatedAt), us(c.CreatedAt))
 	if err != nil {
 		return store.GatewayCall{}, false, fmt.Errorf("sqlite: claim call: %w", err)
@@ -539,7 +820,7 @@ func (s *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayC
 
 // CompleteCall records a call's outcome.
 func (s *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE gateway_calls SET status = ?, http_status = ?, content_type = ?, body = ?, receipt = ?, updated_at = ? WHERE nonce = ?`,
+	res, err := s.w.ExecContext(ctx, `UPDATE gateway_calls SET status = ?, http_status = ?, content_type = ?, body = ?, receipt = ?, updated_at = ? WHERE nonce = ?`,
 		store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.UpdatedAt), c.Nonce)
 	if err != nil {
 		return fmt.Errorf("sqlite: complete call: %w", err)
@@ -552,7 +833,7 @@ func (s *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
 
 // ReleaseCall forgets an in-flight claim.
 func (s *DB) ReleaseCall(ctx context.Context, nonce string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM gateway_calls WHERE nonce = ? AND status = ?`, nonce, store.CallInFlight); err != nil {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM gateway_calls WHERE nonce = ? AND status = ?`, nonce, store.CallInFlight); err != nil {
 		return fmt.Errorf("sqlite: release call: %w", err)
 	}
 	return nil

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentAppend", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Agents", func(t *testing.T) { testAgents(t, open(t)) })
 	t.Run("EventWithEvidence", func(t *testing.T) { testEventWithEvidence(t, open(t)) })
+	t.Run("ConcurrentAppendsIsolated", func(t *testing.T) { testAppendIsolation(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("ConcurrentUsage", func(t *testing.T) { testConcurrentUsage(t, open(t)) })
 	t.Run("GatewayCalls", func(t *testing.T) { testGatewayCalls(t, open(t)) })
@@ -237,7 +238,8 @@ func testConcurrentAppend(t *testing.T, s store.Store) {
 }
 
 // testEventWithEvidence appends an event with items in one transaction;
-// a failing item (a repeated id) takes the event with it.
+// a failing item (an id repeated within the append) takes the event with
+// it.
 func testEventWithEvidence(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if err := s.CreateJob(ctx, newJob("job_e")); err != nil {
@@ -258,10 +260,10 @@ func testEventWithEvidence(t *testing.T, s store.Store) {
 			t.Errorf("last event lost its anchor: %+v", last)
 		}
 		return store.JobEvent{Seq: 2, EventID: "e2", EventType: "llm_call", EventHash: "h2", Event: []byte(`{}`), CreatedAt: t0},
-			[]store.JobItem{item("r3"), item("r1")}, nil
+			[]store.JobItem{item("r3"), item("r3")}, nil
 	})
 	if !errors.Is(err, store.ErrConflict) {
-		t.Errorf("repeated item: %v", err)
+		t.Errorf("item repeated within an append: %v", err)
 	}
 	evs, _ := s.ListEvents(ctx, "job_e")
 	items, _ := s.ListItems(ctx, "job_e")
@@ -276,6 +278,71 @@ func testEventWithEvidence(t *testing.T, s store.Store) {
 		return store.JobEvent{}, nil, sentinel
 	}); !errors.Is(err, sentinel) {
 		t.Errorf("callback error not returned: %v", err)
+	}
+}
+
+// testAppendIsolation appends concurrently to an open job, to a finished
+// one and with callbacks that fail: only the good appends land, each
+// failure reaches its own caller, and the good chain has no gap.
+func testAppendIsolation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"job_ok", "job_done"} {
+		if err := s.CreateJob(ctx, newJob(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetJobStatus(ctx, "job_done", store.JobOpen, store.JobFinished, t0); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("callback refused")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				job, fail := "job_ok", i%3 == 2
+				if w%3 == 0 {
+					job, fail = "job_done", false
+				}
+				_, err := s.AppendEvent(ctx, job, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+					if fail {
+						return store.JobEvent{}, nil, refused
+					}
+					seq := int64(1)
+					if last != nil {
+						seq = last.Seq + 1
+					}
+					return store.JobEvent{Seq: seq, EventID: fmt.Sprint("e", seq), EventType: "x", EventHash: fmt.Sprint("h", seq), Event: []byte(`{}`), CreatedAt: t0},
+						[]store.JobItem{{Kind: "k", ItemID: fmt.Sprint("i", seq), EventHash: "h", JSON: []byte(`{}`), CreatedAt: t0}}, nil
+				})
+				mu.Lock()
+				switch {
+				case err == nil:
+					counts["ok"]++
+				case errors.Is(err, refused):
+					counts["refused"]++
+				case errors.Is(err, store.ErrConflict):
+					counts["closed"]++
+				default:
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	evs, _ := s.ListEvents(ctx, "job_ok")
+	items, _ := s.ListItems(ctx, "job_ok")
+	if counts["ok"] != 28 || counts["refused"] != 12 || counts["closed"] != 20 || len(evs) != 28 || len(items) != 28 {
+		t.Fatalf("counts %v, %d events, %d items", counts, len(evs), len(items))
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("gap at %d", i)
+		}
 	}
 }
 

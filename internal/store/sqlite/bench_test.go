@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clawea/clawea/internal/store"
+)
+
+// BenchmarkAppendEvent appends an event with one receipt-sized item, as a
+// model call does: alone (Serial) and from 32 goroutines on 32 jobs
+// (Parallel, where batches form).
+func BenchmarkAppendEvent(b *testing.B) {
+	event, payload, receipt := bytes.Repeat([]byte("e"), 300), bytes.Repeat([]byte("p"), 350), []byte(`"`+strings.Repeat("r", 1300)+`"`)
+	open := func(b *testing.B, jobs int) *DB {
+		db, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		for i := 0; i < jobs; i++ {
+			j := store.Job{ID: fmt.Sprint("job_", i), AgentDID: "did:key:a", PolicyHash: "p", ScopeHash: "s", TokenHash: fmt.Sprint("t", i), Status: store.JobOpen, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+			if err := db.CreateJob(context.Background(), j); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return db
+	}
+	appendOne := func(db *DB, job string, n int) error {
+		_, err := db.AppendEvent(context.Background(), job, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+			seq := int64(1)
+			if last != nil {
+				seq = last.Seq + 1
+			}
+			return store.JobEvent{Seq: seq, EventID: fmt.Sprintf("evt_%06d", seq), EventType: "llm_call", EventHash: "h", Event: event, Payload: payload, CreatedAt: time.Now()},
+				[]store.JobItem{{Kind: "gateway_receipt", ItemID: fmt.Sprint("rcpt_", job, n), EventHash: "h", JSON: receipt, CreatedAt: time.Now()}}, nil
+		})
+		return err
+	}
+	b.Run("Serial", func(b *testing.B) {
+		db := open(b, 1)
+		for i := 0; b.Loop(); i++ {
+			if err := appendOne(db, "job_0", i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Parallel32", func(b *testing.B) {
+		db := open(b, 32)
+		var wg sync.WaitGroup
+		per := b.N/32 + 1
+		b.ResetTimer()
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < per; i++ {
+					if err := appendOne(db, fmt.Sprint("job_", w), i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
