@@ -250,6 +250,123 @@ type GatewayCalls interface {
 	GetCall(ctx context.Context, nonce string) (GatewayCall, error)
 }
 
+// Approval states.
+const (
+	ApprovalPending = "pending"
+	ApprovalAllowed = "allowed"
+	ApprovalDenied  = "denied"
+	ApprovalExpired = "expired"
+	ApprovalUsed    = "used" // an allowed approval consumed by the call it allowed
+)
+
+// Approval is a human decision a tool call waits for, bound to the job, the
+// tool, the hash of its arguments and the pinned policy.
+type Approval struct {
+	ID         string
+	JobID      string
+	Tool       string
+	Action     string
+	Resource   string
+	ArgsHash   string
+	PolicyHash string
+	Status     string
+	Summary    []byte // JSON shown to approvers (no argument values)
+	Request    []byte // JSON: the receipt payloads prepared for each decision
+	Decision   []byte // JSON: the decision as recorded (signed receipt, approver)
+	Approver   string // did:key of the approver who decided
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	DecidedAt  time.Time
+}
+
+// Approvals stores approvals.
+type Approvals interface {
+	// CreateApproval inserts a pending approval unless one is pending for
+	// the same job, tool, arguments and policy; it returns the stored one
+	// and whether it existed.
+	CreateApproval(ctx context.Context, a Approval) (Approval, bool, error)
+	GetApproval(ctx context.Context, id string) (Approval, error)
+	// FindApproval returns the newest approval for a job's call (any
+	// status), or ErrNotFound.
+	FindApproval(ctx context.Context, jobID, tool, argsHash, policyHash string) (Approval, error)
+	// ListApprovals lists approvals by id after the given one; status ""
+	// means any.
+	ListApprovals(ctx context.Context, status, after string, limit int) ([]Approval, error)
+	// SetApprovalStatus moves an approval from one status to another
+	// (compare and swap; ErrConflict when it is not in from), recording the
+	// approver, decision and time when given.
+	SetApprovalStatus(ctx context.Context, id, from, to, approver string, decision []byte, at time.Time) error
+}
+
+// Lockdown is the global switch that denies every mutating tool.
+type Lockdown struct {
+	On     bool
+	By     string
+	Reason string
+	At     time.Time
+	Seq    int64 // the change's number in the lockdown log
+}
+
+// Settings stores node-wide switches. Every change is kept in a log.
+type Settings interface {
+	SetLockdown(ctx context.Context, l Lockdown) (Lockdown, error)
+	GetLockdown(ctx context.Context) (Lockdown, error)
+	LockdownLog(ctx context.Context, limit int) ([]Lockdown, error)
+}
+
+// Counters keep named per-job counters (messages sent, ...).
+type Counters interface {
+	// AddCounter adds delta to a job's counter and returns the new value.
+	AddCounter(ctx context.Context, jobID, name string, delta int64) (int64, error)
+}
+
+// Bus message states.
+const (
+	MsgActive     = "active"
+	MsgLocked     = "locked"
+	MsgDeadLetter = "dead_letter"
+)
+
+// BusMessage is a message of the local Service Bus queue.
+type BusMessage struct {
+	Namespace     string
+	Entity        string
+	Seq           int64
+	MessageID     string
+	Subject       string
+	ContentType   string
+	CorrelationID string
+	Body          []byte
+	Properties    []byte // JSON object
+	State         string
+	LockToken     string
+	LockedUntil   time.Time
+	DeliveryCount int
+	EnqueuedAt    time.Time
+	DeadReason    string
+	DeadDesc      string
+}
+
+// Bus is the local message queue behind the Service Bus tools when no
+// real namespace is configured.
+type Bus interface {
+	BusSend(ctx context.Context, m BusMessage) (BusMessage, error)
+	// BusPeek lists up to max active messages without changing them.
+	BusPeek(ctx context.Context, ns, entity string, max int) ([]BusMessage, error)
+	// BusReceive takes up to max messages that are active or whose lock
+	// expired: lockFor > 0 locks them (peek-lock) with new lock tokens,
+	// lockFor == 0 deletes them (receive and delete). now decides expiry.
+	BusReceive(ctx context.Context, ns, entity string, max int, lockFor time.Duration, now time.Time) ([]BusMessage, error)
+	// BusSettle completes (delete), abandons (unlock) or dead-letters a
+	// locked message by lock token; ErrNotFound when the lock is unknown or
+	// expired.
+	BusSettle(ctx context.Context, ns, entity, lockToken, action, reason, desc string, now time.Time) error
+	// BusReceiveDead takes (deletes) up to max dead-lettered messages.
+	BusReceiveDead(ctx context.Context, ns, entity string, max int) ([]BusMessage, error)
+	// BusPurgeDead deletes every dead-lettered message of the entity.
+	BusPurgeDead(ctx context.Context, ns, entity string) (int, error)
+}
+
 // Agent is an agent identity whose key the job service holds (sealed).
 type Agent struct {
 	DID       string
@@ -273,6 +390,10 @@ type Store interface {
 	Agents
 	UsageCounters
 	GatewayCalls
+	Approvals
+	Settings
+	Counters
+	Bus
 	// Backend names the back end ("sqlite" or "postgres").
 	Backend() string
 	// Close releases the back end.

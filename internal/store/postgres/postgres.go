@@ -221,6 +221,60 @@ CREATE TABLE gateway_calls (
 	updated_at   TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX gateway_calls_job ON gateway_calls (job_id);`},
+	{Version: 4, Name: "tool gateway", SQL: `
+CREATE TABLE approvals (
+	id          TEXT COLLATE "C" PRIMARY KEY,
+	job_id      TEXT NOT NULL,
+	tool        TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	resource    TEXT NOT NULL,
+	args_hash   TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	summary     BYTEA NOT NULL,
+	request     BYTEA NOT NULL,
+	decision    BYTEA NOT NULL DEFAULT '',
+	approver    TEXT NOT NULL DEFAULT '',
+	created_at  TIMESTAMPTZ NOT NULL,
+	expires_at  TIMESTAMPTZ NOT NULL,
+	decided_at  TIMESTAMPTZ
+);
+CREATE INDEX approvals_call ON approvals (job_id, tool, args_hash, policy_hash, created_at);
+CREATE UNIQUE INDEX approvals_one_pending ON approvals (job_id, tool, args_hash, policy_hash) WHERE status = 'pending';
+CREATE INDEX approvals_status ON approvals (status, id);
+CREATE TABLE lockdown_log (
+	seq    BIGSERIAL PRIMARY KEY,
+	on_    BOOLEAN NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE job_counters (
+	job_id TEXT NOT NULL,
+	name   TEXT NOT NULL,
+	value  BIGINT NOT NULL,
+	PRIMARY KEY (job_id, name)
+);
+CREATE TABLE bus_messages (
+	seq            BIGSERIAL PRIMARY KEY,
+	namespace      TEXT NOT NULL,
+	entity         TEXT NOT NULL,
+	message_id     TEXT NOT NULL,
+	subject        TEXT NOT NULL,
+	content_type   TEXT NOT NULL,
+	correlation_id TEXT NOT NULL,
+	body           BYTEA NOT NULL,
+	properties     BYTEA NOT NULL,
+	state          TEXT NOT NULL,
+	lock_token     TEXT NOT NULL DEFAULT '',
+	locked_until   TIMESTAMPTZ,
+	delivery_count INTEGER NOT NULL DEFAULT 0,
+	enqueued_at    TIMESTAMPTZ NOT NULL,
+	dead_reason    TEXT NOT NULL DEFAULT '',
+	dead_desc      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX bus_messages_entity ON bus_messages (namespace, entity, state, seq);
+CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
 }
 
 // PutWPC stores a policy unless its hash exists.

@@ -268,6 +268,60 @@ CREATE INDEX gateway_calls_job ON gateway_calls (job_id);`},
 	// second index to update); job_items keeps evidence added on its own.
 	{Version: 4, Name: "evidence in event rows", SQL: `
 ALTER TABLE job_events ADD COLUMN items BLOB NOT NULL DEFAULT x'';`},
+	{Version: 5, Name: "tool gateway", SQL: `
+CREATE TABLE approvals (
+	id          TEXT PRIMARY KEY,
+	job_id      TEXT NOT NULL,
+	tool        TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	resource    TEXT NOT NULL,
+	args_hash   TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	summary     BLOB NOT NULL,
+	request     BLOB NOT NULL,
+	decision    BLOB NOT NULL DEFAULT x'',
+	approver    TEXT NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	decided_at  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX approvals_call ON approvals (job_id, tool, args_hash, policy_hash, created_at);
+CREATE UNIQUE INDEX approvals_one_pending ON approvals (job_id, tool, args_hash, policy_hash) WHERE status = 'pending';
+CREATE INDEX approvals_status ON approvals (status, id);
+CREATE TABLE lockdown_log (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	on_    INTEGER NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     INTEGER NOT NULL
+);
+CREATE TABLE job_counters (
+	job_id TEXT NOT NULL,
+	name   TEXT NOT NULL,
+	value  INTEGER NOT NULL,
+	PRIMARY KEY (job_id, name)
+);
+CREATE TABLE bus_messages (
+	seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+	namespace      TEXT NOT NULL,
+	entity         TEXT NOT NULL,
+	message_id     TEXT NOT NULL,
+	subject        TEXT NOT NULL,
+	content_type   TEXT NOT NULL,
+	correlation_id TEXT NOT NULL,
+	body           BLOB NOT NULL,
+	properties     BLOB NOT NULL,
+	state          TEXT NOT NULL,
+	lock_token     TEXT NOT NULL DEFAULT '',
+	locked_until   INTEGER NOT NULL DEFAULT 0,
+	delivery_count INTEGER NOT NULL DEFAULT 0,
+	enqueued_at    INTEGER NOT NULL,
+	dead_reason    TEXT NOT NULL DEFAULT '',
+	dead_desc      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX bus_messages_entity ON bus_messages (namespace, entity, state, seq);
+CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -36,6 +36,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("ConcurrentUsage", func(t *testing.T) { testConcurrentUsage(t, open(t)) })
 	t.Run("GatewayCalls", func(t *testing.T) { testGatewayCalls(t, open(t)) })
+	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
+	t.Run("LockdownAndCounters", func(t *testing.T) { testLockdownAndCounters(t, open(t)) })
+	t.Run("Bus", func(t *testing.T) { testBus(t, open(t)) })
+	t.Run("ConcurrentReceive", func(t *testing.T) { testConcurrentReceive(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -581,4 +585,192 @@ func PostgresDSN(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return strings.Replace(admin, "/"+cfg.Database, "/"+name, 1)
+}
+
+func testApprovals(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := store.Approval{ID: "apv_1", JobID: "job_a", Tool: "keyvault_set_secret", Action: "keyvault:secrets.set", Resource: "kv://v/secrets/x",
+		ArgsHash: "args1", PolicyHash: "pol", Summary: []byte(`{"s":1}`), Request: []byte(`{"r":1}`), CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+	got, existed, err := s.CreateApproval(ctx, a)
+	if err != nil || existed || got.Status != store.ApprovalPending || string(got.Summary) != `{"s":1}` || !got.ExpiresAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("create: %+v %v %v", got, existed, err)
+	}
+	dup := a
+	dup.ID = "apv_2"
+	if got, existed, err := s.CreateApproval(ctx, dup); err != nil || !existed || got.ID != "apv_1" {
+		t.Fatalf("second pending for the same call: %+v %v %v", got, existed, err)
+	}
+	other := a
+	other.ID, other.ArgsHash = "apv_3", "args2"
+	if _, existed, err := s.CreateApproval(ctx, other); err != nil || existed {
+		t.Fatalf("other arguments: %v %v", existed, err)
+	}
+	if err := s.SetApprovalStatus(ctx, "apv_1", store.ApprovalPending, store.ApprovalAllowed, "did:key:approver", []byte(`{"d":1}`), t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetApprovalStatus(ctx, "apv_1", store.ApprovalPending, store.ApprovalDenied, "x", nil, t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("decide twice: %v", err)
+	}
+	if err := s.SetApprovalStatus(ctx, "nope", store.ApprovalPending, store.ApprovalDenied, "x", nil, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("decide unknown: %v", err)
+	}
+	got, err = s.GetApproval(ctx, "apv_1")
+	if err != nil || got.Status != store.ApprovalAllowed || got.Approver != "did:key:approver" || string(got.Decision) != `{"d":1}` || !got.DecidedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after decision: %+v %v", got, err)
+	}
+	if err := s.SetApprovalStatus(ctx, "apv_1", store.ApprovalAllowed, store.ApprovalUsed, "", nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetApproval(ctx, "apv_1"); got.Approver != "did:key:approver" || string(got.Decision) != `{"d":1}` || got.Status != store.ApprovalUsed {
+		t.Errorf("marking used lost the decision: %+v", got)
+	}
+	// A new pending approval for the same call may follow a decided one.
+	again := a
+	again.ID, again.CreatedAt = "apv_4", t0.Add(time.Hour)
+	if _, existed, err := s.CreateApproval(ctx, again); err != nil || existed {
+		t.Fatalf("new request after a decision: %v %v", existed, err)
+	}
+	if got, err := s.FindApproval(ctx, "job_a", "keyvault_set_secret", "args1", "pol"); err != nil || got.ID != "apv_4" {
+		t.Errorf("find newest: %+v %v", got, err)
+	}
+	if _, err := s.FindApproval(ctx, "job_b", "keyvault_set_secret", "args1", "pol"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("find in another job: %v", err)
+	}
+	pending, _ := s.ListApprovals(ctx, store.ApprovalPending, "", 10)
+	all, _ := s.ListApprovals(ctx, "", "", 10)
+	if len(pending) != 2 || len(all) != 3 {
+		t.Errorf("list: %d pending, %d all", len(pending), len(all))
+	}
+}
+
+func testLockdownAndCounters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if l, err := s.GetLockdown(ctx); err != nil || l.On {
+		t.Fatalf("initial lockdown: %+v %v", l, err)
+	}
+	if _, err := s.SetLockdown(ctx, store.Lockdown{On: true, By: "admin", Reason: "incident", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetLockdown(ctx, store.Lockdown{On: false, By: "admin", Reason: "resolved", At: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := s.GetLockdown(ctx)
+	log, _ := s.LockdownLog(ctx, 10)
+	if l.On || l.Reason != "resolved" || len(log) != 2 || !log[1].On || log[1].Reason != "incident" || !log[1].At.Equal(t0) {
+		t.Errorf("lockdown %+v log %+v", l, log)
+	}
+	for i := 1; i <= 3; i++ {
+		if v, err := s.AddCounter(ctx, "job_a", "messages_sent", 1); err != nil || v != int64(i) {
+			t.Fatalf("counter: %d %v", v, err)
+		}
+	}
+	if v, _ := s.AddCounter(ctx, "job_a", "messages_sent", -1); v != 2 {
+		t.Errorf("decrement: %d", v)
+	}
+	if v, _ := s.AddCounter(ctx, "job_b", "messages_sent", 0); v != 0 {
+		t.Errorf("other job: %d", v)
+	}
+}
+
+func testBus(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		m, err := s.BusSend(ctx, store.BusMessage{Namespace: "ns", Entity: "q", MessageID: fmt.Sprint("m", i), Subject: "s", Body: []byte(fmt.Sprint("body", i)),
+			Properties: []byte(`{"k":"v"}`), EnqueuedAt: t0})
+		if err != nil || m.Seq == 0 {
+			t.Fatalf("send: %+v %v", m, err)
+		}
+	}
+	s.BusSend(ctx, store.BusMessage{Namespace: "ns", Entity: "other", MessageID: "x", EnqueuedAt: t0})
+	if peek, _ := s.BusPeek(ctx, "ns", "q", 10); len(peek) != 3 || string(peek[0].Body) != "body1" || string(peek[0].Properties) != `{"k":"v"}` {
+		t.Fatalf("peek: %+v", peek)
+	}
+	locked, err := s.BusReceive(ctx, "ns", "q", 2, time.Minute, t0)
+	if err != nil || len(locked) != 2 || locked[0].LockToken == "" || locked[0].DeliveryCount != 1 || locked[0].State != store.MsgLocked {
+		t.Fatalf("peek-lock: %+v %v", locked, err)
+	}
+	if err := s.BusSettle(ctx, "ns", "q", locked[0].LockToken, "complete", "", "", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BusSettle(ctx, "ns", "q", locked[0].LockToken, "complete", "", "", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("settle twice: %v", err)
+	}
+	if err := s.BusSettle(ctx, "ns", "q", locked[1].LockToken, "deadletter", "bad", "unparsable", t0); err != nil {
+		t.Fatal(err)
+	}
+	// The third is still there; a lock that expired makes a message
+	// available again.
+	l3, _ := s.BusReceive(ctx, "ns", "q", 5, time.Second, t0)
+	if len(l3) != 1 || l3[0].MessageID != "m3" {
+		t.Fatalf("third: %+v", l3)
+	}
+	if err := s.BusSettle(ctx, "ns", "q", l3[0].LockToken, "complete", "", "", t0.Add(2*time.Second)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("settle after the lock expired: %v", err)
+	}
+	again, _ := s.BusReceive(ctx, "ns", "q", 5, 0, t0.Add(2*time.Second))
+	if len(again) != 1 || again[0].MessageID != "m3" || again[0].DeliveryCount != 2 {
+		t.Fatalf("redelivery: %+v", again)
+	}
+	if left, _ := s.BusPeek(ctx, "ns", "q", 10); len(left) != 0 {
+		t.Errorf("receive-and-delete left %d", len(left))
+	}
+	dead, _ := s.BusReceiveDead(ctx, "ns", "q", 10)
+	if len(dead) != 1 || dead[0].DeadReason != "bad" || dead[0].DeadDesc != "unparsable" {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	s.BusSend(ctx, store.BusMessage{Namespace: "ns", Entity: "q", MessageID: "m4", EnqueuedAt: t0})
+	m4, _ := s.BusReceive(ctx, "ns", "q", 1, time.Minute, t0)
+	s.BusSettle(ctx, "ns", "q", m4[0].LockToken, "abandon", "", "", t0)
+	m4b, _ := s.BusReceive(ctx, "ns", "q", 1, time.Minute, t0)
+	if len(m4b) != 1 || m4b[0].DeliveryCount != 2 {
+		t.Fatalf("abandon: %+v", m4b)
+	}
+	s.BusSettle(ctx, "ns", "q", m4b[0].LockToken, "deadletter", "r", "", t0)
+	if n, err := s.BusPurgeDead(ctx, "ns", "q"); err != nil || n != 1 {
+		t.Errorf("purge: %d %v", n, err)
+	}
+	if other, _ := s.BusPeek(ctx, "ns", "other", 10); len(other) != 1 {
+		t.Errorf("another entity was touched: %d", len(other))
+	}
+}
+
+// testConcurrentReceive: receivers never get the same message twice.
+func testConcurrentReceive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		s.BusSend(ctx, store.BusMessage{Namespace: "ns", Entity: "c", MessageID: fmt.Sprint(i), EnqueuedAt: t0})
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msgs, err := s.BusReceive(ctx, "ns", "c", 3, 0, t0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(msgs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range msgs {
+					seen[m.MessageID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Errorf("received %d distinct messages", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s received %d times", id, n)
+		}
+	}
 }

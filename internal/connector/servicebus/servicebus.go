@@ -1,0 +1,70 @@
+// Package servicebus is the tool gateway's Azure Service Bus connector: a
+// narrow interface over queues (and topic subscriptions) with two
+// implementations — the official azservicebus client for real namespaces
+// (contract-tested against a small AMQP 1.0 stub broker), and a local queue
+// kept in clawea's store for the embedded default and the tests.
+package servicebus
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ReceiveMode is how Receive takes messages.
+type ReceiveMode string
+
+// Receive modes.
+const (
+	PeekLock         ReceiveMode = "peek_lock"          // locked; settle with Complete, Abandon or DeadLetter
+	ReceiveAndDelete ReceiveMode = "receive_and_delete" // removed as received
+)
+
+// Message is a message sent or received.
+type Message struct {
+	MessageID     string
+	Subject       string
+	ContentType   string
+	CorrelationID string
+	Body          []byte
+	// Properties are the application properties (string, number or bool
+	// values).
+	Properties map[string]any
+	// Set on received messages:
+	SequenceNumber   int64
+	EnqueuedAt       time.Time
+	DeliveryCount    int
+	LockToken        string // peek-lock only
+	LockedUntil      time.Time
+	DeadLetterReason string
+}
+
+// Bus is one namespace.
+type Bus interface {
+	// Namespace is the namespace's name (as in sb://<namespace>/...).
+	Namespace() string
+	Send(ctx context.Context, entity string, m Message) error
+	// Peek returns up to max messages without locking or removing them.
+	Peek(ctx context.Context, entity string, max int) ([]Message, error)
+	// Receive waits up to wait for at least one message and returns up to
+	// max.
+	Receive(ctx context.Context, entity string, max int, mode ReceiveMode, wait time.Duration) ([]Message, error)
+	Complete(ctx context.Context, entity, lockToken string) error
+	Abandon(ctx context.Context, entity, lockToken string) error
+	DeadLetter(ctx context.Context, entity, lockToken, reason, description string) error
+	// ReceiveDeadLetter takes messages from the entity's dead-letter queue
+	// (receive and delete).
+	ReceiveDeadLetter(ctx context.Context, entity string, max int, wait time.Duration) ([]Message, error)
+	// PurgeDeadLetter removes every message of the dead-letter queue and
+	// returns how many.
+	PurgeDeadLetter(ctx context.Context, entity string) (int, error)
+	Close() error
+}
+
+// Errors a Bus returns (wrapped with detail).
+var (
+	ErrNotFound  = errors.New("servicebus: entity not found")
+	ErrLockLost  = errors.New("servicebus: message lock lost or unknown")
+	ErrTooLarge  = errors.New("servicebus: message too large")
+	ErrForbidden = errors.New("servicebus: forbidden")
+)
