@@ -440,3 +440,40 @@ func (c *Cache) Get(doc *Document, resolve Resolver) (*Policy, error) {
 func (d *Decision) String() string {
 	return fmt.Sprintf("%s (%s) by %v", d.Effect, d.Reason, d.Statements())
 }
+
+// CouldAllow reports whether some request for action could ever be
+// allowed (possibly after a human's approval): an Allow statement names the
+// action, and no unconditional Deny covers the action on every resource;
+// a policy that inherits must have its parent agree too. Gateways use it to
+// list only tools a job's policy could ever permit.
+func (p *Policy) CouldAllow(action string) bool {
+	allowed := false
+	for i := range p.stmts {
+		s := &p.stmts[i]
+		hit := false
+		for j := range s.actions {
+			if s.actions[j].match(action) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		if s.deny {
+			if len(s.conds) == 0 {
+				for j := range s.resources {
+					if s.resources[j].kind == gAll {
+						return false
+					}
+				}
+			}
+			continue
+		}
+		allowed = true
+	}
+	if allowed && p.parent != nil {
+		return p.parent.CouldAllow(action)
+	}
+	return allowed
+}

@@ -436,3 +436,21 @@ func TestGlobMatchesReferenceRules(t *testing.T) {
 		}
 	}
 }
+
+func TestCouldAllow(t *testing.T) {
+	data, _ := os.ReadFile(filepath.Join(testkit.RepoRoot(), "examples", "policies", "kv-boundary.wpc.json"))
+	doc, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := Compile(doc, nil)
+	for action, want := range map[string]bool{
+		"keyvault:secrets.get": true, "keyvault:secrets.set": true, // set: with approval
+		"keyvault:secrets.list": false, "keyvault:secrets.purge": false, // denied on every resource
+		"keyvault:secrets.recover": false, "keyvault:keys.sign": false, "model:invoke": false,
+	} {
+		if got := p.CouldAllow(action); got != want {
+			t.Errorf("%s: %v, want %v", action, got, want)
+		}
+	}
+}

@@ -166,7 +166,7 @@ func New(opt Options) (*Gateway, error) {
 	g.opt.DefaultOpenAI = pick(opt.DefaultOpenAI, "openai", func(p *Provider) bool { return p.Kind != KindAnthropic })
 	g.opt.DefaultAnthropic = pick(opt.DefaultAnthropic, "anthropic", func(p *Provider) bool { return p.Kind == KindAnthropic })
 	g.keys = keys{resolve: opt.ResolveKey, ttl: 5 * time.Minute, cache: map[string]cachedKey{}}
-	g.pols = policies{src: opt.Policies, m: map[string]*compiled{}}
+	g.pols = newPolicies(opt.Policies)
 	tr := opt.Transport
 	if tr == nil {
 		tr = &http.Transport{

@@ -2,30 +2,23 @@ package modelgw
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/policycache"
 	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/receipt"
 )
 
 // PolicySource fetches a verified policy by hash (registry.Client for a
 // remote registry, registry.Local for a shared store).
-type PolicySource interface {
-	Fetch(ctx context.Context, hash string) (*policy.Document, error)
-}
+type PolicySource = policycache.Source
 
-// ParentSource also resolves inherits parents by policy id.
-type ParentSource interface {
-	FetchByID(ctx context.Context, id string) (*policy.Document, error)
-}
-
-// compiled is a policy ready for requests: compiled once per hash.
+// compiled is a policy ready for requests, with its redaction rules parsed.
 type compiled struct {
 	doc        *policy.Document
 	pol        *policy.Policy
@@ -37,52 +30,33 @@ type redaction struct {
 	action string
 }
 
-type policies struct {
-	src PolicySource
-	mu  sync.Mutex
-	m   map[string]*compiled
+type policies struct{ c *policycache.Cache }
+
+func newPolicies(src PolicySource) policies {
+	c := policycache.New(src)
+	c.Prepare = func(e *policycache.Entry) error {
+		cp := &compiled{doc: e.Doc, pol: e.Policy}
+		if e.Doc.V1 != nil {
+			for _, r := range e.Doc.V1.RedactionRules {
+				steps, err := policy.ParseRedactionPath(r.Path)
+				if err != nil {
+					return fmt.Errorf("redaction rule %q: %v", r.Path, err)
+				}
+				cp.redactions = append(cp.redactions, redaction{steps: steps, action: r.Action})
+			}
+		}
+		e.Extra = cp
+		return nil
+	}
+	return policies{c: c}
 }
 
-func (ps *policies) get(ctx context.Context, hash string) (*compiled, *Error) {
-	ps.mu.Lock()
-	c := ps.m[hash]
-	ps.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	doc, err := ps.src.Fetch(ctx, hash)
+func (ps policies) get(ctx context.Context, hash string) (*compiled, *Error) {
+	e, err := ps.c.Get(ctx, hash)
 	if err != nil {
-		var ve *policy.VerifyError
-		if errors.As(err, &ve) {
-			return nil, errf(ve.Status, ve.Code, "%s", ve.Msg)
-		}
-		return nil, errf(http.StatusServiceUnavailable, "WPC_REGISTRY_FETCH_FAILED", "%v", err)
+		return nil, &Error{Status: err.Status, Code: err.Code, Msg: err.Msg}
 	}
-	var resolve policy.Resolver
-	if parents, ok := ps.src.(ParentSource); ok {
-		resolve = func(id string) (*policy.Document, error) { return parents.FetchByID(ctx, id) }
-	}
-	pol, err := policy.Compile(doc, resolve)
-	if err != nil {
-		return nil, errf(http.StatusInternalServerError, CodePolicyInvalid, "policy %s cannot be compiled: %v", hash, err)
-	}
-	c = &compiled{doc: doc, pol: pol}
-	if doc.V1 != nil {
-		for _, r := range doc.V1.RedactionRules {
-			steps, err := policy.ParseRedactionPath(r.Path)
-			if err != nil {
-				return nil, errf(http.StatusInternalServerError, CodePolicyInvalid, "redaction rule %q: %v", r.Path, err)
-			}
-			c.redactions = append(c.redactions, redaction{steps: steps, action: r.Action})
-		}
-	}
-	ps.mu.Lock()
-	if len(ps.m) >= 512 {
-		clear(ps.m)
-	}
-	ps.m[hash] = c
-	ps.mu.Unlock()
-	return c, nil
+	return e.Extra.(*compiled), nil
 }
 
 // callContext is the context of a model:invoke decision. Lookups do not

@@ -1,0 +1,226 @@
+// Package redact replaces secret values by name. Every secret a job
+// fetches through the tool gateway is registered here with its label
+// (<vault>/<path>); from then on the value — raw, and in its base64,
+// base64url, hex, URL-encoded and JSON-escaped forms — is replaced by
+// [REDACTED:<label>] in the job's later tool results, in the bodies the
+// model gateway forwards for the job, and in log lines.
+//
+// The registry lives in memory: the gateways that must redact a job's
+// secrets run in the process that fetched them. Nothing here is written
+// to disk.
+package redact
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/clawea/clawea/canon"
+)
+
+// MinLength is the shortest value registered: shorter values would match
+// ordinary text everywhere. A shorter secret is still registered in its
+// encoded forms that reach this length.
+const MinLength = 4
+
+// Registry holds each job's secrets.
+type Registry struct {
+	mu   sync.RWMutex
+	jobs map[string]*secrets
+}
+
+type secrets struct {
+	forms map[string]string // form -> replacement
+	rep   *strings.Replacer
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{jobs: map[string]*secrets{}} }
+
+// Marker is the replacement text for a label.
+func Marker(label string) string { return "[REDACTED:" + label + "]" }
+
+// Forms returns the encodings of value that are redacted.
+func Forms(value string) []string {
+	b := []byte(value)
+	js := string(canon.AppendString(nil, value))
+	forms := []string{
+		value,
+		base64.StdEncoding.EncodeToString(b),
+		base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b),
+		base64.RawURLEncoding.EncodeToString(b),
+		hex.EncodeToString(b),
+		strings.ToUpper(hex.EncodeToString(b)),
+		url.QueryEscape(value),
+		url.PathEscape(value),
+		js[1 : len(js)-1], // JSON-escaped, without the quotes
+	}
+	out := forms[:0]
+	seen := map[string]bool{}
+	for _, f := range forms {
+		if len(f) >= MinLength && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Add registers value for a job under label (e.g. "kv-prod/agent/app/db").
+func (r *Registry) Add(jobID, value, label string) {
+	if value == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.jobs[jobID]
+	if s == nil {
+		s = &secrets{forms: map[string]string{}}
+		r.jobs[jobID] = s
+	}
+	changed := false
+	for _, f := range Forms(value) {
+		if _, ok := s.forms[f]; !ok {
+			s.forms[f] = Marker(label)
+			changed = true
+		}
+	}
+	if changed {
+		s.rep = buildReplacer(s.forms)
+	}
+}
+
+// buildReplacer prefers longer forms: a form that contains another is
+// replaced whole.
+func buildReplacer(forms map[string]string) *strings.Replacer {
+	keys := make([]string, 0, len(forms))
+	for f := range forms {
+		keys = append(keys, f)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if len(keys[i]) != len(keys[j]) {
+			return len(keys[i]) > len(keys[j])
+		}
+		return keys[i] < keys[j]
+	})
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, k, forms[k])
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// Known reports whether the job has registered secrets.
+func (r *Registry) Known(jobID string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.jobs[jobID] != nil
+}
+
+// String redacts a job's secrets in s and reports how many replacements
+// were made.
+func (r *Registry) String(jobID, s string) (string, int) {
+	r.mu.RLock()
+	sec := r.jobs[jobID]
+	r.mu.RUnlock()
+	if sec == nil || s == "" {
+		return s, 0
+	}
+	out := sec.rep.Replace(s)
+	if out == s {
+		return s, 0
+	}
+	return out, strings.Count(out, "[REDACTED:") - strings.Count(s, "[REDACTED:")
+}
+
+// Bytes is String for byte slices; the input is returned as is when
+// nothing matched.
+func (r *Registry) Bytes(jobID string, b []byte) ([]byte, int) {
+	r.mu.RLock()
+	sec := r.jobs[jobID]
+	r.mu.RUnlock()
+	if sec == nil || len(b) == 0 {
+		return b, 0
+	}
+	out, n := r.String(jobID, string(b))
+	if n == 0 {
+		return b, 0
+	}
+	return []byte(out), n
+}
+
+// Any redacts the secrets of every job (for log lines).
+func (r *Registry) Any(s string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, sec := range r.jobs {
+		s = sec.rep.Replace(s)
+	}
+	return s
+}
+
+// Forget drops a job's secrets (its job finished).
+func (r *Registry) Forget(jobID string) {
+	r.mu.Lock()
+	delete(r.jobs, jobID)
+	r.mu.Unlock()
+}
+
+// Handler wraps a slog handler so that no registered secret reaches a log
+// line: the message and every string attribute are redacted.
+func (r *Registry) Handler(h slog.Handler) slog.Handler { return &logHandler{h: h, r: r} }
+
+type logHandler struct {
+	h slog.Handler
+	r *Registry
+}
+
+func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool { return l.h.Enabled(ctx, level) }
+
+func (l *logHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, l.r.Any(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(l.attr(a))
+		return true
+	})
+	return l.h.Handle(ctx, out)
+}
+
+func (l *logHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, l.r.Any(v.String()))
+	case slog.KindGroup:
+		attrs := v.Group()
+		out := make([]any, 0, len(attrs))
+		for _, g := range attrs {
+			out = append(out, l.attr(g))
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, l.r.Any(err.Error()))
+		}
+		return slog.String(a.Key, l.r.Any(v.String()))
+	}
+	return a
+}
+
+func (l *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = l.attr(a)
+	}
+	return &logHandler{h: l.h.WithAttrs(red), r: l.r}
+}
+
+func (l *logHandler) WithGroup(name string) slog.Handler {
+	return &logHandler{h: l.h.WithGroup(name), r: l.r}
+}
