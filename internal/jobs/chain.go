@@ -79,6 +79,10 @@ type Evidence struct {
 	Kind   string
 	ItemID string
 	JSON   []byte
+	// BoundTo, when set, is the earlier event the item names instead of the
+	// new one (a decision recorded later about a request's event): the item
+	// goes into that event's segment.
+	BoundTo *store.JobEvent
 }
 
 // AttachFunc builds the evidence bound to a new event: receipts that name
@@ -199,7 +203,11 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 		default:
 			return store.JobEvent{}, nil, jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
 		}
-		items = append(items, store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at})
+		item := store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at}
+		if it.BoundTo != nil {
+			item.Segment, item.EventHash = it.BoundTo.Segment, it.BoundTo.EventHash
+		}
+		items = append(items, item)
 	}
 	return stored, items, nil
 }

@@ -5,10 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/signer"
@@ -23,35 +19,9 @@ type Custody struct {
 
 // OpenCustody loads (or creates) the custody secret.
 func OpenCustody(dir keystore.Dir) (*Custody, error) {
-	path := filepath.Join(string(dir), "keys", "custody.secret")
-	secret, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		secret = make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return OpenCustody(dir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write(secret); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
+	secret, _, err := dir.Secret("custody")
+	if err != nil {
 		return nil, err
-	}
-	if len(secret) != 32 {
-		return nil, fmt.Errorf("jobs: %s must hold 32 bytes", path)
 	}
 	block, err := aes.NewCipher(secret)
 	if err != nil {

@@ -88,6 +88,53 @@ func (d Dir) AdminToken() (string, bool, error) {
 	return tok, true, nil
 }
 
+// SecretPath is the file of a named 32-byte secret.
+func (d Dir) SecretPath(name string) string {
+	return filepath.Join(string(d), "keys", name+".secret")
+}
+
+// Secret loads a named 32-byte secret (the custody key-encryption key, the
+// tool gateway's commitment secret), creating a random one (0600) on first
+// use. It reports whether it created the file.
+func (d Dir) Secret(name string) ([]byte, bool, error) {
+	path := d.SecretPath(name)
+	secret, err := os.ReadFile(path)
+	if err == nil {
+		if st, _ := os.Stat(path); st != nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, false, fmt.Errorf("keystore: %s is readable by group or others (chmod 600)", path)
+		}
+		if len(secret) != 32 {
+			return nil, false, fmt.Errorf("keystore: %s must hold 32 bytes", path)
+		}
+		return secret, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	secret = make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return d.Secret(name)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.Write(secret); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, false, err
+	}
+	return secret, true, nil
+}
+
 // Default returns the data directory from CLAWEA_DATA_DIR, or ~/.clawea.
 func Default() Dir {
 	if d := os.Getenv("CLAWEA_DATA_DIR"); d != "" {

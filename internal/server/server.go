@@ -18,16 +18,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawea/clawea/internal/connector/localbus"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/modelgw"
+	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/store"
 	_ "github.com/clawea/clawea/internal/store/postgres" // postgres:// DSNs
 	_ "github.com/clawea/clawea/internal/store/sqlite"   // the embedded default
 	"github.com/clawea/clawea/internal/tokenstate"
+	"github.com/clawea/clawea/internal/toolgw"
 	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/token"
@@ -41,11 +44,13 @@ const (
 	RoleIssuer       = "issuer"
 	RoleJobs         = "jobs"
 	RoleModelGateway = "model-gateway"
+	RoleToolGateway  = "tool-gateway"
 )
 
 // AllRoles lists every role. clawea serve runs all of them by default,
-// except the model gateway when no provider is configured.
-var AllRoles = []string{RoleRegistry, RoleIssuer, RoleJobs, RoleModelGateway}
+// except a gateway that has nothing configured (no provider; no vault and
+// no namespace).
+var AllRoles = []string{RoleRegistry, RoleIssuer, RoleJobs, RoleModelGateway, RoleToolGateway}
 
 // Config is a node's configuration.
 type Config struct {
@@ -66,6 +71,13 @@ type Config struct {
 	// ModelGateway configures the model gateway role (providers, limits).
 	// Key, Tokens, Chain, Store, Policies, Metrics and Log are set here.
 	ModelGateway modelgw.Options
+	// ToolGateway configures the tool gateway role (vaults, namespaces,
+	// approvers). Key, CommitSecret, Tokens, Chain, Store, Policies,
+	// Secrets, Metrics, Log and AdminToken are set here.
+	ToolGateway toolgw.Options
+	// LocalBuses are Service Bus namespaces served from the store's local
+	// queue.
+	LocalBuses []string
 }
 
 // TuneGC sets the garbage collector for a serving process: GOGC=400 unless
@@ -83,17 +95,20 @@ var Version = "dev"
 
 // Node is a running server.
 type Node struct {
-	cfg      Config
-	Store    store.Store
-	Handler  http.Handler
-	DIDs     map[string]string // role -> signer did:key
-	Created  []string          // key and token files created at start
-	Mirror   *tokenstate.Mirror
-	Issuer   *issuer.Issuer
-	Jobs     *jobs.Service
-	Tokens   *token.Verifier
-	Models   *modelgw.Gateway
-	Metrics  *metrics.Registry
+	cfg     Config
+	Store   store.Store
+	Handler http.Handler
+	DIDs    map[string]string // role -> signer did:key
+	Created []string          // key and token files created at start
+	Mirror  *tokenstate.Mirror
+	Issuer  *issuer.Issuer
+	Jobs    *jobs.Service
+	Tokens  *token.Verifier
+	Models  *modelgw.Gateway
+	Tools   *toolgw.Gateway
+	Metrics *metrics.Registry
+	// Secrets is the redaction registry the gateways share.
+	Secrets  *redact.Registry
 	listener net.Listener
 	srv      *http.Server
 }
@@ -115,6 +130,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if len(cfg.ModelGateway.Providers) > 0 {
 			cfg.Roles = append(cfg.Roles, RoleModelGateway)
 		}
+		if len(cfg.ToolGateway.Vaults)+len(cfg.ToolGateway.Buses)+len(cfg.LocalBuses) > 0 {
+			cfg.Roles = append(cfg.Roles, RoleToolGateway)
+		}
 	}
 	for _, r := range cfg.Roles {
 		if !slices.Contains(AllRoles, r) {
@@ -127,11 +145,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	secrets := redact.New()
+	// No secret a gateway fetched reaches a log line.
+	cfg.Log = slog.New(secrets.Handler(cfg.Log.Handler()))
 	st, err := store.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry()}
+	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry(), Secrets: secrets}
 	fail := func(err error) (*Node, error) {
 		st.Close()
 		return nil, err
@@ -162,7 +183,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		(&registry.Server{Store: st, Signer: key, Authorize: registry.AdminToken(tok), Log: cfg.Log}).Register(mux)
 	}
-	gateway := slices.Contains(cfg.Roles, RoleModelGateway)
+	gateway := slices.Contains(cfg.Roles, RoleModelGateway) || slices.Contains(cfg.Roles, RoleToolGateway)
 	if slices.Contains(cfg.Roles, RoleIssuer) || gateway {
 		// Token state (issuer keys, revocations, jobs) mirrored from the
 		// store, for the issuer and for the gateways' verifier.
@@ -187,11 +208,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.Tokens = token.NewVerifier(n.Mirror, token.Options{Audiences: audiences, RequireJob: true})
 	}
+	var chain *jobs.Chain
+	var policies *registry.Local
 	if gateway {
-		key, err := roleKey(RoleModelGateway)
-		if err != nil {
-			return fail(err)
-		}
 		signers := cfg.RegistrySigners
 		if len(signers) == 0 {
 			if did := n.DIDs[RoleRegistry]; did != "" {
@@ -199,19 +218,51 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			} else if k, err := signer.LoadFile(cfg.DataDir.KeyPath(RoleRegistry)); err == nil {
 				signers = []string{k.DID()}
 			} else {
-				return fail(errors.New("server: the model gateway needs the registry's signer: run the registry role here, share its data directory, or pass --registry-signer"))
+				return fail(errors.New("server: a gateway needs the registry's signer: run the registry role here, share its data directory, or pass --registry-signer"))
 			}
+		}
+		chain = jobs.NewChain(st, cfg.SegmentEvents, nil)
+		policies = registry.NewLocal(st, policy.VerifyOptions{Signers: signers})
+	}
+	if slices.Contains(cfg.Roles, RoleModelGateway) {
+		key, err := roleKey(RoleModelGateway)
+		if err != nil {
+			return fail(err)
 		}
 		g := cfg.ModelGateway
 		g.Key, g.Tokens, g.Store, g.Metrics, g.Log = key, n.Tokens, st, n.Metrics, cfg.Log
-		g.Chain = jobs.NewChain(st, cfg.SegmentEvents, nil)
-		g.Policies = registry.NewLocal(st, policy.VerifyOptions{Signers: signers})
-		g.AdminToken = tok
+		g.Chain, g.Policies, g.AdminToken = chain, policies, tok
+		if g.RedactRequest == nil {
+			g.RedactRequest = secrets.Bytes
+		}
 		if n.Models, err = modelgw.New(g); err != nil {
 			return fail(err)
 		}
 		n.Models.Register(mux)
 		cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, key.DID())
+	}
+	if slices.Contains(cfg.Roles, RoleToolGateway) {
+		key, err := roleKey(RoleToolGateway)
+		if err != nil {
+			return fail(err)
+		}
+		commit, created, err := cfg.DataDir.Secret("tool-gateway-commitments")
+		if err != nil {
+			return fail(err)
+		}
+		if created {
+			n.Created = append(n.Created, cfg.DataDir.SecretPath("tool-gateway-commitments"))
+		}
+		g := cfg.ToolGateway
+		g.Key, g.CommitSecret, g.Tokens, g.Store, g.Metrics, g.Log = key, commit, n.Tokens, st, n.Metrics, cfg.Log
+		g.Chain, g.Policies, g.Secrets, g.AdminToken = chain, policies, secrets, tok
+		for _, ns := range cfg.LocalBuses {
+			g.Buses = append(g.Buses, localbus.New(st, ns, localbus.Options{}))
+		}
+		if n.Tools, err = toolgw.New(g); err != nil {
+			return fail(err)
+		}
+		n.Tools.Register(mux)
 	}
 	if slices.Contains(cfg.Roles, RoleJobs) {
 		// Gateways sharing this data directory are trusted too, when they
@@ -230,7 +281,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return fail(err)
 		}
 		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust,
-			Version: Version, SegmentEvents: cfg.SegmentEvents, OnChange: n.Mirror.NoteJob})
+			Version: Version, SegmentEvents: cfg.SegmentEvents, OnChange: func(j store.Job) {
+				n.Mirror.NoteJob(j)
+				if j.Status == store.JobFinished {
+					secrets.Forget(j.ID) // the job's secrets need no redaction any more
+				}
+			}})
 		if err != nil {
 			return fail(err)
 		}
@@ -299,6 +355,20 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	if n.Mirror != nil {
 		go n.Mirror.Run(ctx)
+	}
+	if n.Tools != nil {
+		go func() {
+			t := time.NewTicker(15 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					n.Tools.Sweep(ctx) // expire undecided approvals
+				}
+			}
+		}()
 	}
 	n.srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

@@ -1,0 +1,612 @@
+// Package toolgw is clawea's tool gateway: agents reach Azure Key Vault and
+// Service Bus only through it, over MCP (streamable HTTP at /mcp, or stdio
+// through clawea mcp) or a plain JSON API. Every call is checked against
+// the job's token and pinned policy (the P2 evaluator, with the actions,
+// resources and context keys of docs/policy.md); a denial is refused with
+// its code and deciding statements and recorded as a signed receipt; a call
+// that needs a human waits for a signed approval bound to the job, the
+// tool, the arguments and the policy; an allowed call runs with the
+// gateway's own identity, comes back with every secret the job has seen
+// redacted, and leaves a signed tool receipt (v2, salted commitments) bound
+// to the job's event chain, with a side-effect record for writes. A global
+// lockdown refuses every mutating tool at once.
+package toolgw
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawea/clawea/b64u"
+	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/connector/keyvault"
+	"github.com/clawea/clawea/internal/connector/servicebus"
+	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/metrics"
+	"github.com/clawea/clawea/internal/policycache"
+	"github.com/clawea/clawea/internal/redact"
+	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/policy"
+	"github.com/clawea/clawea/receipt"
+	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/token"
+)
+
+// Store is what the tool gateway keeps.
+type Store interface {
+	store.Approvals
+	store.Settings
+	store.Counters
+	store.Jobs
+}
+
+// Options configure a Gateway.
+type Options struct {
+	// Key signs tool receipts and approval records.
+	Key signer.Signer
+	// CommitSecret keys the salts of receipt commitments and the hashes
+	// that bind approvals to arguments (at least 16 bytes, kept secret).
+	CommitSecret []byte
+	Tokens       *token.Verifier
+	Chain        *jobs.Chain
+	Store        Store
+	Policies     policycache.Source
+	Vaults       []keyvault.Client
+	Buses        []servicebus.Bus
+	// Secrets is the redaction registry shared with the model gateway.
+	Secrets *redact.Registry
+	// Approvers are the did:keys whose signed decisions count.
+	Approvers []string
+	// ApprovalTTL is how long a request waits for a decision (default 15m).
+	ApprovalTTL time.Duration
+	// CallTimeout bounds a connector call (default 30 s).
+	CallTimeout time.Duration
+	// AdminToken authorises the approval list and the lockdown switch.
+	AdminToken string
+	Metrics    *metrics.Registry
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// Gateway is a tool gateway.
+type Gateway struct {
+	opt    Options
+	tools  []*tool
+	byName map[string]*tool
+	vaults map[string]keyvault.Client
+	buses  map[string]servicebus.Bus
+	pols   *policycache.Cache
+	did    string
+
+	mCalls *metrics.CounterVec
+
+	lockMu  sync.Mutex
+	lockAt  time.Time
+	lockOn  bool
+	lockTTL time.Duration
+}
+
+// New checks the options and returns a gateway.
+func New(opt Options) (*Gateway, error) {
+	if opt.Key == nil || opt.Tokens == nil || opt.Chain == nil || opt.Store == nil || opt.Policies == nil {
+		return nil, errors.New("toolgw: key, token verifier, chain, store and policy source are required")
+	}
+	if len(opt.CommitSecret) < 16 {
+		return nil, errors.New("toolgw: the commitment secret must have at least 16 bytes")
+	}
+	if opt.Secrets == nil {
+		opt.Secrets = redact.New()
+	}
+	if opt.ApprovalTTL <= 0 {
+		opt.ApprovalTTL = 15 * time.Minute
+	}
+	if opt.CallTimeout <= 0 {
+		opt.CallTimeout = 30 * time.Second
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = metrics.NewRegistry()
+	}
+	g := &Gateway{opt: opt, byName: map[string]*tool{}, vaults: map[string]keyvault.Client{}, buses: map[string]servicebus.Bus{},
+		pols: policycache.New(opt.Policies), did: opt.Key.DID(), lockTTL: 250 * time.Millisecond}
+	for _, v := range opt.Vaults {
+		if _, dup := g.vaults[v.Vault()]; dup {
+			return nil, fmt.Errorf("toolgw: vault %s is configured twice", v.Vault())
+		}
+		g.vaults[v.Vault()] = v
+	}
+	for _, b := range opt.Buses {
+		if _, dup := g.buses[b.Namespace()]; dup {
+			return nil, fmt.Errorf("toolgw: namespace %s is configured twice", b.Namespace())
+		}
+		g.buses[b.Namespace()] = b
+	}
+	for _, t := range catalog() {
+		if strings.HasPrefix(t.name, "keyvault_") && len(g.vaults) == 0 || strings.HasPrefix(t.name, "servicebus_") && len(g.buses) == 0 {
+			continue
+		}
+		g.tools = append(g.tools, t)
+		g.byName[t.name] = t
+	}
+	g.mCalls = opt.Metrics.Counter("clawea_tool_calls_total", "Tool gateway calls by tool and outcome code.", "tool", "code")
+	return g, nil
+}
+
+// DID is the gateway's signer did:key.
+func (g *Gateway) DID() string { return g.did }
+
+func (g *Gateway) vaultNames() []string {
+	out := make([]string, 0, len(g.vaults))
+	for n := range g.vaults {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (g *Gateway) busNames() []string {
+	out := make([]string, 0, len(g.buses))
+	for n := range g.buses {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Secrets returns the redaction registry.
+func (g *Gateway) Secrets() *redact.Registry { return g.opt.Secrets }
+
+// Job is a verified caller: the job's token and its pinned policy.
+type Job struct {
+	Token  *token.Verified
+	Policy *policycache.Entry
+}
+
+// Authorize checks a job token for tool calls and loads the job's policy.
+func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
+	if tok == "" {
+		return nil, errf(http.StatusUnauthorized, token.CodeRequired, "a job token is required")
+	}
+	ver, err := g.opt.Tokens.Verify(ctx, tok, token.Request{})
+	if err != nil {
+		var te *token.Error
+		if errors.As(err, &te) {
+			return nil, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
+		}
+		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
+	}
+	if !slices.Contains(ver.Claims.Scope, "tool:call") && !slices.Contains(ver.Claims.Scope, "tool:*") {
+		return nil, errf(http.StatusForbidden, token.CodeInsufficientScope, "the token's scopes do not include tool:call")
+	}
+	if ver.Claims.PolicyHash == "" {
+		return nil, errf(http.StatusForbidden, CodePolicyRequired, "the token pins no policy")
+	}
+	ent, pe := g.pols.Get(ctx, ver.Claims.PolicyHash)
+	if pe != nil {
+		return nil, &Error{Status: pe.Status, Code: pe.Code, Msg: pe.Msg}
+	}
+	return &Job{Token: ver, Policy: ent}, nil
+}
+
+// ToolInfo describes a tool for tools/list.
+type ToolInfo struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Action      string         `json:"action"`
+	Mutating    bool           `json:"mutating"`
+	InputSchema map[string]any `json:"inputSchema"`
+}
+
+// Tools lists the tools the job's policy could ever allow.
+func (g *Gateway) Tools(j *Job) []ToolInfo {
+	var out []ToolInfo
+	for _, t := range g.tools {
+		if j != nil && !j.Policy.Policy.CouldAllow(t.action) {
+			continue
+		}
+		out = append(out, ToolInfo{Name: t.name, Description: t.description, Action: t.action, Mutating: t.mutating, InputSchema: t.InputSchema()})
+	}
+	return out
+}
+
+// Result is an allowed call's outcome.
+type Result struct {
+	Tool       string          `json:"tool"`
+	Output     json.RawMessage `json:"output"`
+	ReceiptID  string          `json:"receipt_id"`
+	ApprovalID string          `json:"approval_id,omitempty"`
+	Redactions int             `json:"redactions,omitempty"`
+}
+
+// counterMessages counts the messages a job sent.
+const counterMessages = "servicebus.messages_sent"
+
+// Call runs one tool call for a verified job.
+func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte) (res *Result, e *Error) {
+	start := g.opt.Now()
+	defer func() {
+		code := "OK"
+		if e != nil {
+			code = e.Code
+		}
+		g.mCalls.Inc(name, code)
+	}()
+	t := g.byName[name]
+	if t == nil {
+		return nil, errf(http.StatusNotFound, CodeUnknownTool, "no tool %q here", name)
+	}
+	if len(rawArgs) > 2<<20 {
+		return nil, badArg("arguments exceed 2 MiB")
+	}
+	a := &args{v: canon.Value{Kind: canon.Object}}
+	if len(strings.TrimSpace(string(rawArgs))) > 0 && string(rawArgs) != "null" {
+		v, err := canon.Parse(rawArgs)
+		if err != nil || !v.IsObject() {
+			return nil, badArg("arguments must be a JSON object")
+		}
+		a.v = v
+	}
+	a.closed(t)
+	if a.bad != nil {
+		return nil, a.bad
+	}
+	c, pe := t.prepare(g, a)
+	if pe != nil {
+		return nil, pe
+	}
+	mutating := t.mutating || c.ctx["ServiceBus:ReceiveMode"] == string(servicebus.ReceiveAndDelete)
+	job := j.Token
+	c.ctx["Agent:DID"], c.ctx["Job:ID"], c.ctx["Tool:Name"] = job.Claims.Sub, job.JobID, t.name
+	c.ctx["Context:Hour"] = strconv.Itoa(start.UTC().Hour())
+	argsRec := recordedArgs(t, &a.v)
+	argsKey := g.argsKey(t.name, &a.v)
+
+	// Messages sent by the job: counted before the decision, so that
+	// concurrent sends each see their own count; a send that does not go
+	// out gives its count back.
+	sendCounted := false
+	if t.name == "servicebus_send" {
+		n, err := g.opt.Store.AddCounter(ctx, job.JobID, counterMessages, 1)
+		if err != nil {
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "message counter: %v", err)
+		}
+		sendCounted = true
+		c.ctx["ServiceBus:MessagesSentInJob"] = strconv.FormatInt(n-1, 10)
+		defer func() {
+			if e != nil && sendCounted {
+				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, counterMessages, -1)
+			}
+		}()
+	}
+
+	if mutating {
+		if on, err := g.lockdown(ctx); err != nil {
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "lockdown state: %v", err)
+		} else if on {
+			return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeLockdown, "a lockdown is in force: every mutating tool is refused"))
+		}
+	}
+
+	req := policy.Request{Action: t.action, Resource: c.resource, Context: policy.MapContext(c.ctx)}
+	var d policy.Decision
+	j.Policy.Policy.Evaluate(&req, &d)
+	approvalID := ""
+	switch d.Effect {
+	case policy.Deny:
+		e := errf(http.StatusForbidden, CodePolicyDenied, "the job's policy denies %s on %s (%s)", t.action, c.resource, d.Reason)
+		e.Statements = slices.Clone(d.Statements())
+		return nil, g.deny(ctx, j, c, argsRec, e)
+	case policy.NeedsApproval:
+		ap, ae := g.approval(ctx, j, c, argsRec, argsKey, d.Statements())
+		if ae != nil {
+			return nil, ae
+		}
+		c.ctx[policy.ApprovalKey] = "true"
+		j.Policy.Policy.Evaluate(&req, &d)
+		if d.Effect != policy.Allow {
+			e := errf(http.StatusForbidden, CodePolicyDenied, "the job's policy denies %s on %s even with approval (%s)", t.action, c.resource, d.Reason)
+			e.Statements = slices.Clone(d.Statements())
+			return nil, g.deny(ctx, j, c, argsRec, e)
+		}
+		approvalID = ap.ID
+	}
+
+	// Run the connector with the gateway's identity.
+	rctx, cancel := context.WithTimeout(ctx, g.opt.CallTimeout)
+	out, err := c.run(rctx)
+	cancel()
+	if c.secretOut != "" {
+		g.opt.Secrets.Add(job.JobID, c.secretOut, c.label)
+	}
+	if err != nil {
+		ce := connectorError(t, err, rctx.Err())
+		id, rerr := g.recordCall(ctx, j, c, argsRec, map[string]any{"error": map[string]any{"code": ce.Code}}, statusOf(ce), approvalID, false, start)
+		if rerr != nil {
+			return nil, rerr
+		}
+		ce.ReceiptID = id
+		return nil, ce
+	}
+	output, n, oe := g.render(job.JobID, c, out)
+	if oe != nil {
+		return nil, oe
+	}
+	var outVal any
+	json.Unmarshal(output, &outVal)
+	if c.reveal {
+		// The recorded result never holds the value in clear.
+		var recorded []byte
+		recorded, _, _ = g.renderRedacted(job.JobID, out)
+		json.Unmarshal(recorded, &outVal)
+	}
+	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, receipt.StatusSuccess, approvalID, mutating, start)
+	if rerr != nil {
+		return nil, rerr
+	}
+	sendCounted = false
+	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n}, nil
+}
+
+func statusOf(e *Error) string {
+	if e.Code == CodeConnectorTimeout {
+		return receipt.StatusTimeout
+	}
+	return receipt.StatusError
+}
+
+// recordedArgs is the argument object as receipts commit to it: secret
+// parameters are replaced by a marker.
+func recordedArgs(t *tool, v *canon.Value) canon.Value {
+	out := v.Clone()
+	for _, p := range t.params {
+		if p.secret && out.Get(p.name) != nil {
+			out.Set(p.name, canon.NewString("[SECRET]"))
+		}
+	}
+	return out
+}
+
+// argsKey binds approvals to arguments: an HMAC of the tool and the JCS
+// form of its arguments under the commitment secret (a plain hash of a
+// secret argument could be guessed).
+func (g *Gateway) argsKey(tool string, v *canon.Value) string {
+	mac := hmac.New(sha256.New, g.opt.CommitSecret)
+	mac.Write([]byte("clawea tool arguments\x00" + tool + "\x00"))
+	mac.Write(canon.AppendJCS(nil, v))
+	return b64u.Encode(mac.Sum(nil))
+}
+
+// render turns a connector's output into the JSON the agent gets: every
+// secret the job has seen is redacted, except the value a reveal returns.
+func (g *Gateway) render(jobID string, c *call, out any) ([]byte, int, *Error) {
+	if !c.reveal {
+		return g.renderRedacted(jobID, out)
+	}
+	m, ok := out.(map[string]any)
+	if !ok {
+		return g.renderRedacted(jobID, out)
+	}
+	value := m["value"]
+	var nonce [12]byte
+	rand.Read(nonce[:])
+	placeholder := "clawea-reveal-" + hex.EncodeToString(nonce[:])
+	m["value"] = placeholder
+	raw, n, e := g.renderRedacted(jobID, m)
+	if e != nil {
+		return nil, 0, e
+	}
+	vj, _ := json.Marshal(value)
+	m["value"] = value
+	return []byte(strings.Replace(string(raw), `"`+placeholder+`"`, string(vj), 1)), n, nil
+}
+
+func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded: %v", err)
+	}
+	red, n := g.opt.Secrets.Bytes(jobID, raw)
+	return red, n, nil
+}
+
+// connectorError maps a connector failure to a code.
+func connectorError(t *tool, err, ctxErr error) *Error {
+	switch {
+	case ctxErr != nil:
+		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name)
+	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound):
+		return errf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, keyvault.ErrConflict):
+		return errf(http.StatusConflict, CodeConflict, "%v", err)
+	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden):
+		return errf(http.StatusForbidden, CodeForbidden, "the gateway's identity may not do this: %v", err)
+	case errors.Is(err, keyvault.ErrInvalid):
+		return errf(http.StatusBadRequest, CodeInvalidArguments, "%v", err)
+	case errors.Is(err, servicebus.ErrLockLost):
+		return errf(http.StatusConflict, CodeLockLost, "%v", err)
+	case errors.Is(err, servicebus.ErrTooLarge):
+		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
+	}
+	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed: %v", t.name, err)
+}
+
+// deny records a refusal as a signed tool receipt (result_status error,
+// the code and statements disclosed) and returns e with the receipt id.
+func (g *Gateway) deny(ctx context.Context, j *Job, c *call, argsRec canon.Value, e *Error) *Error {
+	result := map[string]any{"outcome": "denied", "code": e.Code, "statements": e.Statements}
+	id, rerr := g.recordCall(ctx, j, c, argsRec, result, receipt.StatusError, "", false, g.opt.Now())
+	if rerr != nil {
+		g.opt.Log.ErrorContext(ctx, "denial not recorded", "job_id", j.Token.JobID, "code", rerr.Code)
+	}
+	e.ReceiptID = id
+	return e
+}
+
+// Event types of the tool gateway in a job's chain.
+const (
+	EventToolCall          = "tool_call"
+	EventApprovalRequested = "approval_requested"
+	EventApprovalDecided   = "approval_decided"
+	EventApprovalExpired   = "approval_expired"
+	EventLockdown          = "lockdown"
+)
+
+type toolEvent struct {
+	Tool       string `json:"tool"`
+	Action     string `json:"action"`
+	Resource   string `json:"resource"`
+	ReceiptID  string `json:"receipt_id"`
+	Status     string `json:"result_status"`
+	ApprovalID string `json:"approval_id,omitempty"`
+}
+
+func newID(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// toolReceipt builds a v2 tool receipt: salted commitments to the
+// recorded arguments and the result, the arguments disclosed (secrets are
+// already markers) and, for failures, the result's code.
+func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool) (*receipt.ToolV2, error) {
+	resVal, err := canon.ValueOf(result)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := receipt.Commit("args", argsRec, g.opt.CommitSecret, "")
+	if err != nil {
+		return nil, err
+	}
+	rc, err := receipt.Commit("result", resVal, g.opt.CommitSecret, "")
+	if err != nil {
+		return nil, err
+	}
+	r := &receipt.ToolV2{ReceiptID: newID("tool_"), ToolName: toolName, ArgsHash: ac.Root, ResultHash: rc.Root, ResultStatus: status,
+		AgentDID: j.Token.Claims.Sub, Timestamp: envelope.FormatTime(at), ArgsSalt: ac.Salt, ResultSalt: rc.Salt}
+	if len(ac.Paths()) > 0 {
+		if r.ArgsDisclosure, err = ac.Disclose(ac.Paths()...); err != nil {
+			return nil, err
+		}
+	}
+	if status != receipt.StatusSuccess || discloseResult {
+		var open []string
+		for _, p := range rc.Paths() {
+			if discloseResult || p == "result.code" || p == "result.outcome" || p == "result.statements" || p == "result.error" {
+				open = append(open, p)
+			}
+		}
+		if len(open) > 0 {
+			if r.ResultDisclosure, err = rc.Disclose(open...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// recordCall appends the call's tool_call event with its signed tool
+// receipt and, for a write that succeeded, a side-effect record anchored to
+// the segment's first model call.
+func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon.Value, result any, status, approvalID string, write bool, start time.Time) (string, *Error) {
+	at := g.opt.Now()
+	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false)
+	if err != nil {
+		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built: %v", err)
+	}
+	r.LatencyMS = max(at.Sub(start).Milliseconds(), 0)
+	ev := toolEvent{Tool: c.tool.name, Action: c.tool.action, Resource: c.resource, ReceiptID: r.ReceiptID, Status: status, ApprovalID: approvalID}
+	var signErr error
+	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, EventToolCall, ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+		rr := *r
+		rr.Binding = &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, Nonce: approvalID, PolicyHash: j.Policy.Doc.Hash(),
+			TokenScopeHash: j.Token.ScopeHash}
+		env, err := rr.Sign(g.opt.Key, at)
+		if err != nil {
+			signErr = err
+			return nil, "", err
+		}
+		raw, err := env.JSON()
+		if err != nil {
+			signErr = err
+			return nil, "", err
+		}
+		items := []jobs.Evidence{{Kind: jobs.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
+		if write {
+			se := receipt.SideEffect{Version: "1", ReceiptID: newID("se_"), EffectClass: "external_api_write",
+				TargetDigest: b64u.SHA256([]byte(c.resource)), RequestDigest: rr.ArgsHash, ResponseDigest: rr.ResultHash,
+				HashAlgorithm: envelope.HashSHA256, AgentDID: j.Token.Claims.Sub, Timestamp: envelope.FormatTime(at),
+				Binding: &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, ParentSpanID: a.Anchor}}
+			seRaw, err := canon.Marshal(se)
+			if err != nil {
+				return nil, "", err
+			}
+			items = append(items, jobs.Evidence{Kind: jobs.KindSideEffect, ItemID: se.ReceiptID, JSON: seRaw})
+		}
+		return items, "", nil
+	})
+	if err != nil {
+		g.opt.Log.ErrorContext(ctx, "tool receipt not recorded", "job_id", j.Token.JobID, "tool", c.tool.name, "err", err)
+		if signErr != nil {
+			return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
+		}
+		var je *jobs.Error
+		if errors.As(err, &je) && je.Code == "JOB_NOT_OPEN" {
+			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
+		}
+		return "", errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the result is withheld")
+	}
+	return r.ReceiptID, nil
+}
+
+// lockdown reads the switch (cached for a quarter of a second so that a
+// change reaches every instance that quickly).
+func (g *Gateway) lockdown(ctx context.Context) (bool, error) {
+	g.lockMu.Lock()
+	if !g.lockAt.IsZero() && time.Since(g.lockAt) < g.lockTTL {
+		on := g.lockOn
+		g.lockMu.Unlock()
+		return on, nil
+	}
+	g.lockMu.Unlock()
+	l, err := g.opt.Store.GetLockdown(ctx)
+	if err != nil {
+		return false, err
+	}
+	g.lockMu.Lock()
+	g.lockOn, g.lockAt = l.On, time.Now()
+	g.lockMu.Unlock()
+	return l.On, nil
+}
+
+// SetLockdown turns the lockdown on or off, records the change in the
+// store's log, and takes effect here at once.
+func (g *Gateway) SetLockdown(ctx context.Context, on bool, by, reason string) (store.Lockdown, error) {
+	l, err := g.opt.Store.SetLockdown(ctx, store.Lockdown{On: on, By: by, Reason: reason, At: g.opt.Now()})
+	if err != nil {
+		return l, err
+	}
+	g.lockMu.Lock()
+	g.lockOn, g.lockAt = on, time.Now()
+	g.lockMu.Unlock()
+	g.opt.Log.WarnContext(ctx, "lockdown changed", "on", on, "by", by, "reason", reason, "seq", l.Seq)
+	return l, nil
+}

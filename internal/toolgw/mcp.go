@@ -1,0 +1,148 @@
+package toolgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/policycache"
+)
+
+// Version is reported to MCP clients.
+var Version = "dev"
+
+type jobKey struct{}
+
+// MCPHandler serves MCP over streamable HTTP (stateless: every request
+// carries the job's token and is checked). tools/list shows only the tools
+// the job's policy could ever allow.
+func (g *Gateway) MCPHandler() http.Handler {
+	h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
+		j, _ := r.Context().Value(jobKey{}).(*Job)
+		if j == nil {
+			return nil
+		}
+		return g.mcpServer(j.Policy)
+	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, MaxRequestBodyBytes: 4 << 20})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		j, e := g.Authorize(r.Context(), bearer(r))
+		if e != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="clawea", error="invalid_token"`)
+			writeError(w, e)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), jobKey{}, j)))
+	})
+}
+
+// mcpServers caches one MCP server per policy (the tool list depends on
+// the policy only; each call checks its own token).
+var mcpServers sync.Map // *Gateway + policy hash -> *mcp.Server
+
+type serverKey struct {
+	g    *Gateway
+	hash string
+}
+
+func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
+	key := serverKey{g, p.Doc.Hash()}
+	if s, ok := mcpServers.Load(key); ok {
+		return s.(*mcp.Server)
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "clawea-tool-gateway", Version: Version}, &mcp.ServerOptions{
+		Instructions: "Tools of the clawea tool gateway. Every call is checked against the job's policy and leaves a signed receipt; secrets come back redacted.",
+	})
+	for _, t := range g.Tools(&Job{Policy: p}) {
+		name := t.Name
+		s.AddTool(&mcp.Tool{Name: name, Description: t.Description, InputSchema: t.InputSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			tok := ""
+			if req.Extra != nil && req.Extra.Header != nil {
+				tok = bearer(&http.Request{Header: req.Extra.Header})
+			}
+			j, e := g.Authorize(ctx, tok)
+			if e != nil {
+				return toolError(e), nil
+			}
+			res, e := g.Call(ctx, j, name, req.Params.Arguments)
+			if e != nil {
+				return toolError(e), nil
+			}
+			return toolResult(res), nil
+		})
+	}
+	actual, _ := mcpServers.LoadOrStore(key, s)
+	return actual.(*mcp.Server)
+}
+
+// toolError is a refusal as an MCP tool error the agent can read: the
+// code, the message and the deciding statements.
+func toolError(e *Error) *mcp.CallToolResult {
+	text := e.Code + ": " + e.Msg
+	if len(e.Statements) > 0 {
+		text += " [statements: " + strings.Join(e.Statements, ", ") + "]"
+	}
+	if e.ApprovalID != "" {
+		text += " [approval: " + e.ApprovalID + "]"
+	}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}},
+		StructuredContent: map[string]any{"error": e}}
+}
+
+func toolResult(res *Result) *mcp.CallToolResult {
+	out := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(res.Output)}},
+		Meta: mcp.Meta{"clawea/receipt_id": res.ReceiptID}}
+	var structured any
+	if json.Unmarshal(res.Output, &structured) == nil {
+		out.StructuredContent = structured
+	}
+	if res.ApprovalID != "" {
+		out.Meta["clawea/approval_id"] = res.ApprovalID
+	}
+	return out
+}
+
+// Stdio serves MCP on in/out for a runtime that launches tools as a
+// process (clawea mcp): tools are listed and called through the gateway's
+// JSON API at base with the job's token, so the checks, receipts and
+// redaction are the gateway's.
+func Stdio(ctx context.Context, base, tok string, in io.ReadCloser, out io.WriteCloser) error {
+	c := client.New(base, tok)
+	var list struct {
+		Tools []ToolInfo `json:"tools"`
+	}
+	if _, _, err := c.Do(ctx, "GET", "/v1/tools", nil, &list); err != nil {
+		return fmt.Errorf("cannot list the job's tools at %s: %w", base, err)
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "clawea-tool-gateway", Version: Version}, nil)
+	for _, t := range list.Tools {
+		name := t.Name
+		s.AddTool(&mcp.Tool{Name: name, Description: t.Description, InputSchema: t.InputSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var res Result
+			_, raw, err := c.Do(ctx, "POST", "/v1/tools/call", CallRequest{Tool: name, Arguments: req.Params.Arguments}, &res)
+			if err != nil {
+				var ce *client.Error
+				if errors.As(err, &ce) {
+					var body struct {
+						Error Error `json:"error"`
+					}
+					if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+						body.Error.Status = ce.Status
+						return toolError(&body.Error), nil
+					}
+					return toolError(&Error{Status: ce.Status, Code: ce.Code, Msg: ce.Message}), nil
+				}
+				return toolError(&Error{Code: CodeConnectorError, Msg: err.Error()}), nil
+			}
+			return toolResult(&res), nil
+		})
+	}
+	return s.Run(ctx, &mcp.IOTransport{Reader: in, Writer: out})
+}
