@@ -60,10 +60,14 @@ func (v *memVault) Set(_ context.Context, path, value, ct string) (keyvault.Secr
 	v.m[path] = s
 	return s, nil
 }
-func (v *memVault) Delete(context.Context, string) (keyvault.Deleted, error) { return keyvault.Deleted{}, nil }
-func (v *memVault) Recover(context.Context, string) (keyvault.Info, error)   { return keyvault.Info{}, nil }
-func (v *memVault) Purge(context.Context, string) error                      { return nil }
-func (v *memVault) ListNames(context.Context) ([]keyvault.Info, error)       { return nil, nil }
+func (v *memVault) Delete(context.Context, string) (keyvault.Deleted, error) {
+	return keyvault.Deleted{}, nil
+}
+func (v *memVault) Recover(context.Context, string) (keyvault.Info, error) {
+	return keyvault.Info{}, nil
+}
+func (v *memVault) Purge(context.Context, string) error                { return nil }
+func (v *memVault) ListNames(context.Context) ([]keyvault.Info, error) { return nil, nil }
 func (v *memVault) ListVersions(context.Context, string) ([]keyvault.Info, error) {
 	return nil, nil
 }
@@ -90,15 +94,19 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type clock struct {
 	mu  sync.Mutex
 	off time.Duration
 }
 
-func (c *clock) now() time.Time            { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
 func start(t *testing.T) *env {

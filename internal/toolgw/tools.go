@@ -497,7 +497,9 @@ func busTools() []*tool {
 		settle("servicebus_abandon", "Abandon a locked message (make it available again).", "servicebus:abandon",
 			func(b servicebus.Bus, ctx context.Context, e, t, _, _ string) error { return b.Abandon(ctx, e, t) }),
 		settle("servicebus_deadletter", "Move a locked message to the dead-letter queue.", "servicebus:deadletter",
-			func(b servicebus.Bus, ctx context.Context, e, t, r, d string) error { return b.DeadLetter(ctx, e, t, r, d) },
+			func(b servicebus.Bus, ctx context.Context, e, t, r, d string) error {
+				return b.DeadLetter(ctx, e, t, r, d)
+			},
 			param{name: "reason", typ: "string", desc: "dead-letter reason"}, param{name: "description", typ: "string", desc: "dead-letter description"}),
 		sbTool("servicebus_deadletter_read", "Take messages from the dead-letter queue.", "servicebus:deadletter.read", true, true, []param{pMax},
 			func(c *call, b servicebus.Bus, entity string, a *args) func(context.Context) (any, error) {
