@@ -75,7 +75,8 @@ Exit codes: 0 success, 1 a check failed, 2 usage or input error.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(ExitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
 	})
-	root.AddCommand(newVerifyCmd(e), newDemoCmd(e), newKeysCmd(e), newPolicyCmd(e), newServeCmd(e), newTokenCmd(e), newJobCmd(e), newAgentCmd(e))
+	root.AddCommand(newVerifyCmd(e), newDemoCmd(e), newKeysCmd(e), newPolicyCmd(e), newServeCmd(e), newTokenCmd(e), newJobCmd(e), newAgentCmd(e),
+		newApproveCmd(e), newLockdownCmd(e), newMCPCmd(e), newDevVaultCmd(e))
 	err := root.Execute()
 	if err == nil {
 		return ExitOK

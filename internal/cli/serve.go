@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clawea/clawea/internal/config"
+	"github.com/clawea/clawea/internal/devvault"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/server"
@@ -19,7 +20,7 @@ import (
 func newServeCmd(e *env) *cobra.Command {
 	var cfg server.Config
 	var dataDir, roles, logFormat, configPath string
-	var providers, registrySigners, trustGateways []string
+	var providers, registrySigners, trustGateways, approvers, localBuses, devVaults []string
 	var byok bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -42,6 +43,10 @@ Routes (admin = Authorization: Bearer <admin token>):
   model-gateway
             POST /v1/chat/completions, /v1/responses (OpenAI), /v1/messages
             (Anthropic), /v1/proxy/{provider}[/v1/...], GET /v1/receipt/{nonce}
+  tool-gateway
+            /mcp (MCP streamable HTTP), GET /v1/tools, POST /v1/tools/call,
+            GET /v1/approvals (admin), GET /v1/approvals/{id},
+            POST /v1/approvals/{id}/decision (signed), GET|POST /v1/lockdown (admin)
   all       GET /v1/did, /healthz, /readyz, /metrics
 Job routes also accept the job's own token; model routes take it as the API
 key (Authorization: Bearer, x-api-key) or in X-CST.
@@ -50,7 +55,10 @@ The model gateway runs when a provider is configured: --provider NAME=BASEURL
 (repeatable; the key comes from CLAWEA_PROVIDER_<NAME>_API_KEY, or for openai,
 anthropic, openrouter and azure-openai from OPENAI_API_KEY, ANTHROPIC_API_KEY,
 OPENROUTER_API_KEY, AZURE_OPENAI_API_KEY), or the config file's model_gateway
-section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
+section (see docs/model-gateway.md). The tool gateway runs when a vault or a
+Service Bus namespace is configured: --devvault FILE, --local-bus NAMESPACE, or
+the config file's tool_gateway section (see docs/tool-gateway.md); approvers
+with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  clawea serve
   clawea serve --provider openai=https://api.openai.com/v1
   clawea serve --config clawea.json --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
@@ -63,7 +71,13 @@ section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
 					return withCode(ExitUsage, err)
 				}
 				f.ModelGateway.Apply(&cfg.ModelGateway)
+				local, err := f.ToolGateway.Apply(&cfg.ToolGateway)
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				cfg.LocalBuses = append(cfg.LocalBuses, local...)
 				cfg.RegistrySigners = append(cfg.RegistrySigners, f.RegistrySigners...)
+				cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, f.TrustGateways...)
 			}
 			for _, p := range providers {
 				pr, err := modelgw.ParseProviderFlag(p)
@@ -75,6 +89,19 @@ section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
 			cfg.ModelGateway.AllowBYOK = cfg.ModelGateway.AllowBYOK || byok
 			cfg.RegistrySigners = append(cfg.RegistrySigners, registrySigners...)
 			cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, trustGateways...)
+			cfg.ToolGateway.Approvers = append(cfg.ToolGateway.Approvers, approvers...)
+			cfg.LocalBuses = append(cfg.LocalBuses, localBuses...)
+			for _, path := range devVaults {
+				conn, err := devvault.ReadConn(path)
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				c, err := conn.Client()
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				cfg.ToolGateway.Vaults = append(cfg.ToolGateway.Vaults, c)
+			}
 			if roles != "" {
 				cfg.Roles = strings.Split(roles, ",")
 			}
@@ -101,6 +128,9 @@ section (see docs/model-gateway.md). Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&configPath, "config", "", "configuration file (JSON; see docs/model-gateway.md)")
 	fl.StringArrayVar(&providers, "provider", nil, "model provider NAME=BASEURL (repeatable)")
 	fl.BoolVar(&byok, "byok", false, "let callers send their own provider key in X-Provider-API-Key")
+	fl.StringArrayVar(&approvers, "approver", nil, "approver did:key whose signed decisions count (repeatable)")
+	fl.StringArrayVar(&localBuses, "local-bus", nil, "serve this Service Bus namespace from the store's local queue (repeatable)")
+	fl.StringArrayVar(&devVaults, "devvault", nil, "a dev vault's connection file (clawea devvault) to serve as a Key Vault (repeatable)")
 	fl.StringArrayVar(&trustGateways, "trust-gateway", nil, "gateway signer did:key whose receipts finished bundles may carry (repeatable; gateways of this data directory are trusted)")
 	fl.StringArrayVar(&registrySigners, "registry-signer", nil, "policy registry signer did:key a gateway trusts (repeatable; default: this data directory's registry)")
 	return cmd

@@ -30,7 +30,51 @@ import (
 // File is the configuration file.
 type File struct {
 	ModelGateway    *ModelGateway `json:"model_gateway,omitempty"`
+	ToolGateway     *ToolGateway  `json:"tool_gateway,omitempty"`
 	RegistrySigners []string      `json:"registry_signers,omitempty"`
+	// TrustGateways are gateway signers (did:key) of other processes whose
+	// receipts finished bundles may carry.
+	TrustGateways []string `json:"trust_gateways,omitempty"`
+}
+
+// ToolGateway configures the tool gateway role.
+type ToolGateway struct {
+	Vaults      []Vault     `json:"vaults,omitempty"`
+	ServiceBus  []Namespace `json:"servicebus,omitempty"`
+	Approvers   []string    `json:"approvers,omitempty"`
+	ApprovalTTL Duration    `json:"approval_ttl,omitempty"`
+	CallTimeout Duration    `json:"call_timeout,omitempty"`
+}
+
+// Vault is one Key Vault: a real one (url and credential) or a dev vault
+// (the connection file clawea devvault writes).
+type Vault struct {
+	Name       string      `json:"name"`
+	URL        string      `json:"url,omitempty"`
+	Credential *Credential `json:"credential,omitempty"`
+	DevVault   string      `json:"devvault,omitempty"`
+}
+
+// Credential selects the gateway's Azure identity: default (the
+// DefaultAzureCredential chain), workload (workload identity), or
+// client_secret (the secret read from the environment variable secret_env).
+type Credential struct {
+	Kind      string `json:"kind"`
+	TenantID  string `json:"tenant_id,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenFile string `json:"token_file,omitempty"`
+	SecretEnv string `json:"secret_env,omitempty"`
+}
+
+// Namespace is one Service Bus namespace: local (a queue in clawea's
+// store), or a real one by connection string (read from the environment
+// variable connection_string_env) or fully qualified name and credential.
+type Namespace struct {
+	Name                string      `json:"namespace"`
+	Local               bool        `json:"local,omitempty"`
+	ConnectionStringEnv string      `json:"connection_string_env,omitempty"`
+	FullyQualified      string      `json:"fully_qualified_namespace,omitempty"`
+	Credential          *Credential `json:"credential,omitempty"`
 }
 
 // ModelGateway configures the model gateway role.
