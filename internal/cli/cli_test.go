@@ -138,7 +138,27 @@ func TestDemo(t *testing.T) {
 	if calls.Receipts != 2 || len(calls.Calls) != 3 || calls.Calls[1].ReceiptID == "" || !calls.Calls[1].Stream || calls.Calls[2].Code != "POLICY_DENIED" {
 		t.Errorf("model calls: %s", out)
 	}
-	for _, want := range []string{"policy ", "job ", "model ", "refused POLICY_DENIED", "finish ", "verify       PASS OK", "proof tier gateway"} {
+	var tools struct {
+		Tools []struct {
+			Tool    string `json:"tool"`
+			Outcome string `json:"outcome"`
+		} `json:"tool_calls"`
+		Redacted    bool `json:"model_body_redacted"`
+		SideEffects int  `json:"side_effect_records"`
+		Approvals   int  `json:"human_approval_records"`
+		ToolRcpts   int  `json:"tool_receipts"`
+	}
+	json.Unmarshal([]byte(out), &tools)
+	var outcomes []string
+	for _, tc := range tools.Tools {
+		outcomes = append(outcomes, tc.Tool+"="+tc.Outcome)
+	}
+	want := "keyvault_get_secret=ok keyvault_get_secret=POLICY_DENIED keyvault_set_secret=APPROVAL_REQUIRED keyvault_set_secret=ok " +
+		"servicebus_send=ok servicebus_send=POLICY_DENIED servicebus_send=POLICY_DENIED"
+	if strings.Join(outcomes, " ") != want || !tools.Redacted || tools.SideEffects != 2 || tools.Approvals != 1 || tools.ToolRcpts != 7 {
+		t.Errorf("tool calls: %v\n%s", outcomes, out)
+	}
+	for _, want := range []string{"policy ", "job ", "model ", "refused POLICY_DENIED", "NOTICE: the demo's approver", "finish ", "verify       PASS OK", "proof tier gateway"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("narration lacks %q:\n%s", want, errs)
 		}
@@ -151,5 +171,14 @@ func TestDemo(t *testing.T) {
 	// A second run on the same data directory reuses keys and policy.
 	if code, out, errs := run(t, "", "demo", "--data-dir", dir, "--json"); code != 0 || !strings.Contains(out, s.PolicyHash) {
 		t.Fatalf("second run: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestDemoInteractiveDeny answers "n" to the approval prompt: the write is
+// denied, and the job's evidence still verifies.
+func TestDemoInteractiveDeny(t *testing.T) {
+	code, out, errs := run(t, "n\n", "demo", "--data-dir", t.TempDir(), "--interactive", "--json")
+	if code != 0 || !strings.Contains(errs, "allow it as did:key:") || !strings.Contains(out, `"APPROVAL_DENIED"`) || !strings.Contains(out, `"status": "PASS"`) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 }

@@ -14,6 +14,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,12 +29,16 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/examples"
 	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/connector/keyvault"
+	"github.com/clawea/clawea/internal/devvault"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/localmodel"
 	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/server"
+	"github.com/clawea/clawea/internal/toolgw"
+	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -49,6 +55,10 @@ type Options struct {
 	// RealProvider, when set ("openai" or "anthropic"), adds one call to
 	// that provider with the key from OPENAI_API_KEY or ANTHROPIC_API_KEY.
 	RealProvider string
+	// Interactive asks on In whether to allow the approval-gated write
+	// instead of having the demo's approver allow it.
+	Interactive bool
+	In          io.Reader
 }
 
 // Summary is the machine-readable outcome of a demo run.
@@ -69,6 +79,11 @@ type Summary struct {
 	ToolReceipts  int         `json:"tool_receipts"`
 	TokenAfter    string      `json:"token_after_finish"`
 	ModelCalls    []ModelCall `json:"model_calls"`
+	ToolCalls     []ToolCall  `json:"tool_calls"`
+	ApproverDID   string      `json:"approver_did"`
+	Redacted      bool        `json:"model_body_redacted"`
+	SideEffects   int         `json:"side_effect_records"`
+	Approvals     int         `json:"human_approval_records"`
 	Status        string      `json:"status"`
 	ReasonCode    string      `json:"reason_code"`
 	ProofTier     string      `json:"proof_tier"`
@@ -87,15 +102,19 @@ type ModelCall struct {
 	TokensOut int64  `json:"tokens_output"`
 }
 
-// demoEvents are the job's steps that are not model calls (tool calls
-// arrive with the tool gateway).
+// demoEvents are the agent's own notes in the job's chain.
 var demoEvents = []struct {
 	typ     string
 	payload map[string]any
 }{
-	{"tool_call", map[string]any{"tool": "storage.readonly", "args": map[string]any{"bucket": "reports", "key": "payments/2026-11-21.csv"}}},
-	{"note", map[string]any{"text": "done"}},
+	{"note", map[string]any{"text": "rotated the report token and queued the order summary"}},
 }
+
+// The demo's vault and namespace, as the demo-job policy names them.
+const (
+	demoVault     = "kv-prod-finance-001"
+	demoNamespace = "sb-demo"
+)
 
 // Run runs the demo job and verifies its evidence. The Summary is filled as
 // far as the run got, also on error.
@@ -152,9 +171,36 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	default:
 		return s, fmt.Errorf("unknown real provider %q (openai or anthropic)", opt.RealProvider)
 	}
+	// The built-in dev vault stands in for Key Vault (the real azsecrets
+	// client talks to it over TLS); the store's local queue for Service Bus.
+	dbPassword, err := randomSecret()
+	if err != nil {
+		return s, err
+	}
+	dv, err := devvault.New(devvault.Options{Vault: demoVault})
+	if err != nil {
+		return s, err
+	}
+	dv.Put("agent--app--db-password", dbPassword, "text/plain")
+	dv.Put("prod--db-password", "not-for-agents-"+dbPassword[:8], "text/plain")
+	dvURL, err := dv.Start()
+	if err != nil {
+		return s, err
+	}
+	defer dv.Close()
+	kv, err := dv.Conn().Client()
+	if err != nil {
+		return s, err
+	}
+	approver, err := loadOrCreate(filepath.Join(dir, "keys", "approver.key.json"))
+	if err != nil {
+		return s, err
+	}
+	s.ApproverDID = approver.DID()
 	nodeDir := filepath.Join(dir, "server")
 	node, err := server.Open(ctx, server.Config{DataDir: keystore.Dir(nodeDir), Listen: "127.0.0.1:0",
-		Log: slog.New(slog.NewTextHandler(logFile, nil)), ModelGateway: modelgw.Options{Providers: providers}})
+		Log: slog.New(slog.NewTextHandler(logFile, nil)), ModelGateway: modelgw.Options{Providers: providers},
+		ToolGateway: toolgw.Options{Vaults: []keyvault.Client{kv}, Approvers: []string{approver.DID()}}, LocalBuses: []string{demoNamespace}})
 	if err != nil {
 		return s, err
 	}
@@ -167,8 +213,11 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	go func() { served <- node.Serve(sctx) }()
 	defer func() { stop(); <-served }()
 	s.Store = node.Store.Backend()
-	step("server", "%s (registry, issuer, jobs, model gateway; %s store; log in server.log)", s.ServerURL, s.Store)
+	step("server", "%s (registry, issuer, jobs, model and tool gateways; %s store; log in server.log)", s.ServerURL, s.Store)
 	step("upstream", "local test model at %s (not a language model: it counts words)", lmURL)
+	step("key vault", "dev vault %s at %s (TLS; the real Azure SDK client talks to it)", demoVault, dvURL)
+	step("servicebus", "namespace %s served from the store's local queue", demoNamespace)
+	step("approver", "%s (key in keys/approver.key.json)", approver.DID())
 	admin, _, err := keystore.Dir(nodeDir).AdminToken()
 	if err != nil {
 		return s, err
@@ -213,43 +262,124 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	s.TokenKid = tokenKid(started.Token)
 	step("job", "%s opened; its token (kid %s) expires %s and works only for this job", s.JobID, s.TokenKid, started.ExpiresAt)
 
-	// 4. Model calls through the gateway, with the job's token as the API
-	// key, as an OpenAI SDK would send it.
+	// 4. The agent's work: model calls through the model gateway (the
+	// job's token as the API key, as an OpenAI SDK sends it) and tool calls
+	// through the tool gateway (the official MCP client).
 	agentAPI := client.New(s.ServerURL, started.Token)
-	calls := []struct {
-		path, provider, model, prompt string
-		stream                        bool
+	model := func(provider, path, modelName, prompt string, stream bool) error {
+		mc, err := modelCall(ctx, s.ServerURL, started.Token, path, provider, modelName, prompt, stream)
+		if err != nil {
+			return fmt.Errorf("model call: %w", err)
+		}
+		s.ModelCalls = append(s.ModelCalls, mc)
+		how := "call"
+		if stream {
+			how = "streamed"
+		}
+		switch {
+		case mc.ReceiptID != "" && mc.Code != "":
+			step("model", "%s/%s %s: failed %s (HTTP %d); the attempt has receipt %s", provider, modelName, how, mc.Code, mc.Status, mc.ReceiptID)
+		case mc.ReceiptID != "":
+			step("model", "%s/%s %s: HTTP %d, %d/%d tokens, receipt %s", provider, modelName, how, mc.Status, mc.TokensIn, mc.TokensOut, mc.ReceiptID)
+		default:
+			step("model", "%s/%s %s: refused %s (HTTP %d), recorded in the job's chain", provider, modelName, how, mc.Code, mc.Status)
+		}
+		return nil
+	}
+	localPath := "/v1/proxy/local/v1/chat/completions"
+	if err := model("local", localPath, localmodel.ModelName, "Summarise yesterday's failed payments.", false); err != nil {
+		return s, err
+	}
+	mcpAgent, tools, err := connectMCP(ctx, s.ServerURL, started.Token)
+	if err != nil {
+		return s, fmt.Errorf("MCP: %w", err)
+	}
+	defer mcpAgent.cs.Close()
+	step("mcp", "connected to %s/mcp; the policy allows %d tools: %s", s.ServerURL, len(tools), strings.Join(tools, ", "))
+	tool := func(name, target string, args map[string]any) (ToolCall, error) {
+		tc, err := mcpAgent.call(ctx, name, target, args)
+		if err != nil {
+			return tc, fmt.Errorf("%s: %w", name, err)
+		}
+		s.ToolCalls = append(s.ToolCalls, tc)
+		if tc.Outcome == "ok" {
+			step("tool", "%s %s: ok, receipt %s", name, target, tc.ReceiptID)
+		} else {
+			step("tool", "%s %s: refused %s", name, target, tc.Outcome)
+		}
+		return tc, nil
+	}
+	secretPath := "agent/app/db-password"
+	tc, err := tool("keyvault_get_secret", "kv://"+demoVault+"/secrets/"+secretPath, map[string]any{"vault": demoVault, "name": secretPath})
+	if err != nil {
+		return s, err
+	}
+	var got struct {
+		Value string `json:"value"`
+	}
+	json.Unmarshal([]byte(tc.Output), &got)
+	step("", "the agent sees value %s", got.Value)
+	if _, err := tool("keyvault_get_secret", "kv://"+demoVault+"/secrets/prod/db-password", map[string]any{"vault": demoVault, "name": "prod/db-password"}); err != nil {
+		return s, err
+	}
+	// A careless prompt that carries the secret: the model gateway
+	// forwards it redacted.
+	if err := model("local", localPath, localmodel.ModelName, "Check this config: DB_PASSWORD="+dbPassword, true); err != nil {
+		return s, err
+	}
+	forwarded := string(lm.Last().Body)
+	s.Redacted = !strings.Contains(forwarded, dbPassword) && strings.Contains(forwarded, "[REDACTED:"+demoVault+"/"+secretPath+"]")
+	step("", "the provider received DB_PASSWORD=[REDACTED:%s/%s] (redacted: %v)", demoVault, secretPath, s.Redacted)
+	// An approval-gated write.
+	write := map[string]any{"vault": demoVault, "name": "agent/app/report-token", "value": "rtk-" + dbPassword[8:20]}
+	writeTarget := "kv://" + demoVault + "/secrets/agent/app/report-token"
+	tc, err = tool("keyvault_set_secret", writeTarget, write)
+	if err != nil {
+		return s, err
+	}
+	if tc.ApprovalID != "" {
+		in := opt.In
+		if in == nil {
+			in = os.Stdin
+		}
+		decision, err := approve(ctx, s.ServerURL, admin, approver, tc.ApprovalID, opt.Interactive, in, log)
+		if err != nil {
+			return s, fmt.Errorf("approval: %w", err)
+		}
+		step("approval", "%s %s, signed by %s", tc.ApprovalID, decision, approver.DID())
+		if _, err := tool("keyvault_set_secret", writeTarget, write); err != nil {
+			return s, err
+		}
+	}
+	// Service Bus: staging yes; prod no; oversize no.
+	props := map[string]any{"correlation_id": "CHG-DEMO-1", "schema_version": "2"}
+	for _, m := range []struct {
+		entity string
+		body   string
 	}{
-		{"/v1/proxy/local/v1/chat/completions", "local", localmodel.ModelName, "Summarise yesterday's failed payments.", false},
-		{"/v1/proxy/local/v1/chat/completions", "local", localmodel.ModelName, "Draft a ticket for the payments team.", true},
-		{"/v1/proxy/local/v1/chat/completions", "local", "gpt-4.1", "Use a bigger model, please.", false},
+		{"orders-staging", `{"report":"3 failed payments on 2026-11-21"}`},
+		{"orders-prod", `{"report":"3 failed payments on 2026-11-21"}`},
+		{"orders-staging", strings.Repeat("x", 140000)},
+	} {
+		target := "sb://" + demoNamespace + "/" + m.entity
+		if len(m.body) > 1000 {
+			target += fmt.Sprintf(" (%d bytes)", len(m.body))
+		}
+		if _, err := tool("servicebus_send", target, map[string]any{"namespace": demoNamespace, "entity": m.entity, "body": m.body,
+			"application_properties": props}); err != nil {
+			return s, err
+		}
+	}
+	if err := model("local", localPath, "gpt-4.1", "Use a bigger model, please.", false); err != nil {
+		return s, err
 	}
 	if realModel != "" {
 		path := "/v1/proxy/openai/v1/chat/completions"
 		if opt.RealProvider == "anthropic" {
 			path = "/v1/proxy/anthropic/v1/messages"
 		}
-		calls = append(calls, struct {
-			path, provider, model, prompt string
-			stream                        bool
-		}{path, opt.RealProvider, realModel, "Say hello in five words.", false})
-	}
-	for _, cl := range calls {
-		mc, err := modelCall(ctx, s.ServerURL, started.Token, cl.path, cl.provider, cl.model, cl.prompt, cl.stream)
-		if err != nil {
-			return s, fmt.Errorf("model call: %w", err)
-		}
-		s.ModelCalls = append(s.ModelCalls, mc)
-		how := "call"
-		if cl.stream {
-			how = "streamed"
-		}
-		if mc.ReceiptID != "" && mc.Code != "" {
-			step("model", "%s/%s %s: failed %s (HTTP %d); the attempt has receipt %s", cl.provider, cl.model, how, mc.Code, mc.Status, mc.ReceiptID)
-		} else if mc.ReceiptID != "" {
-			step("model", "%s/%s %s: HTTP %d, %d/%d tokens, receipt %s", cl.provider, cl.model, how, mc.Status, mc.TokensIn, mc.TokensOut, mc.ReceiptID)
-		} else {
-			step("model", "%s/%s %s: refused %s (HTTP %d), recorded in the job's chain", cl.provider, cl.model, how, mc.Code, mc.Status)
+		if err := model(opt.RealProvider, path, realModel, "Say hello in five words.", false); err != nil {
+			return s, err
 		}
 	}
 
@@ -319,10 +449,13 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	if v := out.Verification; v != nil {
 		s.ProofTier = v.ProofTier
 		s.Events, s.Receipts = v.EventCount, v.ReceiptsVerified
-		s.ToolReceipts = v.ToolReceipts
+		s.ToolReceipts, s.SideEffects, s.Approvals = v.ToolReceipts, v.SideEffects, v.HumanApprovals
 	}
-	step("verify", "%s %s (strict, offline; %d events, %d gateway receipts, %d tool receipts; proof tier %s)",
-		out.Status, out.ReasonCode, s.Events, s.Receipts, s.ToolReceipts, s.ProofTier)
+	step("verify", "%s %s (strict, offline; %d events, %d gateway receipts, %d tool receipts, %d side effects, %d approvals; proof tier %s)",
+		out.Status, out.ReasonCode, s.Events, s.Receipts, s.ToolReceipts, s.SideEffects, s.Approvals, s.ProofTier)
+	if strings.Contains(string(raw), dbPassword) {
+		return s, errors.New("the secret appears in the bundle")
+	}
 	s.VerifyCommand = fmt.Sprintf("clawea verify --strict --config %s %s", s.ConfigPath, s.BundlePath)
 	fmt.Fprintf(log, "\nCheck it yourself, offline:\n  %s\n", s.VerifyCommand)
 	if out.Status != verify.StatusPass {
@@ -409,4 +542,23 @@ func modelCall(ctx context.Context, base, tok, path, provider, model, prompt str
 		mc.ReceiptID, mc.TokensIn, mc.TokensOut = r.Payload.ID, r.Payload.In, r.Payload.Out
 	}
 	return mc, nil
+}
+
+func randomSecret() (string, error) {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "demo" + hex.EncodeToString(b[:]), nil
+}
+
+func loadOrCreate(path string) (*signer.Key, error) {
+	if k, err := signer.LoadFile(path); err == nil {
+		return k, nil
+	}
+	k, err := signer.Generate()
+	if err != nil {
+		return nil, err
+	}
+	return k, signer.WriteFile(path, k, false)
 }
