@@ -2,11 +2,45 @@ package config
 
 import (
 	"errors"
+	"os"
 
 	"github.com/clawea/clawea/internal/connector/servicebus"
 )
 
-// buildBus connects a real Service Bus namespace.
+// buildBus connects a real Service Bus namespace: by connection string
+// (from the environment variable connection_string_env), or by fully
+// qualified namespace and the gateway's Azure identity. Policies and tool
+// calls name it by its configured name (sb://<name>/<entity>).
 func buildBus(ns Namespace) (servicebus.Bus, error) {
-	return nil, errors.New("real Service Bus namespaces are not wired yet")
+	b, err := connectBus(ns)
+	if err != nil {
+		return nil, err
+	}
+	return named{Bus: b, name: ns.Name}, nil
+}
+
+// named gives a namespace its configured name.
+type named struct {
+	servicebus.Bus
+	name string
+}
+
+func (n named) Namespace() string { return n.name }
+
+func connectBus(ns Namespace) (servicebus.Bus, error) {
+	switch {
+	case ns.ConnectionStringEnv != "":
+		cs := os.Getenv(ns.ConnectionStringEnv)
+		if cs == "" {
+			return nil, errors.New("environment variable " + ns.ConnectionStringEnv + " is empty")
+		}
+		return servicebus.NewAzure(ns.FullyQualified, servicebus.AzureOptions{ConnectionString: cs})
+	case ns.FullyQualified != "":
+		cred, err := ns.Credential.build()
+		if err != nil {
+			return nil, err
+		}
+		return servicebus.NewAzure(ns.FullyQualified, servicebus.AzureOptions{Credential: cred})
+	}
+	return nil, errors.New("give local, connection_string_env, or fully_qualified_namespace (with credential)")
 }
