@@ -16,16 +16,8 @@ func buildBus(ns Namespace) (servicebus.Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return named{Bus: b, name: ns.Name}, nil
+	return servicebus.Named(b, ns.Name), nil
 }
-
-// named gives a namespace its configured name.
-type named struct {
-	servicebus.Bus
-	name string
-}
-
-func (n named) Namespace() string { return n.name }
 
 func connectBus(ns Namespace) (servicebus.Bus, error) {
 	switch {

@@ -111,10 +111,20 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock(
 
 func start(t *testing.T) *env {
 	t.Helper()
-	approver, _ := signer.Generate()
 	vault := &memVault{name: vaultName, m: map[string]keyvault.Secret{}}
 	vault.Set(context.Background(), "agent/app/db-password", dbPassword, "text/plain")
 	vault.Set(context.Background(), "prod/db-password", "prod-secret-value", "")
+	e := startWith(t, toolgw.Options{Vaults: []keyvault.Client{vault}}, []string{"sb-orders"})
+	e.vault = vault
+	return e
+}
+
+// startWith starts a node whose tool gateway has tg's vaults and buses (the
+// approver, approval lifetime and clock are the test's) and local queues
+// for the namespaces in localBuses.
+func startWith(t *testing.T, tg toolgw.Options, localBuses []string) *env {
+	t.Helper()
+	approver, _ := signer.Generate()
 	up := localmodel.New(localmodel.Options{})
 	base, err := up.Start()
 	if err != nil {
@@ -123,12 +133,13 @@ func start(t *testing.T) *env {
 	t.Cleanup(func() { up.Close() })
 	logs := &syncBuffer{}
 	clk := &clock{}
+	tg.Approvers, tg.ApprovalTTL, tg.Now = []string{approver.DID()}, time.Minute, clk.now
 	dir := keystore.Dir(t.TempDir())
 	node, err := server.Open(context.Background(), server.Config{DataDir: dir, Listen: "127.0.0.1:0",
 		Log:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ModelGateway: modelgw.Options{Providers: []modelgw.Provider{{Name: "local", BaseURL: base}}},
-		ToolGateway:  toolgw.Options{Vaults: []keyvault.Client{vault}, Approvers: []string{approver.DID()}, ApprovalTTL: time.Minute, Now: clk.now},
-		LocalBuses:   []string{"sb-orders"}})
+		ToolGateway:  tg,
+		LocalBuses:   localBuses})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +152,7 @@ func start(t *testing.T) *env {
 	go func() { done <- node.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; node.Close() })
 	tok, _, _ := dir.AdminToken()
-	return &env{t: t, node: node, url: url, admin: client.New(url, tok), approver: approver, vault: vault, upstream: up, logs: logs, clock: clk}
+	return &env{t: t, node: node, url: url, admin: client.New(url, tok), approver: approver, upstream: up, logs: logs, clock: clk}
 }
 
 func (e *env) publish(doc []byte) string {

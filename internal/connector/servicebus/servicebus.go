@@ -68,3 +68,14 @@ var (
 	ErrTooLarge  = errors.New("servicebus: message too large")
 	ErrForbidden = errors.New("servicebus: forbidden")
 )
+
+// Named returns b under another namespace name: the name policies and tool
+// calls use (sb://<name>/<entity>) rather than the host b connects to.
+func Named(b Bus, name string) Bus { return named{Bus: b, name: name} }
+
+type named struct {
+	Bus
+	name string
+}
+
+func (n named) Namespace() string { return n.name }
