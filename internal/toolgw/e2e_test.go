@@ -78,7 +78,7 @@ const (
 )
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	node     *server.Node
 	url      string
 	admin    *client.Client
@@ -109,7 +109,7 @@ type clock struct {
 func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	vault := &memVault{name: vaultName, m: map[string]keyvault.Secret{}}
 	vault.Set(context.Background(), "agent/app/db-password", dbPassword, "text/plain")
@@ -122,7 +122,7 @@ func start(t *testing.T) *env {
 // startWith starts a node whose tool gateway has tg's vaults and buses (the
 // approver, approval lifetime and clock are the test's) and local queues
 // for the namespaces in localBuses.
-func startWith(t *testing.T, tg toolgw.Options, localBuses []string) *env {
+func startWith(t testing.TB, tg toolgw.Options, localBuses []string) *env {
 	t.Helper()
 	approver, _ := signer.Generate()
 	up := localmodel.New(localmodel.Options{})
@@ -166,7 +166,7 @@ func (e *env) publish(doc []byte) string {
 	return out.Hash
 }
 
-func example(t *testing.T, name string) []byte {
+func example(t testing.TB, name string) []byte {
 	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "examples", "policies", name+".wpc.json"))
 	if err != nil {
 		t.Fatal(err)
