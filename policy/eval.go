@@ -441,6 +441,20 @@ func (d *Decision) String() string {
 	return fmt.Sprintf("%s (%s) by %v", d.Effect, d.Reason, d.Statements())
 }
 
+// References reports whether a condition of the policy (or of a policy it
+// inherits) tests key, compared without regard to case. A gateway may skip
+// computing a context value no condition reads.
+func (p *Policy) References(key string) bool {
+	for i := range p.stmts {
+		for j := range p.stmts[i].conds {
+			if strings.EqualFold(p.stmts[i].conds[j].src.Key, key) {
+				return true
+			}
+		}
+	}
+	return p.parent != nil && p.parent.References(key)
+}
+
 // CouldAllow reports whether some request for action could ever be
 // allowed (possibly after a human's approval): an Allow statement names the
 // action, and no unconditional Deny covers the action on every resource;

@@ -454,3 +454,26 @@ func TestCouldAllow(t *testing.T) {
 		}
 	}
 }
+
+func TestReferences(t *testing.T) {
+	docs := map[string]*Document{
+		"root": mustParse(t, `{"policy_version":"2","policy_id":"root","issuer_did":"did:key:z6Mk","statements":[
+			{"sid":"Limit","effect":"Deny","actions":["servicebus:send"],"resources":["**"],"conditions":{"NumericGreaterThan":{"ServiceBus:MessagesSentInJob":"10"}}}]}`),
+		"child": mustParse(t, `{"policy_version":"2","policy_id":"child","issuer_did":"did:key:z6Mk","inherits":"root","statements":[
+			{"sid":"Send","effect":"Allow","actions":["servicebus:send"],"resources":["**"],"conditions":{"StringEquals":{"ServiceBus:AppProperty.kind":"x"}}}]}`),
+	}
+	p, err := Compile(docs["child"], func(id string) (*Document, error) { return docs[id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"ServiceBus:MessagesSentInJob": true, "servicebus:messagessentinjob": true,
+		"ServiceBus:AppProperty.kind": true, "ServiceBus:MessageBytes": false, "Request:HasHumanApproval": false} {
+		if got := p.References(key); got != want {
+			t.Errorf("References(%q) = %v", key, got)
+		}
+	}
+	alone, _ := Compile(mustParse(t, `{"policy_version":"2","policy_id":"c","issuer_did":"did:key:z6Mk","statements":[{"sid":"A","effect":"Allow","actions":["*"],"resources":["**"]}]}`), nil)
+	if alone.References("ServiceBus:MessagesSentInJob") {
+		t.Error("a policy without conditions references a key")
+	}
+}

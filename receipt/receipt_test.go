@@ -109,3 +109,47 @@ func TestGatewayEncoderMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCommit commits to a Key Vault get's result (seven leaves), as
+// the tool gateway does for every call.
+func BenchmarkCommit(b *testing.B) {
+	v, err := canon.Parse([]byte(`{"vault":"kv-prod-finance-001","name":"agent/app/db-password","version":"0f3c2a9b8e7d6c5b4a39281706f5e4d3",
+		"value":"[REDACTED:kv-prod-finance-001/agent/app/db-password]","content_type":"text/plain","enabled":true,"updated":"2026-11-22T03:57:32Z"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Commit("result", v, secret, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestLeafHashFastPath: the direct leaf and root encodings equal the
+// generic JCS ones.
+func TestLeafHashFastPath(t *testing.T) {
+	for _, doc := range []string{`"x"`, `1e21`, `-0.5`, `null`, `true`, `{"b":[1,{"z":"\u2028","a":"é"}],"a":"\ud83d\ude00"}`, `"</script>\u0000"`} {
+		v, err := canon.Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := DisclosedLeaf{Type: v.Kind.String(), Value: v, Salt: "c2FsdA"}
+		obj := canon.Value{Kind: canon.Object, Members: []canon.Member{
+			{Key: "type", Value: canon.NewString(leaf.Type)}, {Key: "value", Value: v}, {Key: "salt_b64u", Value: canon.NewString(leaf.Salt)}}}
+		if got, want := LeafHash("result.é", leaf), LeafHashOf("result.é", &obj); got != want {
+			t.Errorf("%s: leaf hash %s, generic %s", doc, got, want)
+		}
+	}
+	hashes := []string{"b", "a", "\u00e9", "Z", "\U0001F600", "\uff61"}
+	arr := canon.Value{Kind: canon.Array}
+	sorted := slices.Clone(hashes)
+	slices.SortFunc(sorted, canon.CompareUTF16)
+	for _, h := range sorted {
+		arr.Items = append(arr.Items, canon.NewString(h))
+	}
+	if got, want := Root(hashes), HashJSON(arr); got != want {
+		t.Errorf("root %s, generic %s", got, want)
+	}
+}

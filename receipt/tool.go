@@ -124,15 +124,26 @@ func Commit(prefix string, value canon.Value, secret []byte, salt string) (*Comm
 		}
 		salt = b64u.Encode(b)
 	}
-	c := &Commitment{Salt: salt, leaves: map[string]DisclosedLeaf{}, hashes: map[string]string{}}
+	n := 1
+	if value.Kind == canon.Object && len(value.Members) > 0 {
+		n = len(value.Members)
+	}
+	c := &Commitment{Salt: salt, leaves: make(map[string]DisclosedLeaf, n), hashes: make(map[string]string, n)}
+	all := make([]string, 0, n)
+	mac := hmac.New(sha256.New, secret)
+	var sum [sha256.Size]byte
+	var buf []byte
 	add := func(path string, v canon.Value) {
-		mac := hmac.New(sha256.New, secret)
+		mac.Reset()
 		mac.Write([]byte(salt))
 		mac.Write([]byte{0})
 		mac.Write([]byte(path))
-		leaf := DisclosedLeaf{Type: v.Kind.String(), Value: v, Salt: b64u.Encode(mac.Sum(nil))}
+		leaf := DisclosedLeaf{Type: v.Kind.String(), Value: v, Salt: b64u.Encode(mac.Sum(sum[:0]))}
 		c.leaves[path] = leaf
-		c.hashes[path] = LeafHash(path, leaf)
+		buf = appendLeafPreimage(buf[:0], path, &leaf)
+		h := b64u.SHA256(buf)
+		c.hashes[path] = h
+		all = append(all, h)
 	}
 	if value.Kind == canon.Object && len(value.Members) > 0 {
 		for _, m := range value.Members {
@@ -141,12 +152,27 @@ func Commit(prefix string, value canon.Value, secret []byte, salt string) (*Comm
 	} else {
 		add(prefix, value)
 	}
-	all := make([]string, 0, len(c.hashes))
-	for _, h := range c.hashes {
-		all = append(all, h)
+	if len(c.hashes) != len(all) { // a repeated key: one leaf per path
+		all = all[:0]
+		for _, h := range c.hashes {
+			all = append(all, h)
+		}
 	}
 	c.Root = Root(all)
 	return c, nil
+}
+
+// appendLeafPreimage appends what a leaf hash covers: path ":" and the JCS
+// of {salt_b64u, type, value} (members in JCS order).
+func appendLeafPreimage(dst []byte, path string, leaf *DisclosedLeaf) []byte {
+	dst = append(dst, path...)
+	dst = append(dst, `:{"salt_b64u":`...)
+	dst = canon.AppendString(dst, leaf.Salt)
+	dst = append(dst, `,"type":`...)
+	dst = canon.AppendString(dst, leaf.Type)
+	dst = append(dst, `,"value":`...)
+	dst = canon.AppendJCS(dst, &leaf.Value)
+	return append(dst, '}')
 }
 
 // Paths lists the leaf paths in sorted order.
@@ -180,12 +206,7 @@ func (c *Commitment) Disclose(paths ...string) (*SelectiveDisclosure, error) {
 
 // LeafHash is the hash of one leaf at path.
 func LeafHash(path string, leaf DisclosedLeaf) string {
-	obj := canon.Value{Kind: canon.Object, Members: []canon.Member{
-		{Key: "type", Value: canon.NewString(leaf.Type)},
-		{Key: "value", Value: leaf.Value},
-		{Key: "salt_b64u", Value: canon.NewString(leaf.Salt)},
-	}}
-	return LeafHashOf(path, &obj)
+	return b64u.SHA256(appendLeafPreimage(nil, path, &leaf))
 }
 
 // LeafHashOf hashes a parsed leaf object: SHA-256 of path ":" and the JCS of
@@ -204,11 +225,19 @@ func LeafHashOf(path string, leaf *canon.Value) string {
 func Root(leafHashes []string) string {
 	sorted := slices.Clone(leafHashes)
 	slices.SortFunc(sorted, canon.CompareUTF16)
-	arr := canon.Value{Kind: canon.Array, Items: make([]canon.Value, 0, len(sorted))}
+	size := 2
 	for _, h := range sorted {
-		arr.Items = append(arr.Items, canon.NewString(h))
+		size += len(h) + 3
 	}
-	return b64u.SHA256(canon.AppendJCS(nil, &arr))
+	b := make([]byte, 0, size)
+	b = append(b, '[')
+	for i, h := range sorted {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = canon.AppendString(b, h)
+	}
+	return b64u.SHA256(append(b, ']'))
 }
 
 // HashJSON returns the unsalted b64u SHA-256 of a value's JCS form, the v1

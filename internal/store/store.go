@@ -174,7 +174,8 @@ type Jobs interface {
 	// finished sets FinishedAt to at.
 	SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error
 	// AppendEvent appends to an open job's chain atomically: next gets the
-	// last event (nil for the first) and returns the new one with evidence
+	// last event (nil for the first; a back end may leave out its Event and
+	// Payload bytes) and returns the new one with evidence
 	// items bound to it, stored in the same transaction. ErrConflict when
 	// the job is not open or an item repeats within the append (a back end
 	// may also refuse an id some earlier event carried; callers give

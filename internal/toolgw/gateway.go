@@ -236,8 +236,12 @@ type Result struct {
 	Redactions int             `json:"redactions,omitempty"`
 }
 
-// counterMessages counts the messages a job sent.
-const counterMessages = "servicebus.messages_sent"
+// counterMessages counts the messages a job sent, for policies that test
+// keyMessagesSent.
+const (
+	counterMessages = "servicebus.messages_sent"
+	keyMessagesSent = "ServiceBus:MessagesSentInJob"
+)
 
 // Call runs one tool call for a verified job.
 func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte) (res *Result, e *Error) {
@@ -281,15 +285,16 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 
 	// Messages sent by the job: counted before the decision, so that
 	// concurrent sends each see their own count; a send that does not go
-	// out gives its count back.
+	// out gives its count back. Only policies that limit the count pay for
+	// counting.
 	sendCounted := false
-	if t.name == "servicebus_send" {
+	if t.name == "servicebus_send" && j.Policy.Policy.References(keyMessagesSent) {
 		n, err := g.opt.Store.AddCounter(ctx, job.JobID, counterMessages, 1)
 		if err != nil {
 			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "message counter: %v", err)
 		}
 		sendCounted = true
-		c.ctx["ServiceBus:MessagesSentInJob"] = strconv.FormatInt(n-1, 10)
+		c.ctx[keyMessagesSent] = strconv.FormatInt(n-1, 10)
 		defer func() {
 			if e != nil && sendCounted {
 				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, counterMessages, -1)
@@ -349,13 +354,14 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	if oe != nil {
 		return nil, oe
 	}
-	var outVal any
-	json.Unmarshal(output, &outVal)
+	recorded := output
 	if c.reveal {
 		// The recorded result never holds the value in clear.
-		var recorded []byte
 		recorded, _, _ = g.renderRedacted(job.JobID, out)
-		json.Unmarshal(recorded, &outVal)
+	}
+	outVal, err := canon.Parse(recorded)
+	if err != nil {
+		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded: %v", err)
 	}
 	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, receipt.StatusSuccess, approvalID, mutating, start)
 	if rerr != nil {
@@ -488,9 +494,12 @@ func newID(prefix string) string {
 // recorded arguments and the result, the arguments disclosed (secrets are
 // already markers) and, for failures, the result's code.
 func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool) (*receipt.ToolV2, error) {
-	resVal, err := canon.ValueOf(result)
-	if err != nil {
-		return nil, err
+	resVal, ok := result.(canon.Value)
+	if !ok {
+		var err error
+		if resVal, err = canon.ValueOf(result); err != nil {
+			return nil, err
+		}
 	}
 	ac, err := receipt.Commit("args", argsRec, g.opt.CommitSecret, "")
 	if err != nil {

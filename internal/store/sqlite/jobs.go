@@ -264,7 +264,9 @@ func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time
 const (
 	stmtJobStatus = `SELECT status FROM jobs WHERE id = ?`
 	// stmtHead reads a job's status and last event in one step.
-	stmtHead = `SELECT j.status, e.job_id, e.seq, e.segment, e.idx, e.event_id, e.event_type, e.event_hash, e.event, e.payload, e.anchor, e.created_at
+	// stmtHead reads the job's status and its last event's identity (not
+	// its event and payload bytes, which no append needs).
+	stmtHead = `SELECT j.status, e.job_id, e.seq, e.segment, e.idx, e.event_id, e.event_type, e.event_hash, e.anchor, e.created_at
 		FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id AND e.seq = (SELECT MAX(seq) FROM job_events WHERE job_id = j.id)
 		WHERE j.id = ?`
 	stmtSavepoint  = `SAVEPOINT a`
@@ -474,8 +476,7 @@ func (s *DB) appendOne(ctx context.Context, tx *sql.Tx, r *appendReq) (store.Job
 	var status string
 	var jobID, eventID, eventType, eventHash, anchor sql.NullString
 	var seq, seg, idx, created sql.NullInt64
-	var event, payload []byte
-	err := s.queryRow(ctx, tx, stmtHead, r.jobID).Scan(&status, &jobID, &seq, &seg, &idx, &eventID, &eventType, &eventHash, &event, &payload, &anchor, &created)
+	err := s.queryRow(ctx, tx, stmtHead, r.jobID).Scan(&status, &jobID, &seq, &seg, &idx, &eventID, &eventType, &eventHash, &anchor, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.JobEvent{}, store.ErrNotFound
@@ -487,7 +488,7 @@ func (s *DB) appendOne(ctx context.Context, tx *sql.Tx, r *appendReq) (store.Job
 	var last *store.JobEvent
 	if seq.Valid {
 		last = &store.JobEvent{JobID: jobID.String, Seq: seq.Int64, Segment: int(seg.Int64), Index: int(idx.Int64), EventID: eventID.String,
-			EventType: eventType.String, EventHash: eventHash.String, Event: event, Payload: payload, Anchor: anchor.String, CreatedAt: fromUS(created.Int64)}
+			EventType: eventType.String, EventHash: eventHash.String, Anchor: anchor.String, CreatedAt: fromUS(created.Int64)}
 	}
 	ev, items, err := r.next(last)
 	if err != nil {
