@@ -181,12 +181,18 @@ who, when and why.
   clawea lockdown off --reason "resolved"
   clawea lockdown status`,
 	}
+	shorts := map[string]string{
+		"on":     "Turn the lockdown on: every mutating tool is refused (--reason required)",
+		"off":    "Turn the lockdown off (--reason required)",
+		"status": "Show whether the lockdown is on, and the recent changes",
+	}
 	for _, sub := range []string{"on", "off", "status"} {
 		var f serverFlags
 		var reason, by string
 		c := &cobra.Command{
-			Use:  sub,
-			Args: cobra.NoArgs,
+			Use:   sub,
+			Short: shorts[sub],
+			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				var out struct {
 					On      bool             `json:"on"`
