@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os/exec"
 	"runtime"
@@ -234,6 +235,35 @@ func TestEncoderSpans(t *testing.T) {
 	}
 }
 
+// TestWriteCompact checks that streaming with pre-encoded arrays writes
+// exactly what AppendCompact returns, nested arrays and odd keys included.
+func TestWriteCompact(t *testing.T) {
+	in := `{"2":0,"a":[{"x":"\u2028"},[1,[2]],"s"],"b":{"c":[true,null],"d":[]},"1":-0}`
+	v, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AppendCompact(nil, &v)
+	for _, arr := range []*Value{v.Get("a"), v.Get("b").Get("c"), v.Get("b").Get("d")} {
+		pre := make([][]byte, len(arr.Items))
+		for i := range arr.Items {
+			pre[i] = AppendCompact(nil, &arr.Items[i])
+		}
+		e := Encoder{Pre: map[*Value][][]byte{arr: pre}}
+		var got bytes.Buffer
+		if err := e.WriteCompact(&got, &v); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("got  %s\nwant %s", got.Bytes(), want)
+		}
+	}
+	e := Encoder{Track: []*Value{&v}}
+	if err := e.WriteCompact(io.Discard, &v); err == nil {
+		t.Fatal("WriteCompact with Track set did not fail")
+	}
+}
+
 func TestCompareUTF16(t *testing.T) {
 	tests := []struct {
 		a, b string
@@ -336,6 +366,44 @@ func TestParallelArrayParse(t *testing.T) {
 		_, serr := serial(in)
 		if perr == nil || serr == nil || perr.Error() != serr.Error() {
 			t.Errorf("case %d: parallel %v, serial %v", i, perr, serr)
+		}
+	}
+	// Valid documents around the scanner's edges: item counts at and near
+	// the parallel threshold and batch size, backslashes before quotes,
+	// empty arrays and blank space, all followed by enough bytes for the
+	// parallel path to be tried.
+	pad := `,"pad":"` + strings.Repeat("y", parallelMinBytes) + `"}`
+	for _, n := range []int{0, 1, parallelMinItems - 1, parallelMinItems, parallelMinItems + 1, parallelMinItems + parallelBatch, 200} {
+		var b strings.Builder
+		b.WriteString(`{"a":[ `)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteString(" , ")
+			}
+			fmt.Fprintf(&b, `{"k":"\\","q":"\\\"]","e":[],"o":{}, "n":%d}`, i)
+		}
+		b.WriteString(" ]" + pad)
+		in := b.String()
+		pv, perr := Parse([]byte(in))
+		sv, serr := serial(in)
+		if perr != nil || serr != nil || !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+			t.Fatalf("%d items: parallel %v, serial %v", n, perr, serr)
+		}
+		if got := len(pv.Get("a").Items); got != n {
+			t.Fatalf("%d items parsed as %d", n, got)
+		}
+		if n >= parallelMinItems {
+			for _, bad := range []string{
+				strings.Replace(in, " ]", ", ]", 1),       // trailing comma
+				strings.Replace(in, " ]", ",, ]", 1),      // empty item
+				strings.Replace(in, `"n":0}`, `"n":0`, 1), // unbalanced
+			} {
+				_, perr := Parse([]byte(bad))
+				_, serr := serial(bad)
+				if perr == nil || serr == nil || perr.Error() != serr.Error() {
+					t.Errorf("%d items, malformed: parallel %v, serial %v", n, perr, serr)
+				}
+			}
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package canon
 
 import (
+	"errors"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -61,6 +63,29 @@ type Encoder struct {
 
 	next   int
 	sorted bool
+	w      io.Writer // set by WriteCompact
+	werr   error
+}
+
+// WriteCompact writes the compact form of v to w. Pre-encoded array items
+// are written straight from their buffers, so the whole document is never
+// held in memory at once (a verifier hashes a large bundle this way). No
+// spans are recorded: Track must be empty.
+func (e *Encoder) WriteCompact(w io.Writer, v *Value) error {
+	if len(e.Track) > 0 {
+		return errors.New("canon: WriteCompact cannot record spans")
+	}
+	e.sorted, e.next, e.w, e.werr = false, 0, w, nil
+	defer func() { e.w = nil }()
+	rest := e.append(make([]byte, 0, 4096), v)
+	e.write(rest)
+	return e.werr
+}
+
+func (e *Encoder) write(b []byte) {
+	if e.werr == nil && len(b) > 0 {
+		_, e.werr = e.w.Write(b)
+	}
 }
 
 // AppendCompact appends the compact form of v to dst, recording spans for
@@ -105,6 +130,16 @@ func (e *Encoder) appendValue(dst []byte, v *Value) []byte {
 	case Array:
 		dst = append(dst, '[')
 		if pre, ok := e.Pre[v]; ok && len(pre) == len(v.Items) && !e.sorted {
+			if e.w != nil {
+				e.write(dst)
+				for i, b := range pre {
+					if i > 0 {
+						e.write([]byte{','})
+					}
+					e.write(b)
+				}
+				return append(dst[:0], ']')
+			}
 			for i, b := range pre {
 				if i > 0 {
 					dst = append(dst, ',')

@@ -3,6 +3,8 @@ package canon
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -50,6 +52,39 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if !json.Valid(c1) || !json.Valid(j1) {
 			t.Fatalf("invalid JSON written: %q / %q", c1, j1)
+		}
+	})
+}
+
+// FuzzParallelParse parses arrays with the parallel path forced on (any
+// array of 32 items or more, at any size) and checks that the result, or
+// the error, is exactly the serial parser's.
+//
+//	go test ./canon -run '^$' -fuzz FuzzParallelParse -fuzztime 60s
+func FuzzParallelParse(f *testing.F) {
+	item := `{"k":"a\\\"]},","n":[1,{"x":"}"}],"e":{}}`
+	many := "[" + strings.Repeat(item+",", 40) + item + "]"
+	for _, s := range []string{
+		many, `{"a":` + many + `,"b":[` + strings.Repeat("1,", 40) + `2]}`,
+		strings.Replace(many, "}]", "},]", 1), strings.Replace(many, `"e":{}`, `"e":{`, 3),
+		"[" + strings.Repeat(`"\\",`, 40) + `"x"]`, "[" + strings.Repeat(" ,", 40) + "]",
+	} {
+		f.Add([]byte(s))
+	}
+	prev := parallelMinBytes
+	parallelMinBytes = 0
+	f.Cleanup(func() { parallelMinBytes = prev })
+	if runtime.GOMAXPROCS(0) < 2 {
+		f.Skip("needs two or more Ps for the parallel path")
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pv, perr := Parse(data)
+		sv, serr := parse(data, true)
+		if (perr == nil) != (serr == nil) || perr != nil && perr.Error() != serr.Error() {
+			t.Fatalf("parallel error %v, serial error %v", perr, serr)
+		}
+		if perr == nil && !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+			t.Fatalf("parallel and serial parses differ")
 		}
 	})
 }

@@ -1,12 +1,12 @@
 package canon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -33,12 +33,16 @@ var ErrTooDeep = errors.New("nesting too deep")
 // null), and \u escapes may produce lone surrogates. Unlike JSON.parse it
 // refuses input that is not valid UTF-8 and nesting deeper than MaxDepth.
 func Parse(data []byte) (Value, error) {
+	return parse(data, false)
+}
+
+func parse(data []byte, serial bool) (Value, error) {
 	// Strings without escapes are views into this private copy of the
 	// input, which is never written after this point.
 	own := make([]byte, len(data))
 	copy(own, data)
 	sc := scratchPool.Get().(*scratch)
-	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
+	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0], serial: serial}
 	defer sc.put(&p)
 	p.skipSpace()
 	v, err := p.value(0)
@@ -82,6 +86,7 @@ type parser struct {
 	buf     []byte   // scratch for unescaping
 	items   []Value  // scratch stack of array items being built
 	members []Member // scratch stack of object members being built
+	serial  bool     // never parse arrays in parallel (tests compare both)
 }
 
 func (p *parser) errf(format string, args ...any) error {
@@ -218,7 +223,7 @@ func (p *parser) object(depth int) (Value, error) {
 }
 
 func (p *parser) array(depth int) (Value, error) {
-	if len(p.data)-p.pos >= parallelMinBytes && depth <= 4 && runtime.GOMAXPROCS(0) > 1 {
+	if !p.serial && len(p.data)-p.pos >= parallelMinBytes && depth <= 4 && runtime.GOMAXPROCS(0) > 1 {
 		if v, ok, err := p.arrayParallel(depth); ok {
 			return v, err
 		}
@@ -255,94 +260,191 @@ func (p *parser) array(depth int) (Value, error) {
 }
 
 // Large arrays (a bundle's receipts and events) are parsed on all cores:
-// a quick scan finds the item boundaries, then each item is parsed by its
-// own parser. The scan only needs to be right for well-formed input; any
-// malformation is still found by the item parsers, and the error with the
-// smallest offset is reported, as a serial parse would.
+// a quick scan finds the item boundaries and hands them out in batches
+// while it goes on, and each batch is parsed by a worker with its own
+// parser, so the scan overlaps the parsing. The scan only needs to be right
+// for well-formed input; any malformation is still found by the item
+// parsers, and the error with the smallest offset is reported, as a serial
+// parse would. If the scan itself finds the array malformed, the work is
+// dropped and the serial parser reports the error.
 const (
-	parallelMinBytes = 256 << 10
 	parallelMinItems = 32
+	parallelBatch    = 16
 )
 
+// parallelMinBytes is how much of the document must remain for an array
+// to be tried in parallel (a variable so that fuzzing can reach the path
+// with small inputs).
+var parallelMinBytes = 256 << 10
+
+// itemBatch is a run of consecutive array items: their byte ranges, and
+// once a worker is done, their values and the first error among them.
+type itemBatch struct {
+	spans [][2]int
+	items []Value
+	err   error
+}
+
 func (p *parser) arrayParallel(depth int) (Value, bool, error) {
-	spans, end, ok := scanArray(p.data, p.pos)
-	if !ok || len(spans) < parallelMinItems {
+	sc := scanner{d: p.data, i: p.pos + 1, itemStart: p.pos + 1}
+	// Small arrays are not worth the goroutines: scan the first items
+	// before starting any.
+	first := make([][2]int, 0, parallelMinItems)
+	ended := false
+	for len(first) < parallelMinItems && !ended {
+		span, st := sc.next()
+		if st == scanBad {
+			return Value{}, false, nil
+		}
+		first = append(first, span)
+		ended = st == scanEnd
+	}
+	if len(first) < parallelMinItems {
 		return Value{}, false, nil
 	}
-	items := make([]Value, len(spans))
-	errs := make([]error, len(spans))
-	workers := min(runtime.GOMAXPROCS(0), len(spans))
+	work := make(chan *itemBatch, 64)
+	var batches []*itemBatch
 	var wg sync.WaitGroup
-	var next atomic.Int64
-	for w := 0; w < workers; w++ {
+	for w := runtime.GOMAXPROCS(0); w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub := parser{data: p.data}
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(spans) {
-					return
-				}
-				sub.pos = spans[i][0]
-				sub.skipSpace()
-				v, err := sub.value(depth)
-				if err == nil {
+			scr := scratchPool.Get().(*scratch)
+			sub := parser{data: p.data, members: scr.members[:0], items: scr.items[:0], buf: scr.buf[:0]}
+			defer scr.put(&sub)
+			for b := range work {
+				b.items = make([]Value, len(b.spans))
+				for i, span := range b.spans {
+					sub.pos = span[0]
 					sub.skipSpace()
-					if sub.pos != spans[i][1] {
-						err = sub.errf("expected ',' or ']' in array")
+					v, err := sub.value(depth)
+					if err == nil {
+						sub.skipSpace()
+						if sub.pos != span[1] {
+							err = sub.errf("expected ',' or ']' in array")
+						}
 					}
+					if err != nil {
+						b.err = err
+						break
+					}
+					b.items[i] = v
 				}
-				items[i], errs[i] = v, err
 			}
 		}()
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return Value{}, true, err // items are in input order
+	send := func(spans [][2]int) {
+		b := &itemBatch{spans: spans}
+		batches = append(batches, b)
+		work <- b
+	}
+	for i := 0; i < len(first); i += parallelBatch {
+		send(first[i:min(i+parallelBatch, len(first))])
+	}
+	ok, end := true, sc.i
+	cur := make([][2]int, 0, parallelBatch)
+	for !ended {
+		span, st := sc.next()
+		if st == scanBad {
+			ok = false
+			break
 		}
+		cur = append(cur, span)
+		if st == scanEnd {
+			end, ended = sc.i, true
+		} else if len(cur) == parallelBatch {
+			send(cur)
+			cur = make([][2]int, 0, parallelBatch)
+		}
+	}
+	if ok && len(cur) > 0 {
+		send(cur)
+	}
+	close(work)
+	wg.Wait()
+	if !ok {
+		return Value{}, false, nil
+	}
+	n := 0
+	for _, b := range batches {
+		if b.err != nil {
+			return Value{}, true, b.err // batches are in input order
+		}
+		n += len(b.items)
+	}
+	items := make([]Value, 0, n)
+	for _, b := range batches {
+		items = append(items, b.items...)
 	}
 	p.pos = end
 	return Value{Kind: Array, Items: items}, true, nil
 }
 
-// scanArray finds the byte ranges of the items of the array opening at
-// start, and the position after its closing bracket.
-func scanArray(d []byte, start int) (spans [][2]int, end int, ok bool) {
-	depth := 0
-	itemStart := start + 1
-	for i := start + 1; i < len(d); i++ {
+type scanStatus int
+
+const (
+	scanItem scanStatus = iota // an item ended at a comma
+	scanEnd                    // the array closed (the last item, if any, ended)
+	scanBad                    // the brackets do not balance or a string is open
+)
+
+// scanner walks an array's bytes from just after its opening bracket and
+// reports the item boundaries at its top level. Strings are skipped with
+// bytes.IndexByte, checking how many backslashes precede each quote.
+type scanner struct {
+	d         []byte
+	i         int // next byte to look at; after scanEnd, the byte after ']'
+	depth     int
+	itemStart int
+}
+
+// next returns the next item's range. The range before the closing
+// bracket is returned even when blank (an empty array, or a trailing
+// comma, which the item parser then reports as a serial parse would).
+func (s *scanner) next() ([2]int, scanStatus) {
+	d := s.d
+	for i := s.i; i < len(d); i++ {
 		switch d[i] {
 		case '"':
-			for i++; i < len(d) && d[i] != '"'; i++ {
-				if d[i] == '\\' {
-					i++
+			j := i + 1
+			for {
+				k := bytes.IndexByte(d[j:], '"')
+				if k < 0 {
+					return [2]int{-1, -1}, scanBad
 				}
-			}
-			if i >= len(d) {
-				return nil, 0, false
+				q := j + k
+				bs := 0
+				for q-1-bs > i && d[q-1-bs] == '\\' {
+					bs++
+				}
+				if bs%2 == 0 {
+					i = q
+					break
+				}
+				j = q + 1
 			}
 		case '[', '{':
-			depth++
+			s.depth++
 		case '}':
-			if depth == 0 {
-				return nil, 0, false
+			if s.depth == 0 {
+				return [2]int{-1, -1}, scanBad
 			}
-			depth--
+			s.depth--
 		case ']':
-			if depth == 0 {
-				return append(spans, [2]int{itemStart, i}), i + 1, true
+			if s.depth == 0 {
+				s.i = i + 1
+				return [2]int{s.itemStart, i}, scanEnd
 			}
-			depth--
+			s.depth--
 		case ',':
-			if depth == 0 {
-				spans = append(spans, [2]int{itemStart, i})
-				itemStart = i + 1
+			if s.depth == 0 {
+				span := [2]int{s.itemStart, i}
+				s.itemStart, s.i = i+1, i+1
+				return span, scanItem
 			}
 		}
 	}
-	return nil, 0, false
+	return [2]int{-1, -1}, scanBad
 }
 
 func (p *parser) number() (Value, error) {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"filippo.io/edwards25519"
 )
@@ -115,60 +116,69 @@ func (k *Key) Verify(msg, sig []byte) bool {
 	if err != nil {
 		return false
 	}
-	h := sha512.New()
-	h.Write(sig[:32])
-	h.Write(k.raw)
-	h.Write(msg)
+	// k = SHA-512(R || A || msg). Short messages (a payload hash, as every
+	// envelope signs) are hashed from one stack buffer, without a hasher
+	// on the heap.
 	var digest [64]byte
-	kh, err := new(edwards25519.Scalar).SetUniformBytes(h.Sum(digest[:0]))
-	if err != nil {
+	if len(msg) <= 192 {
+		var in [256]byte
+		n := copy(in[:], sig[:32])
+		n += copy(in[n:], k.raw)
+		n += copy(in[n:], msg)
+		digest = sha512.Sum512(in[:n])
+	} else {
+		h := sha512.New()
+		h.Write(sig[:32])
+		h.Write(k.raw)
+		h.Write(msg)
+		h.Sum(digest[:0])
+	}
+	var kh edwards25519.Scalar
+	if _, err := kh.SetUniformBytes(digest[:]); err != nil {
 		return false
 	}
-	var R *edwards25519.Point
+	var R edwards25519.Point
 	if t := k.maybeTable(); t != nil {
-		R = edwards25519.NewIdentityPoint()
-		baseTable().multAdd(R, S)
-		t.multAdd(R, kh)
+		R.Set(edwards25519.NewIdentityPoint())
+		baseTable().multAdd(&R, S)
+		t.multAdd(&R, &kh)
 	} else {
-		R = new(edwards25519.Point).VarTimeDoubleScalarBaseMult(kh, k.negA, S)
+		R.VarTimeDoubleScalarBaseMult(&kh, k.negA, S)
 	}
 	return subtle.ConstantTimeCompare(R.Bytes(), sig[:32]) == 1
 }
 
 // Resolver resolves did:key identifiers to verifying keys and remembers a
-// bounded number of them. It is safe for concurrent use.
+// bounded number of them. It is safe for concurrent use; a hit takes no
+// lock, since every receipt of a bundle checked on several cores resolves
+// its signer.
 type Resolver struct {
-	mu   sync.Mutex
-	keys map[string]*Key
-	max  int
+	keys sync.Map // did -> *Key
+	n    atomic.Int64
+	max  int64
 }
 
 // NewResolver returns a resolver that caches up to max keys (at least 1).
-func NewResolver(max int) *Resolver {
-	if max < 1 {
-		max = 1
-	}
-	return &Resolver{keys: make(map[string]*Key), max: max}
+func NewResolver(limit int) *Resolver {
+	return &Resolver{max: int64(max(limit, 1))}
 }
 
 // Resolve returns the key of did, or ErrFormat.
 func (r *Resolver) Resolve(did string) (*Key, error) {
-	r.mu.Lock()
-	k, ok := r.keys[did]
-	r.mu.Unlock()
-	if ok {
-		return k, nil
+	if k, ok := r.keys.Load(did); ok {
+		return k.(*Key), nil
 	}
 	raw, err := PublicKeyBytes(did)
 	if err != nil {
 		return nil, err
 	}
-	k = NewKey(raw)
-	r.mu.Lock()
-	if len(r.keys) >= r.max {
-		clear(r.keys) // simple and bounded; signers per bundle are few
+	k, loaded := r.keys.LoadOrStore(did, NewKey(raw))
+	if !loaded && r.n.Add(1) > r.max {
+		// Simple and bounded; signers per bundle are few.
+		r.keys.Clear()
+		r.n.Store(0)
+		r.keys.Store(did, k)
+		r.n.Add(1)
 	}
-	r.keys[did] = k
-	r.mu.Unlock()
-	return k, nil
+	return k.(*Key), nil
 }

@@ -134,8 +134,10 @@ func TestVerifyMatchesStdlib(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(r.keys) > 2 {
-		t.Fatalf("cache grew to %d", len(r.keys))
+	n := 0
+	r.keys.Range(func(any, any) bool { n++; return true })
+	if n > 2 {
+		t.Fatalf("cache grew to %d", n)
 	}
 }
 

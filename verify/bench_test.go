@@ -3,6 +3,7 @@ package verify
 import (
 	"crypto/ed25519"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,77 @@ func TestBenchBundleVerifies(t *testing.T) {
 	if out.Status != StatusPass || out.Verification.ReceiptsVerified != 50 {
 		t.Fatalf("%s %s %s %+v", out.Status, out.ReasonCode, out.Reason, out.Verification)
 	}
+}
+
+// TestStepOrderWithSpeculation checks that the steps run while the payload
+// hash is computed do not change which failure is reported: a payload whose
+// hash no longer matches fails with HASH_MISMATCH (step 15) even when its
+// event chain (step 18) or a receipt is broken too, and a bundle whose only
+// fault is a later step reports that step.
+func TestStepOrderWithSpeculation(t *testing.T) {
+	raw, opt := benchBundle(t, 40)
+	for _, c := range []struct {
+		name, old, new, code string
+	}{
+		{"event and payload hash", `"event_id":"evt_00007"`, `"event_id":"evt_0007x"`, HashMismatch},
+		{"receipt and payload hash", `"tokens_input":105`, `"tokens_input":106`, HashMismatch},
+		{"untouched", `"bundle_id":"bundle_bench"`, `"bundle_id":"bundle_bench"`, ""},
+	} {
+		in := strings.Replace(string(raw), c.old, c.new, 1)
+		if in == string(raw) && c.code != "" {
+			t.Fatalf("%s: nothing replaced", c.name)
+		}
+		out := Check([]byte(in), KindProofBundle, opt)
+		want := c.code
+		if want == "" {
+			want = OK
+		}
+		if out.ReasonCode != want {
+			t.Errorf("%s: got %s (%s), want %s", c.name, out.ReasonCode, out.Reason, want)
+		}
+	}
+	// Re-sign a payload with a broken event: the hash and signature now
+	// hold, so step 18 reports the event.
+	v, err := canon.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := v.Get("payload")
+	ev := &p.Get("event_chain").Items[7]
+	for i := range ev.Members {
+		if ev.Members[i].Key == "event_type" {
+			ev.Members[i].Value = canon.NewString("tool_call")
+		}
+	}
+	agent, _ := signer.FromSeed(testkit.Seed(1))
+	env, err := envelope.Sign(agent, envelope.TypeBundle, *p, envelope.Options{IssuedAt: opt.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resigned, err := env.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Check(resigned, KindProofBundle, opt)
+	if out.ReasonCode != HashMismatch || !strings.Contains(out.Reason, "event hash") {
+		t.Errorf("re-signed broken event: got %s (%s)", out.ReasonCode, out.Reason)
+	}
+	// The same with another signature: steps 16 and 17 come first.
+	env.Signature = env.Signature[:10] + flip(env.Signature[10]) + env.Signature[11:]
+	badSig, err := env.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := Check(badSig, KindProofBundle, opt); out.ReasonCode != SignatureInvalid {
+		t.Errorf("bad signature and broken event: got %s (%s)", out.ReasonCode, out.Reason)
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
 }
 
 // BenchmarkVerifyBundle1000 verifies a bundle of 1,000 bound gateway

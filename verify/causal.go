@@ -75,8 +75,16 @@ func checkCausal(payload *canon.Value, res *Result) *Result {
 	var causal []int
 	if receipts.IsArray() {
 		for i := range receipts.Items {
-			env := &receipts.Items[i]
-			p := env.Get("payload")
+			if p := receipts.Items[i].Get("payload"); p.IsObject() && isCausal(p.Get("binding")) {
+				causal = append(causal, i)
+			}
+		}
+	}
+	// A replayed receipt id matters only when one of the two receipts is
+	// causal, so bundles without causal bindings skip the index.
+	if len(causal) > 0 {
+		for i := range receipts.Items {
+			p := receipts.Items[i].Get("payload")
 			if !p.IsObject() {
 				continue
 			}
@@ -87,9 +95,6 @@ func checkCausal(payload *canon.Value, res *Result) *Result {
 					}
 				}
 				byID[id] = p
-			}
-			if isCausal(p.Get("binding")) {
-				causal = append(causal, i)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -138,6 +139,10 @@ func runVerify(e *env, f verifyFlags, path string) error {
 	if err != nil {
 		return fail(err)
 	}
+	// One verification holds the whole document until it is done, so
+	// frequent collections find little to free; collect less often, as
+	// a serving process does (GOGC in the environment still wins).
+	server.TuneGC()
 	opt := verify.Options{Config: cfg, Now: at, Strict: f.strict}
 	if f.urm != "" {
 		if opt.URM, err = os.ReadFile(f.urm); err != nil {

@@ -80,10 +80,12 @@ type Config struct {
 	LocalBuses []string
 }
 
-// TuneGC sets the garbage collector for a serving process: GOGC=400 unless
-// the environment sets GOGC. The gateways allocate per call and keep a
-// small live heap; collecting four times less often costs a few tens of
-// megabytes and takes collection work off the request path.
+// TuneGC sets the garbage collector for a serving process, or a one-shot
+// verification: GOGC=400 unless the environment sets GOGC. The gateways
+// allocate per call and keep a small live heap; collecting four times less
+// often costs a few tens of megabytes and takes collection work off the
+// request path. A verification of a large bundle allocates a few times its
+// size; on two cores the collector's work competes with the receipt checks.
 func TuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
