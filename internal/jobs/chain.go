@@ -138,12 +138,19 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 			return store.JobEvent{}, err
 		}
 	}
-	ev, err := s.st.AppendEvent(ctx, jobID, func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+	next := func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
 		if known && sameHead(last, head) {
 			return pre, preItems, nil
 		}
 		return build(last)
-	})
+	}
+	var ev store.JobEvent
+	var err error
+	if pa, ok := s.st.(store.PreparedAppender); ok && known {
+		ev, err = pa.AppendPrepared(ctx, jobID, head, pre, preItems, next)
+	} else {
+		ev, err = s.st.AppendEvent(ctx, jobID, next)
+	}
 	if err != nil {
 		s.forget(jobID)
 	} else {

@@ -190,6 +190,17 @@ type Jobs interface {
 	ListBundles(ctx context.Context, jobID string) ([]Bundle, error)
 }
 
+// PreparedAppender is implemented by back ends that can take an event, and
+// its evidence, built in advance on the head the caller last saw (head nil:
+// the job had no events), and append it in one step when that is still the
+// job's last event. Otherwise, and whenever the job is not open, they do
+// what AppendEvent does with next, which reports errors as AppendEvent
+// does. Callers use it when a back end has it.
+type PreparedAppender interface {
+	AppendPrepared(ctx context.Context, jobID string, head *JobEvent, ev JobEvent, items []JobItem,
+		next func(last *JobEvent) (JobEvent, []JobItem, error)) (JobEvent, error)
+}
+
 // ErrLimit is returned when an addition would take a counter over its
 // limit.
 var ErrLimit = errors.New("store: limit reached")

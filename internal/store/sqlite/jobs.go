@@ -273,6 +273,13 @@ const (
 	stmtRelease    = `RELEASE a`
 	stmtRollbackTo = `ROLLBACK TO a`
 	stmtPutEvent   = `INSERT INTO job_events (` + eventCols + `, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// stmtPutEventAfter inserts an event only while its job is open and
+	// the given sequence number and hash are its last event's (0 and ""
+	// for none).
+	stmtPutEventAfter = `INSERT INTO job_events (` + eventCols + `, items) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		WHERE (SELECT status FROM jobs WHERE id = ?) = 'open'
+		AND COALESCE((SELECT MAX(seq) FROM job_events WHERE job_id = ?), 0) = ?
+		AND COALESCE((SELECT event_hash FROM job_events WHERE job_id = ? AND seq = ?), '') = ?`
 	// stmtPutItem numbers the item after the job's last one as it inserts.
 	stmtPutItem = `INSERT INTO job_items (` + itemCols + `) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_items WHERE job_id = ?), ?, ?, ?, ?, ?, ?) RETURNING seq`
 )
@@ -281,7 +288,7 @@ const (
 // transaction holds the writer connection.
 func (s *DB) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{stmtJobStatus, stmtHead, stmtPutEvent, stmtPutItem, stmtSavepoint, stmtRelease, stmtRollbackTo} {
+	for _, q := range []string{stmtJobStatus, stmtHead, stmtPutEvent, stmtPutEventAfter, stmtPutItem, stmtSavepoint, stmtRelease, stmtRollbackTo} {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
@@ -346,10 +353,23 @@ func scanEvent(sc interface{ Scan(...any) error }) (store.JobEvent, error) {
 // load this divides the cost of a commit between calls; alone, an append
 // is one transaction as before.
 func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
+	return s.enqueue(ctx, &appendReq{jobID: jobID, next: next})
+}
+
+// AppendPrepared appends ev and its items, built on head, in one statement
+// when head is still the job's last event and the job is open, and no other
+// append is waiting (a lone call at light load: no transaction to open,
+// no head to read first). Otherwise it is AppendEvent with next.
+func (s *DB) AppendPrepared(ctx context.Context, jobID string, head *store.JobEvent, ev store.JobEvent, items []store.JobItem,
+	next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
+	return s.enqueue(ctx, &appendReq{jobID: jobID, next: next, prepared: &prepared{head: head, ev: ev, items: items}})
+}
+
+func (s *DB) enqueue(ctx context.Context, req *appendReq) (store.JobEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return store.JobEvent{}, err
 	}
-	req := &appendReq{jobID: jobID, next: next, done: make(chan appendRes, 1)}
+	req.done = make(chan appendRes, 1)
 	s.qmu.Lock()
 	if s.closed {
 		s.qmu.Unlock()
@@ -377,9 +397,17 @@ const maxBatch = 64
 var errClosed = errors.New("sqlite: store closed")
 
 type appendReq struct {
-	jobID string
-	next  func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)
-	done  chan appendRes
+	jobID    string
+	next     func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)
+	prepared *prepared // set by AppendPrepared
+	done     chan appendRes
+}
+
+// prepared is an event built in advance on the head its caller last saw.
+type prepared struct {
+	head  *store.JobEvent
+	ev    store.JobEvent
+	items []store.JobItem
 }
 
 type appendRes struct {
@@ -422,6 +450,12 @@ func (s *DB) lead(background bool) {
 
 func (s *DB) runBatch(batch []*appendReq) {
 	ctx := context.Background()
+	if len(batch) == 1 && batch[0].prepared != nil {
+		if res, done := s.appendPrepared(ctx, batch[0]); done {
+			batch[0].done <- res
+			return
+		}
+	}
 	results := make([]appendRes, len(batch))
 	fail := func(err error) {
 		for _, r := range batch {
@@ -508,6 +542,44 @@ func (s *DB) appendOne(ctx context.Context, tx *sql.Tx, r *appendReq) (store.Job
 		return store.JobEvent{}, fmt.Errorf("sqlite: append event: %w", err)
 	}
 	return ev, nil
+}
+
+// appendPrepared runs a lone prepared append as one conditional INSERT in
+// autocommit: it inserts only while the job is open and its last event is
+// the prepared head (same sequence number and hash), which SQLite's single
+// writer checks and applies atomically. done is false when nothing was
+// inserted for a reason the full path must tell apart (the head moved, the
+// job is not open or not there, an id repeats), and the caller then runs
+// the full path.
+func (s *DB) appendPrepared(ctx context.Context, r *appendReq) (appendRes, bool) {
+	p := r.prepared
+	ev := p.ev
+	ev.JobID = r.jobID
+	headSeq, headHash := int64(0), ""
+	if p.head != nil {
+		headSeq, headHash = p.head.Seq, p.head.EventHash
+	}
+	if ev.Seq != headSeq+1 {
+		return appendRes{}, false
+	}
+	embedded, err := encodeItems(p.items)
+	if err != nil {
+		return appendRes{}, false
+	}
+	res, err := s.stmts[stmtPutEventAfter].ExecContext(ctx,
+		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), embedded,
+		r.jobID, r.jobID, headSeq, r.jobID, headSeq, headHash)
+	if isUnique(err) {
+		return appendRes{}, false
+	}
+	if err != nil {
+		return appendRes{err: fmt.Errorf("sqlite: append event: %w", err)}, true
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return appendRes{}, false
+	}
+	s.preparedAppends.Add(1)
+	return appendRes{ev: ev}, true
 }
 
 // embeddedItem is an item stored in its event's row.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -38,9 +39,14 @@ type DB struct {
 	leading bool
 	closed  bool
 	leaders sync.WaitGroup // a running batch leader
+
+	preparedAppends atomic.Int64 // appends done in one statement (tests read it)
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store            = (*DB)(nil)
+	_ store.PreparedAppender = (*DB)(nil)
+)
 
 // Open opens (creating if needed, mode 0600) the database at path and
 // applies pending migrations.

@@ -40,6 +40,13 @@ func Run(t *testing.T, open Opener) {
 	t.Run("LockdownAndCounters", func(t *testing.T) { testLockdownAndCounters(t, open(t)) })
 	t.Run("Bus", func(t *testing.T) { testBus(t, open(t)) })
 	t.Run("ConcurrentReceive", func(t *testing.T) { testConcurrentReceive(t, open(t)) })
+	t.Run("PreparedAppend", func(t *testing.T) {
+		s := open(t)
+		if _, ok := s.(store.PreparedAppender); !ok {
+			t.Skip("this back end has no prepared appends")
+		}
+		testPreparedAppend(t, s)
+	})
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -772,5 +779,81 @@ func testConcurrentReceive(t *testing.T, s store.Store) {
 		if n != 1 {
 			t.Errorf("message %s received %d times", id, n)
 		}
+	}
+}
+
+// testPreparedAppend checks a back end's prepared appends: taken as they
+// are while the head holds, and otherwise the same as AppendEvent (next
+// rebuilds on the real head; closed and unknown jobs and repeated items
+// are refused with AppendEvent's errors).
+func testPreparedAppend(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	pa := s.(store.PreparedAppender)
+	if err := s.CreateJob(ctx, newJob("job_p")); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(seq int64) store.JobEvent {
+		return store.JobEvent{Seq: seq, EventID: fmt.Sprintf("e%d", seq), EventType: "llm_call", EventHash: fmt.Sprintf("h%d", seq), Event: []byte(`{}`), CreatedAt: t0}
+	}
+	item := func(id string) store.JobItem {
+		return store.JobItem{Kind: "gateway_receipt", ItemID: id, EventHash: "h", JSON: []byte(`{"id":"` + id + `"}`), CreatedAt: t0}
+	}
+	var calls []*store.JobEvent
+	next := func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		calls = append(calls, last)
+		seq := int64(1)
+		if last != nil {
+			seq = last.Seq + 1
+		}
+		return mk(seq), []store.JobItem{item(fmt.Sprint("rebuilt", seq))}, nil
+	}
+	// The head holds: first event, then the second on it.
+	e1, err := pa.AppendPrepared(ctx, "job_p", nil, mk(1), []store.JobItem{item("r1")}, next)
+	if err != nil || e1.Seq != 1 || e1.JobID != "job_p" {
+		t.Fatalf("first prepared append: %+v %v", e1, err)
+	}
+	e2, err := pa.AppendPrepared(ctx, "job_p", &e1, mk(2), []store.JobItem{item("r2")}, next)
+	if err != nil || e2.Seq != 2 {
+		t.Fatalf("second prepared append: %+v %v", e2, err)
+	}
+	// A stale head (seq 1 again), and a head with the right number but
+	// another hash: next rebuilds on the real head each time.
+	stale := e1
+	wrongHash := e2
+	wrongHash.EventHash = "other"
+	for i, head := range []*store.JobEvent{&stale, &wrongHash, nil} {
+		calls = nil
+		want, seq := int64(3+i), int64(1)
+		if head != nil {
+			seq = head.Seq + 1
+		}
+		ev, err := pa.AppendPrepared(ctx, "job_p", head, mk(seq), nil, next)
+		if err != nil || ev.Seq != want || len(calls) != 1 || calls[0] == nil || calls[0].Seq != want-1 {
+			t.Fatalf("head %d: %+v %v (next saw %v)", i, ev, err, calls)
+		}
+	}
+	evs, _ := s.ListEvents(ctx, "job_p")
+	items, _ := s.ListItems(ctx, "job_p")
+	if len(evs) != 5 || len(items) != 5 || items[0].ItemID != "r1" || items[2].ItemID != "rebuilt3" {
+		t.Fatalf("after prepared appends: %d events, %d items %+v", len(evs), len(items), items)
+	}
+	// Repeated items, an unknown job, a closed job.
+	last := evs[len(evs)-1]
+	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(6), []store.JobItem{item("x"), item("x")}, func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		return mk(6), []store.JobItem{item("x"), item("x")}, nil
+	}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("repeated items: %v", err)
+	}
+	if _, err := pa.AppendPrepared(ctx, "job_nope", nil, mk(1), nil, next); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown job: %v", err)
+	}
+	if err := s.SetJobStatus(ctx, "job_p", store.JobOpen, store.JobFinished, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(6), nil, next); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("closed job: %v", err)
+	}
+	if evs, _ := s.ListEvents(ctx, "job_p"); len(evs) != 5 {
+		t.Errorf("refused appends stored events: %d", len(evs))
 	}
 }
