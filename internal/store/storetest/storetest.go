@@ -832,15 +832,22 @@ func testPreparedAppend(t *testing.T, s store.Store) {
 			t.Fatalf("head %d: %+v %v (next saw %v)", i, ev, err, calls)
 		}
 	}
+	// An event that does not follow its head (a gap): next rebuilds.
+	calls = nil
+	last := mustLast(t, s, "job_p")
+	ev, err := pa.AppendPrepared(ctx, "job_p", &last, mk(last.Seq+3), nil, next)
+	if err != nil || ev.Seq != last.Seq+1 || len(calls) != 1 {
+		t.Fatalf("prepared event with a gap: %+v %v (next called %d times)", ev, err, len(calls))
+	}
 	evs, _ := s.ListEvents(ctx, "job_p")
 	items, _ := s.ListItems(ctx, "job_p")
-	if len(evs) != 5 || len(items) != 5 || items[0].ItemID != "r1" || items[2].ItemID != "rebuilt3" {
+	if len(evs) != 6 || len(items) != 6 || items[0].ItemID != "r1" || items[2].ItemID != "rebuilt3" {
 		t.Fatalf("after prepared appends: %d events, %d items %+v", len(evs), len(items), items)
 	}
 	// Repeated items, an unknown job, a closed job.
-	last := evs[len(evs)-1]
-	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(6), []store.JobItem{item("x"), item("x")}, func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
-		return mk(6), []store.JobItem{item("x"), item("x")}, nil
+	last = evs[len(evs)-1]
+	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(7), []store.JobItem{item("x"), item("x")}, func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		return mk(7), []store.JobItem{item("x"), item("x")}, nil
 	}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("repeated items: %v", err)
 	}
@@ -850,10 +857,19 @@ func testPreparedAppend(t *testing.T, s store.Store) {
 	if err := s.SetJobStatus(ctx, "job_p", store.JobOpen, store.JobFinished, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(6), nil, next); !errors.Is(err, store.ErrConflict) {
+	if _, err := pa.AppendPrepared(ctx, "job_p", &last, mk(7), nil, next); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("closed job: %v", err)
 	}
-	if evs, _ := s.ListEvents(ctx, "job_p"); len(evs) != 5 {
+	if evs, _ := s.ListEvents(ctx, "job_p"); len(evs) != 6 {
 		t.Errorf("refused appends stored events: %d", len(evs))
 	}
+}
+
+func mustLast(t *testing.T, s store.Store, jobID string) store.JobEvent {
+	t.Helper()
+	evs, err := s.ListEvents(context.Background(), jobID)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events of %s: %d, %v", jobID, len(evs), err)
+	}
+	return evs[len(evs)-1]
 }
