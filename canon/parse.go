@@ -305,37 +305,41 @@ func (p *parser) arrayParallel(depth int) (Value, bool, error) {
 	work := make(chan *itemBatch, 64)
 	var batches []*itemBatch
 	var wg sync.WaitGroup
-	for w := runtime.GOMAXPROCS(0); w > 0; w-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scr := scratchPool.Get().(*scratch)
-			sub := parser{data: p.data, members: scr.members[:0], items: scr.items[:0], buf: scr.buf[:0]}
-			defer scr.put(&sub)
-			for b := range work {
-				b.items = make([]Value, len(b.spans))
-				for i, span := range b.spans {
-					sub.pos = span[0]
+	worker := func() {
+		defer wg.Done()
+		scr := scratchPool.Get().(*scratch)
+		sub := parser{data: p.data, members: scr.members[:0], items: scr.items[:0], buf: scr.buf[:0]}
+		defer scr.put(&sub)
+		for b := range work {
+			b.items = make([]Value, len(b.spans))
+			for i, span := range b.spans {
+				sub.pos = span[0]
+				sub.skipSpace()
+				v, err := sub.value(depth)
+				if err == nil {
 					sub.skipSpace()
-					v, err := sub.value(depth)
-					if err == nil {
-						sub.skipSpace()
-						if sub.pos != span[1] {
-							err = sub.errf("expected ',' or ']' in array")
-						}
+					if sub.pos != span[1] {
+						err = sub.errf("expected ',' or ']' in array")
 					}
-					if err != nil {
-						b.err = err
-						break
-					}
-					b.items[i] = v
 				}
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.items[i] = v
 			}
-		}()
+		}
 	}
+	// Workers start as batches appear, up to one per P.
+	workers, maxWorkers := 0, runtime.GOMAXPROCS(0)
 	send := func(spans [][2]int) {
 		b := &itemBatch{spans: spans}
 		batches = append(batches, b)
+		if workers < maxWorkers {
+			workers++
+			wg.Add(1)
+			go worker()
+		}
 		work <- b
 	}
 	for i := 0; i < len(first); i += parallelBatch {
