@@ -153,7 +153,50 @@ func PayloadHash(payload *canon.Value, jcs bool) string {
 // canon.Marshal(e), written directly (this runs once per receipt on the
 // gateways' hot path).
 func (e *Envelope) JSON() ([]byte, error) {
-	b := make([]byte, 0, 640)
+	return e.appendJSON(make([]byte, 0, 640), func(b []byte) []byte { return canon.AppendCompact(b, &e.Payload) }), nil
+}
+
+// SignCompact is Sign followed by JSON for a payload given as its compact
+// bytes, which the caller guarantees are exactly canon's compact form of a
+// JSON object (as a type's own encoder, tested against canon.Marshal,
+// writes them): the payload is hashed and copied as it is, never parsed or
+// encoded again. It returns the envelope's JSON.
+func SignCompact(s signer.Signer, typ string, payload []byte, opt Options) ([]byte, error) {
+	if opt.JCS {
+		return nil, errors.New("envelope: SignCompact signs the compact form only")
+	}
+	if len(payload) < 2 || payload[0] != '{' || payload[len(payload)-1] != '}' {
+		return nil, errors.New("envelope: payload must be a JSON object")
+	}
+	hash := b64u.SHA256(payload)
+	sig, err := s.Sign([]byte(hash))
+	if err != nil {
+		return nil, fmt.Errorf("envelope: sign: %w", err)
+	}
+	if opt.Version == "" {
+		opt.Version = Version1
+	}
+	if opt.IssuedAt.IsZero() {
+		opt.IssuedAt = time.Now()
+	}
+	env := Envelope{
+		EnvelopeVersion: opt.Version,
+		EnvelopeType:    typ,
+		PayloadHash:     hash,
+		HashAlgorithm:   HashSHA256,
+		Signature:       b64u.Encode(sig),
+		Algorithm:       AlgEd25519,
+		SignerDID:       s.DID(),
+		IssuedAt:        FormatTime(opt.IssuedAt),
+	}
+	if !opt.ExpiresAt.IsZero() {
+		env.ExpiresAt = FormatTime(opt.ExpiresAt)
+	}
+	return env.appendJSON(make([]byte, 0, len(payload)+512), func(b []byte) []byte { return append(b, payload...) }), nil
+}
+
+// appendJSON writes the envelope, with payload writing its payload.
+func (e *Envelope) appendJSON(b []byte, payload func([]byte) []byte) []byte {
 	field := func(b []byte, sep byte, k, v string) []byte {
 		b = append(b, sep, '"')
 		b = append(b, k...)
@@ -163,7 +206,7 @@ func (e *Envelope) JSON() ([]byte, error) {
 	b = field(b, '{', "envelope_version", e.EnvelopeVersion)
 	b = field(b, ',', "envelope_type", e.EnvelopeType)
 	b = append(b, `,"payload":`...)
-	b = canon.AppendCompact(b, &e.Payload)
+	b = payload(b)
 	b = field(b, ',', "payload_hash_b64u", e.PayloadHash)
 	b = field(b, ',', "hash_algorithm", e.HashAlgorithm)
 	b = field(b, ',', "signature_b64u", e.Signature)
@@ -190,7 +233,7 @@ func (e *Envelope) JSON() ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // Value returns the envelope as a parsed tree.

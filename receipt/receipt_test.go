@@ -99,6 +99,7 @@ func TestGatewayEncoderMatchesMarshal(t *testing.T) {
 				Redactions: 3, Privacy: "hash_only"}},
 		{Version: "1", Binding: &Binding{SpanID: "only"}, Metadata: &GatewayMetadata{Streamed: true}},
 	}
+	k, _ := signer.FromSeed(testkit.Seed(100))
 	for i, g := range cases {
 		want, err := canon.Marshal(g)
 		if err != nil {
@@ -107,7 +108,50 @@ func TestGatewayEncoderMatchesMarshal(t *testing.T) {
 		if got := g.appendCompact(nil); string(got) != string(want) {
 			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
 		}
+		// SignJSON relies on that: it must give Sign's envelope, byte for
+		// byte (Ed25519 signatures are deterministic).
+		g.Timestamp = "2026-11-22T05:00:00.000Z"
+		env, err := g.Sign(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, _ := env.JSON()
+		fast, err := g.SignJSON(k)
+		if err != nil || string(fast) != string(slow) {
+			t.Errorf("case %d: SignJSON\n got %s (%v)\nwant %s", i, fast, err, slow)
+		}
 	}
+}
+
+// BenchmarkGatewaySign signs a model call's receipt as the model gateway
+// does (SignJSON), and the generic way (Sign, then JSON).
+func BenchmarkGatewaySign(b *testing.B) {
+	k, _ := signer.FromSeed(testkit.Seed(100))
+	mi := NewModelIdentity("openai", "gpt-4o-mini")
+	g := Gateway{ReceiptID: "rcpt_0123456789abcdef0123456789abcdef", GatewayID: k.DID(), Provider: "openai", Model: "gpt-4o-mini",
+		RequestHash: "FsKGxfPJ_zbl_8nnxERCFldcVv3gY7k4cTZBInlwNvc", ResponseHash: "6EgSG1eajIkQr_xFGTYUeConIr2zdNqLT2hOOCdK2X0",
+		TokensInput: 120, TokensOutput: 240, LatencyMS: 3, Timestamp: "2026-11-22T05:00:00.000Z",
+		Binding: &Binding{RunID: "job_0123", EventHash: "aZsDHND_Dur_-rzESbVR-iRmQsUCGQen2a4gVrd5McA", Nonce: "n", PolicyHash: "gjQS0erLZ5ViIOUylZ8BBGAwV8iHBIY8o4580Yj9qBI",
+			TokenScopeHash: "XxYckUmILg4QEkvF3VwR8Pvo7EUu3VK87HawHpJSyzM", SpanID: "llm_evt_000002", ParentSpanID: "llm_evt_000001"},
+		Metadata: &GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: mi.Hash(), Status: "OK", Privacy: "hash_only"}}
+	b.Run("SignJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := g.SignJSON(k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Sign+JSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			env, err := g.Sign(k)
+			if err != nil {
+				b.Fatal(err)
+			}
+			env.JSON()
+		}
+	})
 }
 
 // BenchmarkCommit commits to a Key Vault get's result (seven leaves), as

@@ -122,12 +122,8 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 				TokenScopeHash: c.ver.ScopeHash, SpanID: span, ParentSpanID: a.Anchor},
 			Metadata: &receipt.GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: mi.Hash(), Status: outcomeCode,
 				ErrorCode: o.code, Streamed: c.stream, Redactions: c.redacted, Privacy: "hash_only"}}
-		signed, err := rc.Sign(g.opt.Key)
-		if err != nil {
-			signErr = err
-			return nil, "", err
-		}
-		if env, err = signed.JSON(); err != nil {
+		var err error
+		if env, err = rc.SignJSON(g.opt.Key); err != nil {
 			signErr = err
 			return nil, "", err
 		}
