@@ -140,7 +140,7 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 	// in parallel, remembering where each receipt payload and metadata
 	// object landed; the bundle hash, the metadata limits and the receipt
 	// hashes all use these bytes.
-	enc := encodeBundle(payload, b.opt.workers())
+	enc := encodeBundle(payload, b.opt.workers(), b.receiptCheck())
 	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
 		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
 	}
@@ -408,6 +408,7 @@ func schemaCode(path string) string {
 type encodedItem struct {
 	raw               []byte
 	payload, metadata canon.Span
+	code              string // receipts[] only: the envelope check's code, "" when it passed
 }
 
 func (it *encodedItem) payloadBytes() []byte {
@@ -425,8 +426,9 @@ type encodedBundle struct {
 
 // encodeBundle encodes the items of event_chain, receipts and tool_receipts
 // on up to workers goroutines and prepares an encoder that splices them
-// into the payload's compact form.
-func encodeBundle(payload *canon.Value, workers int) *encodedBundle {
+// into the payload's compact form. Each receipts[] item is also checked
+// with checkReceipt, in the same pass.
+func encodeBundle(payload *canon.Value, workers int, checkReceipt func(env *canon.Value, payload []byte) string) *encodedBundle {
 	eb := &encodedBundle{}
 	eb.enc.Pre = map[*canon.Value][][]byte{}
 	for _, key := range [...]string{"event_chain", "receipts", "tool_receipts"} {
@@ -456,6 +458,9 @@ func encodeBundle(payload *canon.Value, workers int) *encodedBundle {
 			if len(e.Spans) > 1 {
 				items[i].metadata = e.Spans[1]
 			}
+			if key == "receipts" {
+				items[i].code = checkReceipt(it, items[i].payloadBytes())
+			}
 		}
 		if len(items) > 0 {
 			encode(0)
@@ -477,16 +482,32 @@ func encodeBundle(payload *canon.Value, workers int) *encodedBundle {
 	return eb
 }
 
-func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, items []encodedItem, ctx *chainContext, res *Result) {
+// receiptCheck returns the check of one gateway receipt's envelope (step
+// 23 without the binding, which needs the event chain): encodeBundle runs
+// it on each receipt right after encoding it, while its values and bytes
+// are in cache, in the same pass. It is a pure function of the receipt, so
+// running it before the earlier steps changes no verdict: its result is
+// read only at step 23.
+func (b *bundleCheck) receiptCheck() func(env *canon.Value, payload []byte) string {
 	allow := newAllowSet(b.opt.Config.GatewayReceiptSigners)
+	return func(env *canon.Value, payload []byte) string {
+		if isLegacyDiagnostic(env) {
+			return "SKIPPED"
+		}
+		code, _ := verifySignedReceiptAt(env, gatewayKind, allow, payload, b.opt.Strict, true)
+		return code
+	}
+}
+
+func (b *bundleCheck) checkGatewayReceipts(receipts *canon.Value, items []encodedItem, ctx *chainContext, res *Result) {
 	outs := make([]receiptOutcome, len(receipts.Items))
 	parallel(len(receipts.Items), b.opt.workers(), func(i int) {
 		env := &receipts.Items[i]
-		if isLegacyDiagnostic(env) {
-			outs[i].code = "SKIPPED"
+		code := items[i].code
+		if code == "SKIPPED" {
+			outs[i].code = code
 			return
 		}
-		code, _ := verifySignedReceiptAt(env, gatewayKind, allow, items[i].payloadBytes(), b.opt.Strict, true)
 		o := receiptOutcome{code: code, signed: code == ""}
 		payload := env.Get("payload")
 		if bind := payload.Get("binding"); bind.IsObject() {
