@@ -1,7 +1,6 @@
 package modelgwbench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,8 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +24,7 @@ import (
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/server"
+	"github.com/clawea/clawea/internal/testkit"
 )
 
 // The upstream answers every chat call with the same 1 KiB OpenAI-style
@@ -83,8 +81,11 @@ type target struct {
 // again with MODELGW_BENCH_ROLE set; the load comes from this process.
 // (In one process, the client, the gateway and the upstream would compete
 // for the same scheduler and the numbers would measure that.)
+// roles runs this binary as the benchmark's processes.
+var roles = testkit.Roles{Prefix: "MODELGW_BENCH"}
+
 func TestMain(m *testing.M) {
-	switch os.Getenv("MODELGW_BENCH_ROLE") {
+	switch roles.Role() {
 	case "":
 		os.Exit(m.Run())
 	case "upstream":
@@ -114,44 +115,7 @@ func TestMain(m *testing.M) {
 		go node.Serve(context.Background())
 		fmt.Println(u)
 	}
-	// MODELGW_BENCH_CPUPROFILE profiles this process until it stops.
-	if path := os.Getenv("MODELGW_BENCH_CPUPROFILE"); path != "" && os.Getenv("MODELGW_BENCH_ROLE") == "gateway" {
-		if f, err := os.Create(path); err == nil {
-			pprof.StartCPUProfile(f)
-			defer f.Close()
-		}
-	}
-	// Serve until the parent closes stdin (or dies).
-	io.Copy(io.Discard, os.Stdin)
-	pprof.StopCPUProfile()
-	os.Exit(0)
-}
-
-// spawn starts this binary in a role and returns the URL it prints.
-func spawn(b testing.TB, role string, env ...string) (string, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "MODELGW_BENCH_ROLE="+role), env...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		b.Fatalf("%s did not start: %v", role, err)
-	}
-	return strings.TrimSpace(line), func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-	}
+	roles.Serve("gateway")
 }
 
 // setup starts the upstream, a plain reverse proxy to it, and a clawea
@@ -163,10 +127,10 @@ func setup(b testing.TB) (direct, proxy, gateway target, done func()) {
 
 // setupJobs is setup with extra gateway targets, each with its own job.
 func setupJobs(b testing.TB, extra int) (direct, proxy, gateway target, more []target, done func()) {
-	upURL, stopUp := spawn(b, "upstream")
-	rpURL, stopRP := spawn(b, "proxy", "MODELGW_BENCH_UPSTREAM="+upURL)
+	upURL, stopUp := roles.Spawn(b, "upstream")
+	rpURL, stopRP := roles.Spawn(b, "proxy", "MODELGW_BENCH_UPSTREAM="+upURL)
 	dir := keystore.Dir(b.TempDir())
-	gwURL, stopGW := spawn(b, "gateway", "MODELGW_BENCH_UPSTREAM="+upURL, "MODELGW_BENCH_DATA="+string(dir))
+	gwURL, stopGW := roles.Spawn(b, "gateway", "MODELGW_BENCH_UPSTREAM="+upURL, "MODELGW_BENCH_DATA="+string(dir))
 	ctx := context.Background()
 	tok, _, _ := dir.AdminToken()
 	admin := client.New(gwURL, tok)
@@ -294,14 +258,6 @@ func saturateEach(b testing.TB, ts []target, total int) float64 {
 	return float64(total) / time.Since(start).Seconds()
 }
 
-func intEnv(name string, def int) int {
-	var v int
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // BenchmarkModelGateway runs the whole comparison once per iteration (use
 // -benchtime 1x): latency at light load (p50, p99) for the upstream
 // directly, a plain httputil.ReverseProxy and the gateway; streaming time
@@ -310,7 +266,7 @@ func intEnv(name string, def int) int {
 // job. BENCH_N (default 2000), BENCH_CLIENTS (32) and BENCH_TOTAL (6000)
 // bound the work.
 func BenchmarkModelGateway(b *testing.B) {
-	n, clients, total := intEnv("BENCH_N", 2000), intEnv("BENCH_CLIENTS", 32), intEnv("BENCH_TOTAL", 6000)
+	n, clients, total := testkit.IntEnv("BENCH_N", 2000), testkit.IntEnv("BENCH_CLIENTS", 32), testkit.IntEnv("BENCH_TOTAL", 6000)
 	for i := 0; i < b.N; i++ {
 		direct, proxy, gateway, more, done := setupJobs(b, clients-1)
 		type row struct {

@@ -1,7 +1,6 @@
 package toolgwbench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +27,7 @@ import (
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/internal/store/sqlite"
+	"github.com/clawea/clawea/internal/testkit"
 	"github.com/clawea/clawea/internal/toolgw"
 )
 
@@ -55,8 +53,11 @@ var (
 // Each party runs in its own process: the dev vault and the gateway are
 // this test binary started again with TOOLGW_BENCH_ROLE set; the calls come
 // from this process.
+// roles runs this binary as the benchmark's processes.
+var roles = testkit.Roles{Prefix: "TOOLGW_BENCH"}
+
 func TestMain(m *testing.M) {
-	switch os.Getenv("TOOLGW_BENCH_ROLE") {
+	switch roles.Role() {
 	case "":
 		os.Exit(m.Run())
 	case "devvault":
@@ -99,44 +100,7 @@ func TestMain(m *testing.M) {
 		go node.Serve(context.Background())
 		fmt.Println(u)
 	}
-	// TOOLGW_BENCH_CPUPROFILE profiles the gateway until it stops.
-	if path := os.Getenv("TOOLGW_BENCH_CPUPROFILE"); path != "" && os.Getenv("TOOLGW_BENCH_ROLE") == "gateway" {
-		if f, err := os.Create(path); err == nil {
-			pprof.StartCPUProfile(f)
-			defer f.Close()
-		}
-	}
-	// Serve until the parent closes stdin (or dies).
-	io.Copy(io.Discard, os.Stdin)
-	pprof.StopCPUProfile()
-	os.Exit(0)
-}
-
-// spawn starts this binary in a role and returns the line it prints.
-func spawn(b testing.TB, role string, env ...string) (string, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "TOOLGW_BENCH_ROLE="+role), env...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		b.Fatalf("%s did not start: %v", role, err)
-	}
-	return strings.TrimSpace(line), func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-	}
+	roles.Serve("gateway")
 }
 
 // op is one way of making a call; it returns an error when the call did
@@ -157,9 +121,9 @@ type fixture struct {
 
 func setup(b testing.TB) *fixture {
 	ctx := context.Background()
-	connLine, stopVault := spawn(b, "devvault")
+	connLine, stopVault := roles.Spawn(b, "devvault")
 	dir := keystore.Dir(b.TempDir())
-	gwURL, stopGW := spawn(b, "gateway", "TOOLGW_BENCH_CONN="+connLine, "TOOLGW_BENCH_DATA="+string(dir))
+	gwURL, stopGW := roles.Spawn(b, "gateway", "TOOLGW_BENCH_CONN="+connLine, "TOOLGW_BENCH_DATA="+string(dir))
 	var conn devvault.Conn
 	if err := json.Unmarshal([]byte(connLine), &conn); err != nil {
 		b.Fatal(err)
@@ -325,14 +289,6 @@ func saturate(b testing.TB, ops []op, total int) float64 {
 	return float64(total) / time.Since(start).Seconds()
 }
 
-func intEnv(name string, def int) int {
-	var v int
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // BenchmarkToolGateway runs the whole comparison once per iteration (use
 // -benchtime 1x): latency at light load of a Key Vault get and a queue
 // send, made directly on the connector and through the gateway's JSON API
@@ -342,7 +298,7 @@ func intEnv(name string, def int) int {
 // runs only the calls whose name contains TEXT (with
 // TOOLGW_BENCH_CPUPROFILE=FILE, to profile the gateway on one kind of call).
 func BenchmarkToolGateway(b *testing.B) {
-	n, clients, total := intEnv("BENCH_N", 2000), intEnv("BENCH_CLIENTS", 16), intEnv("BENCH_TOTAL", 6000)
+	n, clients, total := testkit.IntEnv("BENCH_N", 2000), testkit.IntEnv("BENCH_CLIENTS", 16), testkit.IntEnv("BENCH_TOTAL", 6000)
 	only := os.Getenv("BENCH_ONLY") // run only the calls whose name has this (for profiling)
 	for i := 0; i < b.N; i++ {
 		f := setup(b)
