@@ -9,6 +9,8 @@
 package receipt
 
 import (
+	"time"
+
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
@@ -101,14 +103,11 @@ type Gateway struct {
 // Sign signs g as a gateway_receipt envelope. issued_at is the payload's
 // timestamp, as the reference gateway writes it.
 func (g *Gateway) Sign(s signer.Signer) (*envelope.Envelope, error) {
-	if g.Version == "" {
-		g.Version = "1"
-	}
-	at, err := parseTime(g.Timestamp)
+	raw, at, err := g.compact()
 	if err != nil {
 		return nil, err
 	}
-	val, err := canon.Parse(g.appendCompact(make([]byte, 0, 1024)))
+	val, err := canon.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -120,14 +119,24 @@ func (g *Gateway) Sign(s signer.Signer) (*envelope.Envelope, error) {
 // TestGatewayEncoderMatchesMarshal), so those bytes are hashed and copied
 // as they are. The model gateway signs a receipt per call this way.
 func (g *Gateway) SignJSON(s signer.Signer) ([]byte, error) {
+	raw, at, err := g.compact()
+	if err != nil {
+		return nil, err
+	}
+	return envelope.SignCompact(s, envelope.TypeGateway, raw, envelope.Options{IssuedAt: at})
+}
+
+// compact fills the default version and returns the receipt's compact
+// bytes and its timestamp, which becomes the envelope's issued_at.
+func (g *Gateway) compact() ([]byte, time.Time, error) {
 	if g.Version == "" {
 		g.Version = "1"
 	}
 	at, err := parseTime(g.Timestamp)
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
-	return envelope.SignCompact(s, envelope.TypeGateway, g.appendCompact(make([]byte, 0, 1024)), envelope.Options{IssuedAt: at})
+	return g.appendCompact(make([]byte, 0, 1024)), at, nil
 }
 
 // SideEffect is a side-effect record as carried inline in a proof bundle
