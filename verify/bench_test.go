@@ -102,6 +102,10 @@ func TestStepOrderWithSpeculation(t *testing.T) {
 	}{
 		{"event and payload hash", `"event_id":"evt_00007"`, `"event_id":"evt_0007x"`, HashMismatch},
 		{"receipt and payload hash", `"tokens_input":105`, `"tokens_input":106`, HashMismatch},
+		// Step 10 runs beside steps 11 to 30; its verdict still comes
+		// first (each of these also breaks the payload hash).
+		{"receipt schema and payload hash", `"tokens_input":105`, `"tokens_input":"105"`, SchemaValidationFailed},
+		{"bundle schema and bundle version", `"bundle_version":"1"`, `"bundle_version":1`, SchemaValidationFailed},
 		{"untouched", `"bundle_id":"bundle_bench"`, `"bundle_id":"bundle_bench"`, ""},
 	} {
 		in := strings.Replace(string(raw), c.old, c.new, 1)
