@@ -15,7 +15,8 @@ import (
 
 // BenchmarkAppendEvent appends an event with one receipt-sized item, as a
 // model call does: alone (Serial) and from 32 goroutines on 32 jobs
-// (Parallel, where batches form).
+// (Parallel, where batches form); Prepared is a lone append built on the
+// known head, which is one conditional INSERT.
 func BenchmarkAppendEvent(b *testing.B) {
 	event, payload, receipt := bytes.Repeat([]byte("e"), 300), bytes.Repeat([]byte("p"), 350), []byte(`"`+strings.Repeat("r", 1300)+`"`)
 	open := func(b *testing.B, jobs int) *DB {
@@ -49,6 +50,30 @@ func BenchmarkAppendEvent(b *testing.B) {
 			if err := appendOne(db, "job_0", i); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("Prepared", func(b *testing.B) {
+		// A lone append built on the head the caller knows: one
+		// conditional INSERT, as the gateways do at light load.
+		db := open(b, 1)
+		var head *store.JobEvent
+		for i := 0; b.Loop(); i++ {
+			seq := int64(1)
+			if head != nil {
+				seq = head.Seq + 1
+			}
+			ev := store.JobEvent{Seq: seq, EventID: fmt.Sprintf("evt_%06d", seq), EventType: "llm_call", EventHash: fmt.Sprint("h", seq), Event: event, Payload: payload, CreatedAt: time.Now()}
+			items := []store.JobItem{{Kind: "gateway_receipt", ItemID: fmt.Sprint("rcpt_", i), EventHash: ev.EventHash, JSON: receipt, CreatedAt: time.Now()}}
+			got, err := db.AppendPrepared(context.Background(), "job_0", head, ev, items, func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+				return store.JobEvent{}, nil, fmt.Errorf("head moved")
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			head = &got
+		}
+		if n := db.preparedAppends.Load(); n == 0 {
+			b.Fatal("the one-statement path was not taken")
 		}
 	})
 	b.Run("Parallel32", func(b *testing.B) {

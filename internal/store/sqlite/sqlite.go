@@ -117,11 +117,15 @@ func (s *DB) Close() error {
 // SQL exposes the database for tests that tamper with stored rows.
 func (s *DB) SQL() *sql.DB { return s.db }
 
-func (s *DB) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error { return s.migrateWith(ctx, migrations) }
+
+// migrateWith applies the migrations in ms not applied yet, each in its
+// own transaction.
+func (s *DB) migrateWith(ctx context.Context, ms []store.Migration) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS clawea_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlite: migrations table: %w", err)
 	}
-	for _, m := range migrations {
+	for _, m := range ms {
 		tx, err := s.w.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
@@ -328,6 +332,30 @@ CREATE TABLE bus_messages (
 );
 CREATE INDEX bus_messages_entity ON bus_messages (namespace, entity, state, seq);
 CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
+	// An event's id is derived from its sequence number (evt_000042), so
+	// UNIQUE (job_id, event_id) repeated the primary key and cost every
+	// append a third B-tree and a WAL page. SQLite cannot drop a table
+	// constraint, so the table is rebuilt without it.
+	{Version: 6, Name: "job_events without the event id index", SQL: `
+CREATE TABLE job_events_v6 (
+	job_id     TEXT NOT NULL,
+	seq        INTEGER NOT NULL,
+	segment    INTEGER NOT NULL,
+	idx        INTEGER NOT NULL,
+	event_id   TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	event_hash TEXT NOT NULL,
+	event      BLOB NOT NULL,
+	payload    BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	anchor     TEXT NOT NULL DEFAULT '',
+	items      BLOB NOT NULL DEFAULT x'',
+	PRIMARY KEY (job_id, seq)
+);
+INSERT INTO job_events_v6 (job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, created_at, anchor, items)
+	SELECT job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, created_at, anchor, items FROM job_events ORDER BY job_id, seq;
+DROP TABLE job_events;
+ALTER TABLE job_events_v6 RENAME TO job_events;`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

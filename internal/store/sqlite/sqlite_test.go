@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -59,5 +61,81 @@ func TestPreparedAppendOneStatement(t *testing.T) {
 	}
 	if n := db.preparedAppends.Load(); n != 2 {
 		t.Fatalf("a stale head took the one-statement path")
+	}
+}
+
+// TestMigrationRebuildsJobEvents opens a database made by the migrations
+// before version 6 and checks that the rebuilt job_events keeps every
+// event and its evidence, drops the event id index, and takes appends.
+func TestMigrationRebuildsJobEvents(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	old := &DB{db: raw, w: raw, path: path}
+	if err := old.migrateWith(ctx, migrations[:5]); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := old.CreateJob(ctx, store.Job{ID: "j", AgentDID: "did:key:a", PolicyHash: "p", ScopeHash: "s", TokenHash: "t", Status: store.JobOpen, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error) {
+		seq := int64(1)
+		if last != nil {
+			seq = last.Seq + 1
+		}
+		ev := store.JobEvent{Seq: seq, EventID: fmt.Sprintf("evt_%06d", seq), EventType: "llm_call", EventHash: fmt.Sprint("h", seq),
+			Event: []byte(fmt.Sprintf(`{"n":%d}`, seq)), Payload: []byte(`{"p":1}`), Anchor: "span_1", CreatedAt: now}
+		return ev, []store.JobItem{{Kind: "gateway_receipt", ItemID: fmt.Sprint("r", seq), EventHash: ev.EventHash, JSON: []byte(`{"r":true}`), CreatedAt: now}}, nil
+	}
+	for range 3 {
+		if _, err := old.AppendEvent(ctx, "j", next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := old.ListEvents(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	after, err := db.ListEvents(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("events changed in the migration:\n%+v\n%+v", before, after)
+	}
+	items, err := db.ListItems(ctx, "j")
+	if err != nil || len(items) != 3 {
+		t.Fatalf("items after the migration: %d, %v", len(items), err)
+	}
+	var indexes int
+	if err := db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'job_events'`).Scan(&indexes); err != nil {
+		t.Fatal(err)
+	}
+	if indexes != 1 {
+		t.Fatalf("job_events has %d indexes, want only its primary key", indexes)
+	}
+	head := after[len(after)-1]
+	ev, items4, _ := next(&head)
+	if _, err := db.AppendPrepared(ctx, "j", &head, ev, items4, next); err != nil {
+		t.Fatal(err)
+	}
+	if db.preparedAppends.Load() != 1 {
+		t.Fatal("the append after the migration did not take the one-statement path")
+	}
+	// The primary key still refuses a second event at a sequence number.
+	if _, err := db.AppendPrepared(ctx, "j", &head, ev, items4, func(*store.JobEvent) (store.JobEvent, []store.JobItem, error) { return ev, items4, nil }); err == nil {
+		t.Fatal("a repeated sequence number was stored")
 	}
 }
