@@ -8,7 +8,12 @@
 # Runs are interleaved (one core, then two, COUNT times) so that the speed
 # of the machine drifting during the run affects both alike, and each pair
 # gives a speed-up. The bundle is measured twice: with Go's default
-# collector setting, and with GOGC=400 as `clawea verify` runs.
+# collector setting, and with GOGC=400 as `clawea verify` runs. Each pair
+# is followed by a pair of plain signature checks, which share nothing
+# between cores: their speed-up is what this machine gives two cores at
+# that moment (below 2x when the two vCPUs share a physical core or the
+# host takes time away), and the ratio shows how much of it the verifier
+# keeps.
 #
 #   bench/verify.sh [COUNT]     (default 10)
 set -euo pipefail
@@ -26,6 +31,12 @@ for gc in 100 400; do
 			GOGC=$gc "$bin" -test.run '^$' -test.bench 'VerifyBundle1000$' -test.cpu "$cpu" -test.benchtime 40x |
 				awk -v gc="$gc" '/^Benchmark/ { print "gc" gc, $1, $3 }'
 		done
+		# The machine's own speed-up in the same moment: signature checks
+		# alone, which share nothing between cores.
+		for cpu in 1 2; do
+			"$bin" -test.run '^$' -test.bench 'Ed25519VerifyParallel/stdlib' -test.cpu "$cpu" -test.benchtime 3000x |
+				awk -v gc="$gc" '/^Benchmark/ { print "ref" gc, $1, $3 }'
+		done
 	done
 done >"$bin.bundle"
 "$bin" -test.run '^$' -test.bench 'Ed25519VerifyParallel' -test.cpu 1,2 -test.benchtime 300ms -test.count "$count" >"$bin.sig"
@@ -40,13 +51,18 @@ function sort(v, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (v[j
 END {
 	for (k in n) {
 		m = n[k]; for (i=1;i<=m;i++) v[i] = ns[k, i]; sort(v, m)
-		split(k, kk, " "); label = kk[1] == "gc100" ? "default GC" : "GOGC=400 (clawea verify)"
+		split(k, kk, " "); if (kk[1] ~ /^ref/) continue
+		label = kk[1] == "gc100" ? "default GC" : "GOGC=400 (clawea verify)"
 		printf "%-26s %-30s best %5.1f ms (%5.0f receipts/s)  median %5.1f ms (%5.0f receipts/s)\n", label, kk[2], v[1]/1e6, 1000/(v[1]/1e9), v[int((m+1)/2)]/1e6, 1000/(v[int((m+1)/2)]/1e9)
 	}
 	for (g in ns2) {
-		m = ns2[g]; for (i=1;i<=m;i++) v[i] = sp[g, i]; sort(v, m)
+		if (g !~ /^gc/) continue
+		r = "ref" substr(g, 3)
+		m = ns2[g]; for (i=1;i<=m;i++) { v[i] = sp[g, i]; w[i] = sp[r, i]; e[i] = sp[g, i] / sp[r, i] }
+		sort(v, m); sort(w, m); sort(e, m)
 		label = g == "gc100" ? "default GC" : "GOGC=400 (clawea verify)"
 		printf "%-26s speed-up on 2 cores, pair by pair: median %.2fx (range %.2f-%.2fx)\n", label, v[int((m+1)/2)], v[1], v[m]
+		printf "%-26s signatures alone, same moments: median %.2fx (range %.2f-%.2fx); bundle / signatures: median %.2f (range %.2f-%.2f)\n", label, w[int((m+1)/2)], w[1], w[m], e[int((m+1)/2)], e[1], e[m]
 	}
 }' "$bin.bundle" | sort
 awk '/^Benchmark/ { name=$1; a[name]=a[name] " " $3 }
