@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,8 @@ func (r Roles) Spawn(tb testing.TB, role string, env ...string) (string, func())
 
 // Serve is the end of a child's TestMain: it serves until the parent
 // closes stdin (or dies), then exits. In the role profiled, a CPU profile
-// is written to Prefix+"_CPUPROFILE" when that is set.
+// is written to Prefix+"_CPUPROFILE" when that is set, and an execution
+// trace (go tool trace) to Prefix+"_TRACE".
 func (r Roles) Serve(profiled string) {
 	if path := os.Getenv(r.Prefix + "_CPUPROFILE"); path != "" && r.Role() == profiled {
 		if f, err := os.Create(path); err == nil {
@@ -61,8 +63,15 @@ func (r Roles) Serve(profiled string) {
 			defer f.Close()
 		}
 	}
+	if path := os.Getenv(r.Prefix + "_TRACE"); path != "" && r.Role() == profiled {
+		if f, err := os.Create(path); err == nil {
+			trace.Start(f)
+			defer f.Close()
+		}
+	}
 	io.Copy(io.Discard, os.Stdin)
 	pprof.StopCPUProfile()
+	trace.Stop()
 	os.Exit(0)
 }
 
