@@ -102,6 +102,9 @@ func TestStepOrderWithSpeculation(t *testing.T) {
 	}{
 		{"event and payload hash", `"event_id":"evt_00007"`, `"event_id":"evt_0007x"`, HashMismatch},
 		{"receipt and payload hash", `"tokens_input":105`, `"tokens_input":106`, HashMismatch},
+		// The payload hash starts right after encoding, beside the rest
+		// of step 12: a repeated event id is still reported first.
+		{"repeated event id and payload hash", `"event_id":"evt_00007"`, `"event_id":"evt_00006"`, MalformedEnvelope},
 		// Step 10 runs beside steps 11 to 30; its verdict still comes
 		// first (each of these also breaks the payload hash).
 		{"receipt schema and payload hash", `"tokens_input":105`, `"tokens_input":"105"`, SchemaValidationFailed},

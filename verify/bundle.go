@@ -152,6 +152,20 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// object landed; the bundle hash, the metadata limits and the receipt
 	// hashes all use these bytes.
 	enc := encodeBundle(payload, b.opt.workers(), b.receiptCheck())
+	// Step 15's payload hash needs only the encoded items: it starts now,
+	// on its own goroutine, so that it runs beside the serial rest of steps
+	// 12 to 14 and then beside steps 18 to 30. Those are pure checks of the
+	// parsed document, and the hash is compared only at step 15, after
+	// them in check order, so the failure reported is still the first.
+	var sum chan string
+	if isEnv && str0(in, "hash_algorithm") == "SHA-256" {
+		sum = make(chan string, 1)
+		go func() {
+			h := sha256.New()
+			enc.enc.WriteCompact(h, payload) // a hash never fails to write
+			sum <- b64u.Encode(h.Sum(nil))
+		}()
+	}
 	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
 		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
 	}
@@ -198,22 +212,15 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	if signer != agent {
 		return fail(InvalidDIDFormat, "signer_did differs from payload.agent_did")
 	}
-	// Step 15. The payload hash is computed from the encoded items on its
-	// own goroutine while steps 18 to 30 run: those are pure checks of the
-	// parsed document, and their verdict is used only once the hash and the
-	// signature hold, so the failure reported is still the first in check
-	// order. On two cores this takes the serial SHA-256 of the whole
-	// payload off the critical path.
+	// Step 15. The payload hash, started after encoding, is compared once
+	// steps 18 to 30 have run beside it: their verdict is used only once
+	// the hash and the signature hold, so the failure reported is still
+	// the first in check order. On two cores this takes the serial SHA-256
+	// of the whole payload off the critical path.
 	hash := str0(in, "payload_hash_b64u")
-	if str0(in, "hash_algorithm") != "SHA-256" {
+	if sum == nil {
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
-	sum := make(chan string, 1)
-	go func() {
-		h := sha256.New()
-		enc.enc.WriteCompact(h, payload) // a hash never fails to write
-		sum <- b64u.Encode(h.Sum(nil))
-	}()
 	later := b.contents(payload, enc, res)
 	if <-sum != hash {
 		return fail(HashMismatch, "payload hash does not match the payload")

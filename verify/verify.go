@@ -15,6 +15,7 @@ package verify
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -153,7 +154,8 @@ func signatureOK(res *didkey.Resolver, did, sigText string, msg []byte) string {
 // keys caches resolved did:key keys across verifications in this process.
 var keys = didkey.NewResolver(4096)
 
-// parallel runs f(i) for i in [0,n) on up to workers goroutines.
+// parallel runs f(i) for i in [0,n) on up to workers goroutines, the
+// caller being one of them.
 func parallel(n, workers int, f func(i int)) {
 	if workers <= 1 || n < 32 {
 		for i := 0; i < n; i++ {
@@ -164,27 +166,31 @@ func parallel(n, workers int, f func(i int)) {
 	if workers > n {
 		workers = n
 	}
-	var wg sync.WaitGroup
 	// Small chunks keep the cores busy to the end: a receipt costs tens of
-	// microseconds, and the last chunk is where one core waits.
-	chunk := max(1, n/(workers*16))
-	next := make(chan int, n/chunk+1)
-	for start := 0; start < n; start += chunk {
-		next <- start
+	// microseconds, and the last chunk is where one core waits. Workers
+	// take the next chunk from a shared counter.
+	chunk := int64(max(1, n/(workers*64)))
+	var next atomic.Int64
+	run := func() {
+		for {
+			start := next.Add(chunk) - chunk
+			if start >= int64(n) {
+				return
+			}
+			for i := start; i < min(start+chunk, int64(n)); i++ {
+				f(int(i))
+			}
+		}
 	}
-	close(next)
-	for w := 0; w < workers; w++ {
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for start := range next {
-				end := min(start+chunk, n)
-				for i := start; i < end; i++ {
-					f(i)
-				}
-			}
+			run()
 		}()
 	}
+	run()
 	wg.Wait()
 }
 
