@@ -6,7 +6,7 @@
 # hypervisor steal time seen during the runs.
 #
 #   bench/modelgw.sh [RUNS]        (default 3)
-#   BENCH_N=2000 BENCH_CLIENTS=32 BENCH_TOTAL=8000 bench/modelgw.sh
+#   BENCH_N=2000 BENCH_CLIENTS=32 BENCH_TOTAL=8000 BENCH_ROUNDS=4 bench/modelgw.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"
