@@ -218,7 +218,7 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// the first in check order. On two cores this takes the serial SHA-256
 	// of the whole payload off the critical path.
 	hash := str0(in, "payload_hash_b64u")
-	if sum == nil {
+	if sum == nil { // not SHA-256, so no hash was started
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
 	later := b.contents(payload, enc, res)
