@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -320,88 +319,145 @@ func TestAgainstNode(t *testing.T) {
 	}
 }
 
-// TestParallelArrayParse compares the parallel parse of a large array with
-// a serial one, on valid input and on malformations placed in its items.
-func TestParallelArrayParse(t *testing.T) {
+// withSpeculation forces the parallel parse on any input, by parts
+// goroutines (the caller's included).
+func withSpeculation(t testing.TB, parts int) {
+	prevBytes, prevRuns := parallelMinBytes, parallelRuns
+	parallelMinBytes, parallelRuns = 0, parts
+	t.Cleanup(func() { parallelMinBytes, parallelRuns = prevBytes, prevRuns })
+}
+
+// TestParallelParse compares the speculative parallel parse of a large
+// array with a serial one, on valid input and on malformations placed in
+// its items, and checks that runs were really taken over.
+func TestParallelParse(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`{"payload":{"receipts":[`)
 	for i := 0; i < 3000; i++ {
 		if i > 0 {
 			b.WriteString(",\n  ")
 		}
-		fmt.Fprintf(&b, `{"id":%d,"s":"a\"]},[{\\","n":[1,{"x":"}"}],"k":"\u00e9\ud83d\ude00","pad":"%s"}`, i, strings.Repeat("x", 80))
+		fmt.Fprintf(&b, `{"id":%d,"s":"a\"]},{\\","n":[1,{"x":"}"}],"k":"\u00e9\ud83d\ude00","pad":"%s"}`, i, strings.Repeat("x", 80))
 	}
 	b.WriteString(`], "tail": true}}`)
 	good := b.String()
-	serial := func(in string) (Value, error) {
-		prev := runtime.GOMAXPROCS(1)
-		defer runtime.GOMAXPROCS(prev)
-		return Parse([]byte(in))
-	}
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-		defer runtime.GOMAXPROCS(1)
-	}
-	pv, err := Parse([]byte(good))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv, _ := serial(good)
-	if !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
-		t.Fatal("parallel and serial parses differ")
-	}
-	if n := len(pv.Get("payload").Get("receipts").Items); n != 3000 {
-		t.Fatalf("%d items", n)
-	}
-	mid := strings.Index(good, `{"id":1500,`)
-	bad := []string{
-		good[:mid] + `{"id":1500 "s":1},` + good[mid:],      // missing comma inside an item
-		good[:mid] + `1 2,` + good[mid:],                    // two values in one item
-		strings.Replace(good, `], "tail"`, `,], "tail"`, 1), // trailing comma
-		good[:mid] + `"unterminated,` + good[mid:],
-		good[:len(good)-5],
-	}
-	for i, in := range bad {
-		_, perr := Parse([]byte(in))
-		_, serr := serial(in)
-		if perr == nil || serr == nil || perr.Error() != serr.Error() {
-			t.Errorf("case %d: parallel %v, serial %v", i, perr, serr)
+	serial := func(in string) (Value, error) { return parse([]byte(in), true) }
+	for _, parts := range []int{2, 3, 8} {
+		withSpeculation(t, parts)
+		pv, err := Parse([]byte(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv, _ := serial(good)
+		if !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+			t.Fatal("parallel and serial parses differ")
+		}
+		if n := len(pv.Get("payload").Get("receipts").Items); n != 3000 {
+			t.Fatalf("%d items", n)
+		}
+		mid := strings.Index(good, `{"id":1500,`)
+		bad := []string{
+			good[:mid] + `{"id":1500 "s":1},` + good[mid:],      // missing comma inside an item
+			good[:mid] + `1 2,` + good[mid:],                    // two values in one item
+			strings.Replace(good, `], "tail"`, `,], "tail"`, 1), // trailing comma
+			good[:mid] + `"unterminated,` + good[mid:],
+			good[:len(good)-5],
+			good[:mid] + `{"deep":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `},` + good[mid:],
+		}
+		for i, in := range bad {
+			_, perr := Parse([]byte(in))
+			_, serr := serial(in)
+			if perr == nil || serr == nil || perr.Error() != serr.Error() {
+				t.Errorf("%d parts, case %d: parallel %v, serial %v", parts, i, perr, serr)
+			}
 		}
 	}
-	// Valid documents around the scanner's edges: item counts at and near
-	// the parallel threshold and batch size, backslashes before quotes,
-	// empty arrays and blank space, all followed by enough bytes for the
-	// parallel path to be tried.
-	pad := `,"pad":"` + strings.Repeat("y", parallelMinBytes) + `"}`
-	for _, n := range []int{0, 1, parallelMinItems - 1, parallelMinItems, parallelMinItems + 1, parallelMinItems + parallelBatch, 200} {
+	// With the helpers done before the main parse starts, every run is
+	// theirs: each is taken over, except where the main parse finds an
+	// item too deep for where it sits although the run, parsed without
+	// knowing its depth, was not.
+	helpersFirst = true
+	defer func() { helpersFirst = false }()
+	var clean strings.Builder
+	clean.WriteString(`{"x":{"a":[`)
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&clean, `{"n":%d,"d":%s},`, i, strings.Repeat("[", MaxDepth-4)+strings.Repeat("]", MaxDepth-4))
+	}
+	clean.WriteString(`{}]}}`)
+	deep := clean.String()
+	at := strings.LastIndex(deep, `"d":[`) + len(`"d":`)
+	deep = deep[:at] + "[" + deep[at:at+MaxDepth-4] + "]" + deep[at+MaxDepth-4:]
+	for _, parts := range []int{2, 3} {
+		withSpeculation(t, parts)
+		before := adopted.Load()
+		pv, err := Parse([]byte(clean.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := adopted.Load()-before, int64(parts*runsPerWorker-1); got != want {
+			t.Errorf("%d goroutines: %d runs taken over, want %d", parts, got, want)
+		}
+		if sv, _ := serial(clean.String()); !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+			t.Fatal("parallel and serial parses differ")
+		}
+		_, perr := Parse([]byte(deep))
+		_, serr := serial(deep)
+		if perr == nil || serr == nil || perr.Error() != serr.Error() {
+			t.Errorf("%d goroutines, too deep: parallel %v, serial %v", parts, perr, serr)
+		}
+	}
+	helpersFirst = false
+	// Without that, helpers still do part of the work: how much depends on
+	// when they start, so parse until some run was taken over.
+	for _, parts := range []int{2, 3} {
+		withSpeculation(t, parts)
+		before := adopted.Load()
+		for i := 0; i < 200 && adopted.Load() == before; i++ {
+			if _, err := Parse([]byte(good)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if adopted.Load() == before {
+			t.Errorf("%d goroutines: no run was ever taken over", parts)
+		}
+	}
+	// Small documents and awkward cuts: few items, cuts inside strings that
+	// look like item starts, nested arrays of objects, items just deep
+	// enough, blank space.
+	nest := strings.Repeat("[", MaxDepth-3) + strings.Repeat("]", MaxDepth-3)
+	for _, n := range []int{0, 1, 2, 3, 7, 200} {
 		var b strings.Builder
 		b.WriteString(`{"a":[ `)
 		for i := 0; i < n; i++ {
 			if i > 0 {
-				b.WriteString(" , ")
+				b.WriteString(" ,\n ")
 			}
-			fmt.Fprintf(&b, `{"k":"\\","q":"\\\"]","e":[],"o":{}, "n":%d}`, i)
+			fmt.Fprintf(&b, `{"k":"\\, {","q":"\\\", {]","e":[{"x":[]} , {}],"o":{}, "d":%s, "n":%d}`, nest, i)
 		}
-		b.WriteString(" ]" + pad)
+		b.WriteString(" ], \"z\": [{}, {}]}")
 		in := b.String()
-		pv, perr := Parse([]byte(in))
-		sv, serr := serial(in)
-		if perr != nil || serr != nil || !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
-			t.Fatalf("%d items: parallel %v, serial %v", n, perr, serr)
-		}
-		if got := len(pv.Get("a").Items); got != n {
-			t.Fatalf("%d items parsed as %d", n, got)
-		}
-		if n >= parallelMinItems {
+		for _, parts := range []int{2, 5, 16} {
+			withSpeculation(t, parts)
+			pv, perr := Parse([]byte(in))
+			sv, serr := serial(in)
+			if perr != nil || serr != nil || !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+				t.Fatalf("%d items in %d parts: parallel %v, serial %v", n, parts, perr, serr)
+			}
+			if got := len(pv.Get("a").Items); got != n {
+				t.Fatalf("%d items parsed as %d", n, got)
+			}
 			for _, bad := range []string{
-				strings.Replace(in, " ]", ", ]", 1),       // trailing comma
-				strings.Replace(in, " ]", ",, ]", 1),      // empty item
-				strings.Replace(in, `"n":0}`, `"n":0`, 1), // unbalanced
+				strings.Replace(in, " ]", ", ]", 1),                      // trailing comma
+				strings.Replace(in, " ,\n ", ",,", 1),                    // empty item
+				strings.Replace(in, `"n":0}`, `"n":0`, 1),                // unbalanced
+				strings.Replace(in, `"d":[`, `"d":[[[[`, 1),              // too deep
+				strings.Replace(in, `{"x":[]}`, `{"x":[]]`, 1),           // wrong bracket
+				strings.Replace(in, `, "n":1}`, `, "n":1}`+nest[:40], 1), // garbage after an item
 			} {
 				_, perr := Parse([]byte(bad))
 				_, serr := serial(bad)
-				if perr == nil || serr == nil || perr.Error() != serr.Error() {
-					t.Errorf("%d items, malformed: parallel %v, serial %v", n, perr, serr)
+				if (perr == nil) != (serr == nil) || perr != nil && perr.Error() != serr.Error() {
+					t.Errorf("%d items in %d parts, malformed: parallel %v, serial %v", n, parts, perr, serr)
 				}
 			}
 		}

@@ -3,7 +3,6 @@ package canon
 import (
 	"bytes"
 	"encoding/json"
-	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -56,9 +55,9 @@ func FuzzCanonicalize(f *testing.F) {
 	})
 }
 
-// FuzzParallelParse parses arrays with the parallel path forced on (any
-// array of 32 items or more, at any size) and checks that the result, or
-// the error, is exactly the serial parser's.
+// FuzzParallelParse parses documents with speculation forced on (any size,
+// four goroutines) and checks that the result, or the error, is exactly
+// the serial parser's.
 //
 //	go test ./canon -run '^$' -fuzz FuzzParallelParse -fuzztime 60s
 func FuzzParallelParse(f *testing.F) {
@@ -71,12 +70,7 @@ func FuzzParallelParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	prev := parallelMinBytes
-	parallelMinBytes = 0
-	f.Cleanup(func() { parallelMinBytes = prev })
-	if runtime.GOMAXPROCS(0) < 2 {
-		f.Skip("needs two or more Ps for the parallel path")
-	}
+	withSpeculation(f, 4)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pv, perr := Parse(data)
 		sv, serr := parse(data, true)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -42,8 +43,14 @@ func parse(data []byte, serial bool) (Value, error) {
 	own := make([]byte, len(data))
 	copy(own, data)
 	sc := scratchPool.Get().(*scratch)
-	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0], serial: serial}
+	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0], maxEntry: -1}
 	defer sc.put(&p)
+	if !serial && len(own) >= parallelMinBytes {
+		if n := speculativeRuns(); n > 1 {
+			p.spec = speculate(own, n)
+			defer p.spec.finish()
+		}
+	}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -83,10 +90,14 @@ func (sc *scratch) put(p *parser) {
 type parser struct {
 	data    []byte
 	pos     int
-	buf     []byte   // scratch for unescaping
-	items   []Value  // scratch stack of array items being built
-	members []Member // scratch stack of object members being built
-	serial  bool     // never parse arrays in parallel (tests compare both)
+	buf     []byte       // scratch for unescaping
+	items   []Value      // scratch stack of array items being built
+	members []Member     // scratch stack of object members being built
+	spec    *speculation // runs of array items parsed ahead by other goroutines
+	// maxEntry is the deepest depth at which value met an object or
+	// array: a run parsed at relative depth 0 tells by it whether the
+	// serial parser, at the run's real depth, would have found it too deep.
+	maxEntry int
 }
 
 func (p *parser) errf(format string, args ...any) error {
@@ -110,11 +121,13 @@ func (p *parser) value(depth int) (Value, error) {
 	}
 	switch c := p.data[p.pos]; {
 	case c == '{':
+		p.maxEntry = max(p.maxEntry, depth)
 		if depth >= MaxDepth {
 			return Value{}, &SyntaxError{Offset: p.pos, Msg: ErrTooDeep.Error()}
 		}
 		return p.object(depth + 1)
 	case c == '[':
+		p.maxEntry = max(p.maxEntry, depth)
 		if depth >= MaxDepth {
 			return Value{}, &SyntaxError{Offset: p.pos, Msg: ErrTooDeep.Error()}
 		}
@@ -223,11 +236,6 @@ func (p *parser) object(depth int) (Value, error) {
 }
 
 func (p *parser) array(depth int) (Value, error) {
-	if !p.serial && len(p.data)-p.pos >= parallelMinBytes && depth <= 4 && runtime.GOMAXPROCS(0) > 1 {
-		if v, ok, err := p.arrayParallel(depth); ok {
-			return v, err
-		}
-	}
 	p.pos++ // '['
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
@@ -238,6 +246,15 @@ func (p *parser) array(depth int) (Value, error) {
 	defer func() { p.items = p.items[:base] }()
 	for {
 		p.skipSpace()
+		if p.spec != nil && p.pos >= p.spec.next() {
+			if closed, ok := p.adopt(depth); ok {
+				if !closed {
+					continue // at the next run's first item
+				}
+				p.pos++ // ']'
+				return Value{Kind: Array, Items: append([]Value(nil), p.items[base:]...)}, nil
+			}
+		}
 		item, err := p.value(depth)
 		if err != nil {
 			return Value{}, err
@@ -259,196 +276,247 @@ func (p *parser) array(depth int) (Value, error) {
 	}
 }
 
-// Large arrays (a bundle's receipts and events) are parsed on all cores:
-// a quick scan finds the item boundaries and hands them out in batches
-// while it goes on, and each batch is parsed by a worker with its own
-// parser, so the scan overlaps the parsing. The scan only needs to be right
-// for well-formed input; any malformation is still found by the item
-// parsers, and the error with the smallest offset is reported, as a serial
-// parse would. If the scan itself finds the array malformed, the work is
-// dropped and the serial parser reports the error.
-const (
-	parallelMinItems = 32
-	parallelBatch    = 16
-)
+// Large documents are parsed on all cores by speculation, with no pass
+// over the input before parsing. The document is cut into equal parts, and
+// at each cut the first place that can only be the start of an array item
+// outside a string (a comma, blank space, then '{') becomes the start of a
+// run: a stretch of items parsed one after another until their array
+// closes or the next run's start is reached. Helper goroutines take runs
+// from the end of the document backwards while the main parse goes on from
+// its start as usual. When the main parse arrives at an array item that
+// begins exactly where a run begins, a run a helper has taken becomes its
+// own (it waits if the helper is not done yet) and it jumps to where the
+// run stopped; a run no helper has taken yet, it parses itself, so a
+// helper that starts late costs nothing. A run the main parse never
+// arrives at (a cut that fell inside a string, or a wrong guess of any
+// kind) is dropped, as is one that failed or nests too deep for where it
+// sits: the main parse then parses those bytes itself. So the result, and
+// any error with its offset, is always exactly the serial parser's;
+// speculation only decides who does the work.
 
-// parallelMinBytes is how much of the document must remain for an array
-// to be tried in parallel (a variable so that fuzzing can reach the path
-// with small inputs).
+// parallelMinBytes is the smallest document parsed with speculation (a
+// variable so that tests and fuzzing can reach the path with small inputs).
 var parallelMinBytes = 256 << 10
 
-// itemBatch is a run of consecutive array items: their byte ranges, and
-// once a worker is done, their values and the first error among them.
-type itemBatch struct {
-	spans [][2]int
-	items []Value
-	err   error
+// parallelRuns, when not 0, is the number of goroutines that parse a
+// document instead of one per P (tests use it to make runs meet).
+var parallelRuns = 0
+
+// runsPerWorker is how many runs a document is cut into per goroutine: the
+// smaller the runs, the less the main parse can wait for one that a helper
+// is still parsing.
+const runsPerWorker = 8
+
+func speculativeRuns() int {
+	if parallelRuns != 0 {
+		return parallelRuns
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
-func (p *parser) arrayParallel(depth int) (Value, bool, error) {
-	sc := scanner{d: p.data, i: p.pos + 1, itemStart: p.pos + 1}
-	// Small arrays are not worth the goroutines: scan the first items
-	// before starting any.
-	first := make([][2]int, 0, parallelMinItems)
-	ended := false
-	for len(first) < parallelMinItems && !ended {
-		span, st := sc.next()
-		if st == scanBad {
-			return Value{}, false, nil
-		}
-		first = append(first, span)
-		ended = st == scanEnd
-	}
-	if len(first) < parallelMinItems {
-		return Value{}, false, nil
-	}
-	work := make(chan *itemBatch, 64)
-	var batches []*itemBatch
-	var wg sync.WaitGroup
-	worker := func() {
-		defer wg.Done()
-		scr := scratchPool.Get().(*scratch)
-		sub := parser{data: p.data, members: scr.members[:0], items: scr.items[:0], buf: scr.buf[:0]}
-		defer scr.put(&sub)
-		for b := range work {
-			b.items = make([]Value, len(b.spans))
-			for i, span := range b.spans {
-				sub.pos = span[0]
-				sub.skipSpace()
-				v, err := sub.value(depth)
-				if err == nil {
-					sub.skipSpace()
-					if sub.pos != span[1] {
-						err = sub.errf("expected ',' or ']' in array")
-					}
-				}
-				if err != nil {
-					b.err = err
-					break
-				}
-				b.items[i] = v
-			}
-		}
-	}
-	// Workers start as batches appear, up to one per P.
-	workers, maxWorkers := 0, runtime.GOMAXPROCS(0)
-	send := func(spans [][2]int) {
-		b := &itemBatch{spans: spans}
-		batches = append(batches, b)
-		if workers < maxWorkers {
-			workers++
-			wg.Add(1)
-			go worker()
-		}
-		work <- b
-	}
-	for i := 0; i < len(first); i += parallelBatch {
-		send(first[i:min(i+parallelBatch, len(first))])
-	}
-	ok, end := true, sc.i
-	cur := make([][2]int, 0, parallelBatch)
-	for !ended {
-		span, st := sc.next()
-		if st == scanBad {
-			ok = false
-			break
-		}
-		cur = append(cur, span)
-		if st == scanEnd {
-			end, ended = sc.i, true
-		} else if len(cur) == parallelBatch {
-			send(cur)
-			cur = make([][2]int, 0, parallelBatch)
-		}
-	}
-	if ok && len(cur) > 0 {
-		send(cur)
-	}
-	close(work)
-	wg.Wait()
-	if !ok {
-		return Value{}, false, nil
-	}
-	n := 0
-	for _, b := range batches {
-		if b.err != nil {
-			return Value{}, true, b.err // batches are in input order
-		}
-		n += len(b.items)
-	}
-	items := make([]Value, 0, n)
-	for _, b := range batches {
-		items = append(items, b.items...)
-	}
-	p.pos = end
-	return Value{Kind: Array, Items: items}, true, nil
+// adopted counts the runs taken over, for tests to see that speculation
+// did the work.
+var adopted atomic.Int64
+
+// maxGuess is how far past a cut the start of a run is looked for.
+const maxGuess = 64 << 10
+
+type speculation struct {
+	runs []*run       // by start
+	at   int          // the first run the main parse has not arrived at or passed
+	last atomic.Int64 // helpers take runs below this index, downwards
+	stop atomic.Bool
+	wg   sync.WaitGroup
 }
 
-type scanStatus int
-
+// Who parses a run.
 const (
-	scanItem scanStatus = iota // an item ended at a comma
-	scanEnd                    // the array closed (the last item, if any, ended)
-	scanBad                    // the brackets do not balance or a string is open
+	runFree   = iota
+	runHelper // a helper parses it; done closes when it stops
+	runMain   // the main parse arrived first, or passed it
 )
 
-// scanner walks an array's bytes from just after its opening bracket and
-// reports the item boundaries at its top level. Strings are skipped with
-// bytes.IndexByte, checking how many backslashes precede each quote.
-type scanner struct {
-	d         []byte
-	i         int // next byte to look at; after scanEnd, the byte after ']'
-	depth     int
-	itemStart int
+// run is a stretch of array items parsed ahead. Its fields after state are
+// written by its helper before done closes.
+type run struct {
+	start    int // offset of its first item
+	state    atomic.Int32
+	dropped  atomic.Bool // the main parse passed start without arriving
+	done     chan struct{}
+	ok       bool // parsed without error up to end
+	closed   bool // end is the ']' closing the array; else a later run's start
+	end      int
+	items    []Value
+	maxEntry int // relative to the items' depth; -1 when none is a container
 }
 
-// next returns the next item's range. The range before the closing
-// bracket is returned even when blank (an empty array, or a trailing
-// comma, which the item parser then reports as a serial parse would).
-func (s *scanner) next() ([2]int, scanStatus) {
-	d := s.d
-	for i := s.i; i < len(d); i++ {
-		switch d[i] {
-		case '"':
-			j := i + 1
-			for {
-				k := bytes.IndexByte(d[j:], '"')
-				if k < 0 {
-					return [2]int{-1, -1}, scanBad
-				}
-				q := j + k
-				bs := 0
-				for q-1-bs > i && d[q-1-bs] == '\\' {
-					bs++
-				}
-				if bs%2 == 0 {
-					i = q
-					break
-				}
-				j = q + 1
+// speculate cuts data for workers goroutines (the caller's included) and
+// starts the helpers.
+func speculate(data []byte, workers int) *speculation {
+	s := &speculation{}
+	parts := workers * runsPerWorker
+	for k := 1; k < parts; k++ {
+		at := runStart(data, k*len(data)/parts)
+		if at < 0 || len(s.runs) > 0 && at <= s.runs[len(s.runs)-1].start {
+			continue
+		}
+		s.runs = append(s.runs, &run{start: at, done: make(chan struct{})})
+	}
+	s.last.Store(int64(len(s.runs)))
+	for range min(workers-1, len(s.runs)) {
+		s.wg.Add(1)
+		go s.help(data)
+	}
+	if helpersFirst {
+		s.wg.Wait()
+	}
+	return s
+}
+
+// helpersFirst makes the main parse start only once the helpers are done,
+// so that tests know every run was parsed by a helper.
+var helpersFirst = false
+
+// runStart returns the offset of a '{' at or after from that follows a
+// comma and blank space, or -1 if there is none near. It prefers one where
+// the comma follows a '}', as between two objects of an array of objects,
+// so that in arrays whose items hold arrays of other values a run starts
+// between items rather than inside one.
+func runStart(d []byte, from int) int {
+	limit := min(len(d), from+maxGuess)
+	first := -1
+	for i := from; i < limit; {
+		j := bytes.IndexByte(d[i:limit], ',')
+		if j < 0 {
+			break
+		}
+		c := i + j
+		k := c + 1
+		for k < len(d) && isSpace(d[k]) {
+			k++
+		}
+		if k < len(d) && d[k] == '{' {
+			b := c - 1
+			for b >= 0 && isSpace(d[b]) {
+				b--
 			}
-		case '[', '{':
-			s.depth++
-		case '}':
-			if s.depth == 0 {
-				return [2]int{-1, -1}, scanBad
+			if b >= 0 && d[b] == '}' {
+				return k
 			}
-			s.depth--
-		case ']':
-			if s.depth == 0 {
-				s.i = i + 1
-				return [2]int{s.itemStart, i}, scanEnd
-			}
-			s.depth--
-		case ',':
-			if s.depth == 0 {
-				span := [2]int{s.itemStart, i}
-				s.itemStart, s.i = i+1, i+1
-				return span, scanItem
+			if first < 0 {
+				first = k
 			}
 		}
+		i = k
 	}
-	return [2]int{-1, -1}, scanBad
+	return first
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// help is a helper goroutine: it takes runs from the last one down until
+// it meets one the main parse has reached.
+func (s *speculation) help(data []byte) {
+	defer s.wg.Done()
+	sc := scratchPool.Get().(*scratch)
+	sub := parser{data: data, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
+	defer sc.put(&sub)
+	for !s.stop.Load() {
+		i := int(s.last.Add(-1))
+		if i < 0 || !s.runs[i].state.CompareAndSwap(runFree, runHelper) {
+			return
+		}
+		s.parse(&sub, i)
+	}
+}
+
+// parse parses run i: items from its start until the array closes or a
+// later run's start is reached at an item boundary.
+func (s *speculation) parse(sub *parser, i int) {
+	r := s.runs[i]
+	defer close(r.done)
+	data := sub.data
+	sub.pos, sub.maxEntry = r.start, -1
+	next := i + 1
+	var items []Value
+	for !s.stop.Load() && !r.dropped.Load() {
+		v, err := sub.value(0)
+		if err != nil {
+			return
+		}
+		items = append(items, v)
+		sub.skipSpace()
+		if sub.pos >= len(data) {
+			return
+		}
+		switch data[sub.pos] {
+		case ']':
+			r.ok, r.closed = true, true
+		case ',':
+			sub.pos++
+			sub.skipSpace()
+			for next < len(s.runs) && s.runs[next].start < sub.pos {
+				next++
+			}
+			if next < len(s.runs) && s.runs[next].start == sub.pos {
+				r.ok = true
+			}
+		default:
+			return
+		}
+		if r.ok {
+			r.end, r.items, r.maxEntry = sub.pos, items, sub.maxEntry
+			return
+		}
+	}
+}
+
+// next returns the start of the first run the main parse has not reached,
+// or an offset past any input when none is left.
+func (s *speculation) next() int {
+	if s.at < len(s.runs) {
+		return s.runs[s.at].start
+	}
+	return int(^uint(0) >> 1)
+}
+
+// adopt takes the run that starts at p.pos, if a helper has parsed it and
+// it holds where it sits: its items are appended to the array being built
+// at depth and p.pos moves to where it stopped. closed tells whether that
+// is the array's ']'. Runs the parse has passed are dropped on the way; a
+// run no helper has taken is left to the main parse.
+func (p *parser) adopt(depth int) (closed, ok bool) {
+	s := p.spec
+	for s.at < len(s.runs) && s.runs[s.at].start < p.pos {
+		r := s.runs[s.at]
+		if !r.state.CompareAndSwap(runFree, runMain) {
+			r.dropped.Store(true)
+		}
+		s.at++
+	}
+	if s.at == len(s.runs) || s.runs[s.at].start != p.pos {
+		return false, false
+	}
+	r := s.runs[s.at]
+	s.at++
+	if r.state.CompareAndSwap(runFree, runMain) {
+		return false, false
+	}
+	<-r.done
+	if !r.ok || depth+r.maxEntry >= MaxDepth {
+		return false, false
+	}
+	p.items = append(p.items, r.items...)
+	p.pos = r.end
+	adopted.Add(1)
+	return r.closed, true
+}
+
+// finish stops the helpers and waits for them, so that no goroutine
+// outlives the parse.
+func (s *speculation) finish() {
+	s.stop.Store(true)
+	s.wg.Wait()
 }
 
 func (p *parser) number() (Value, error) {
