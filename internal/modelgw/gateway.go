@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clawea/clawea/internal/jobs"
@@ -93,6 +94,9 @@ type Gateway struct {
 
 	budgetMu sync.Mutex
 	budgets  map[string]jobs.Budget
+
+	idHashes    sync.Map // receipt.ModelIdentity -> its hash; see identityHash
+	idHashCount atomic.Int32
 
 	mCalls    *metrics.CounterVec
 	mLatency  *metrics.HistogramVec
