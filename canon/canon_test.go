@@ -341,7 +341,7 @@ func TestParallelParse(t *testing.T) {
 	}
 	b.WriteString(`], "tail": true}}`)
 	good := b.String()
-	serial := func(in string) (Value, error) { return parse([]byte(in), true) }
+	serial := func(in string) (Value, error) { return parse([]byte(in), true, goSpawn) }
 	for _, parts := range []int{2, 3, 8} {
 		withSpeculation(t, parts)
 		pv, err := Parse([]byte(good))
@@ -407,6 +407,19 @@ func TestParallelParse(t *testing.T) {
 		}
 	}
 	helpersFirst = false
+	// ParseWith: helpers that never start, and helpers that run at once on
+	// the caller's goroutine, give the same document.
+	for _, spawn := range []func(func()) func(){
+		func(func()) func() { return func() {} },
+		func(f func()) func() { f(); return func() {} },
+	} {
+		withSpeculation(t, 3)
+		pv, err := ParseWith([]byte(good), spawn)
+		sv, _ := serial(good)
+		if err != nil || !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
+			t.Fatalf("ParseWith: %v, or the parse differs", err)
+		}
+	}
 	// Without that, helpers still do part of the work: how much depends on
 	// when they start, so parse until some run was taken over.
 	for _, parts := range []int{2, 3} {

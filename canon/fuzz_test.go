@@ -73,7 +73,7 @@ func FuzzParallelParse(f *testing.F) {
 	withSpeculation(f, 4)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pv, perr := Parse(data)
-		sv, serr := parse(data, true)
+		sv, serr := parse(data, true, goSpawn)
 		if (perr == nil) != (serr == nil) || perr != nil && perr.Error() != serr.Error() {
 			t.Fatalf("parallel error %v, serial error %v", perr, serr)
 		}

@@ -34,10 +34,28 @@ var ErrTooDeep = errors.New("nesting too deep")
 // null), and \u escapes may produce lone surrogates. Unlike JSON.parse it
 // refuses input that is not valid UTF-8 and nesting deeper than MaxDepth.
 func Parse(data []byte) (Value, error) {
-	return parse(data, false)
+	return parse(data, false, goSpawn)
 }
 
-func parse(data []byte, serial bool) (Value, error) {
+// ParseWith is Parse with the goroutines that parse a large document in
+// parallel started by spawn instead of by go statements. spawn must start f
+// soon on another goroutine, or queue it, and return a function that waits
+// for f to return, or makes sure it never starts; Parse calls each such
+// function once.
+func ParseWith(data []byte, spawn func(f func()) (join func())) (Value, error) {
+	return parse(data, false, spawn)
+}
+
+func goSpawn(f func()) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	return func() { <-done }
+}
+
+func parse(data []byte, serial bool, spawn func(func()) func()) (Value, error) {
 	// Strings without escapes are views into this private copy of the
 	// input, which is never written after this point.
 	own := make([]byte, len(data))
@@ -47,7 +65,7 @@ func parse(data []byte, serial bool) (Value, error) {
 	defer sc.put(&p)
 	if !serial && len(own) >= parallelMinBytes {
 		if n := speculativeRuns(); n > 1 {
-			p.spec = speculate(own, n)
+			p.spec = speculate(own, n, spawn)
 			defer p.spec.finish()
 		}
 	}
@@ -322,11 +340,11 @@ var adopted atomic.Int64
 const maxGuess = 64 << 10
 
 type speculation struct {
-	runs []*run       // by start
-	at   int          // the first run the main parse has not arrived at or passed
-	last atomic.Int64 // helpers take runs below this index, downwards
-	stop atomic.Bool
-	wg   sync.WaitGroup
+	runs  []*run       // by start
+	at    int          // the first run the main parse has not arrived at or passed
+	last  atomic.Int64 // helpers take runs below this index, downwards
+	stop  atomic.Bool
+	joins []func() // one per helper
 }
 
 // Who parses a run.
@@ -351,8 +369,8 @@ type run struct {
 }
 
 // speculate cuts data for workers goroutines (the caller's included) and
-// starts the helpers.
-func speculate(data []byte, workers int) *speculation {
+// starts the helpers with spawn.
+func speculate(data []byte, workers int, spawn func(func()) func()) *speculation {
 	s := &speculation{}
 	parts := workers * runsPerWorker
 	for k := 1; k < parts; k++ {
@@ -364,11 +382,13 @@ func speculate(data []byte, workers int) *speculation {
 	}
 	s.last.Store(int64(len(s.runs)))
 	for range min(workers-1, len(s.runs)) {
-		s.wg.Add(1)
-		go s.help(data)
+		s.joins = append(s.joins, spawn(func() { s.help(data) }))
 	}
 	if helpersFirst {
-		s.wg.Wait()
+		for _, join := range s.joins {
+			join()
+		}
+		s.joins = nil
 	}
 	return s
 }
@@ -417,7 +437,6 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // help is a helper goroutine: it takes runs from the last one down until
 // it meets one the main parse has reached.
 func (s *speculation) help(data []byte) {
-	defer s.wg.Done()
 	sc := scratchPool.Get().(*scratch)
 	sub := parser{data: data, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
 	defer sc.put(&sub)
@@ -512,11 +531,13 @@ func (p *parser) adopt(depth int) (closed, ok bool) {
 	return r.closed, true
 }
 
-// finish stops the helpers and waits for them, so that no goroutine
-// outlives the parse.
+// finish stops the helpers and waits for them, so that no work on the
+// document outlives the parse.
 func (s *speculation) finish() {
 	s.stop.Store(true)
-	s.wg.Wait()
+	for _, join := range s.joins {
+		join()
+	}
 }
 
 func (p *parser) number() (Value, error) {

@@ -135,7 +135,8 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 		opt.Now = time.Now()
 	}
 	out := &Outcome{Kind: kind, VerifiedAt: opt.Now.UTC().Format(time.RFC3339Nano), Strict: opt.Strict}
-	v, err := canon.Parse(data)
+	defer useHelpers(len(data), opt.workers())()
+	v, err := parse(data)
 	if err != nil {
 		return out.errorf(InputInvalid, "input is not valid JSON: %v", err)
 	}

@@ -189,7 +189,7 @@ func modelTier(payload *canon.Value) string {
 
 // parseInput parses an artifact; malformed JSON is an input error.
 func parseInput(data []byte) (canon.Value, *Result) {
-	v, err := canon.Parse(data)
+	v, err := parse(data)
 	if err != nil {
 		return v, fail(InputInvalid, err.Error())
 	}
