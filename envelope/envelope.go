@@ -97,6 +97,17 @@ func Sign(s signer.Signer, typ string, payload any, opt Options) (*Envelope, err
 		return nil, errors.New("envelope: payload must be a JSON object")
 	}
 	hash := PayloadHash(&val, opt.JCS)
+	env, err := signHash(s, typ, hash, opt)
+	if err != nil {
+		return nil, err
+	}
+	env.Payload = val
+	return env, nil
+}
+
+// signHash signs a payload hash and returns the envelope around it, all
+// but its payload.
+func signHash(s signer.Signer, typ, hash string, opt Options) (*Envelope, error) {
 	sig, err := s.Sign([]byte(hash))
 	if err != nil {
 		return nil, fmt.Errorf("envelope: sign: %w", err)
@@ -110,7 +121,6 @@ func Sign(s signer.Signer, typ string, payload any, opt Options) (*Envelope, err
 	env := &Envelope{
 		EnvelopeVersion: opt.Version,
 		EnvelopeType:    typ,
-		Payload:         val,
 		PayloadHash:     hash,
 		HashAlgorithm:   HashSHA256,
 		Signature:       b64u.Encode(sig),
@@ -169,28 +179,9 @@ func SignCompact(s signer.Signer, typ string, payload []byte, opt Options) ([]by
 		return nil, errors.New("envelope: payload must be a JSON object")
 	}
 	hash := b64u.SHA256(payload)
-	sig, err := s.Sign([]byte(hash))
+	env, err := signHash(s, typ, hash, opt)
 	if err != nil {
-		return nil, fmt.Errorf("envelope: sign: %w", err)
-	}
-	if opt.Version == "" {
-		opt.Version = Version1
-	}
-	if opt.IssuedAt.IsZero() {
-		opt.IssuedAt = time.Now()
-	}
-	env := Envelope{
-		EnvelopeVersion: opt.Version,
-		EnvelopeType:    typ,
-		PayloadHash:     hash,
-		HashAlgorithm:   HashSHA256,
-		Signature:       b64u.Encode(sig),
-		Algorithm:       AlgEd25519,
-		SignerDID:       s.DID(),
-		IssuedAt:        FormatTime(opt.IssuedAt),
-	}
-	if !opt.ExpiresAt.IsZero() {
-		env.ExpiresAt = FormatTime(opt.ExpiresAt)
+		return nil, err
 	}
 	return env.appendJSON(make([]byte, 0, len(payload)+512), func(b []byte) []byte { return append(b, payload...) }), nil
 }
