@@ -232,6 +232,15 @@ func (s *DB) JobsChangedSince(ctx context.Context, after int64, limit int) ([]st
 
 // SetJobStatus changes a job's status if it is in from.
 func (s *DB) SetJobStatus(ctx context.Context, id, from, to string, at time.Time) error {
+	if s.jn != nil {
+		// The journal's appends rely on the job being open: the change
+		// waits for them and keeps the job off the journal until a
+		// transaction learns its state again.
+		if err := s.jn.enter(ctx, id); err != nil {
+			return err
+		}
+		defer s.jn.leave(id, nil)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
@@ -315,6 +324,12 @@ func (s *DB) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *s
 }
 
 func (s *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if tx == nil { // autocommit on the writer
+		if st := s.stmts[q]; st != nil {
+			return st.ExecContext(ctx, args...)
+		}
+		return s.w.ExecContext(ctx, q, args...)
+	}
 	if st := s.stmt(ctx, tx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -362,6 +377,11 @@ func (s *DB) AppendEvent(ctx context.Context, jobID string, next func(last *stor
 // no head to read first). Otherwise it is AppendEvent with next.
 func (s *DB) AppendPrepared(ctx context.Context, jobID string, head *store.JobEvent, ev store.JobEvent, items []store.JobItem,
 	next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error) {
+	if s.jn != nil {
+		if got, ok, err := s.jn.append(jobID, head, ev, items); ok {
+			return got, err
+		}
+	}
 	return s.enqueue(ctx, &appendReq{jobID: jobID, next: next, prepared: &prepared{head: head, ev: ev, items: items}})
 }
 
@@ -369,6 +389,22 @@ func (s *DB) enqueue(ctx context.Context, req *appendReq) (store.JobEvent, error
 	if err := ctx.Err(); err != nil {
 		return store.JobEvent{}, err
 	}
+	if s.jn == nil {
+		return s.enqueueTx(ctx, req)
+	}
+	if err := s.jn.enter(ctx, req.jobID); err != nil {
+		return store.JobEvent{}, err
+	}
+	ev, err := s.enqueueTx(ctx, req)
+	if err != nil {
+		s.jn.leave(req.jobID, nil)
+	} else {
+		s.jn.leave(req.jobID, &ev)
+	}
+	return ev, err
+}
+
+func (s *DB) enqueueTx(ctx context.Context, req *appendReq) (store.JobEvent, error) {
 	req.done = make(chan appendRes, 1)
 	s.qmu.Lock()
 	if s.closed {
@@ -582,6 +618,37 @@ func (s *DB) appendPrepared(ctx context.Context, r *appendReq) (appendRes, bool)
 	return appendRes{ev: ev}, true
 }
 
+// insertJournaled inserts journaled appends in one transaction. Each must
+// still follow its head in an open job: this process held the lease when it
+// journaled them, so anything else means the chain was written behind the
+// lease's back, and the error makes the store fail closed.
+func (s *DB) insertJournaled(ctx context.Context, batch []*jrec) error {
+	var tx *sql.Tx // a lone record is one statement in autocommit
+	if len(batch) > 1 {
+		var err error
+		if tx, err = s.w.BeginTx(ctx, nil); err != nil {
+			return err
+		}
+		defer tx.Rollback()
+	}
+	for _, r := range batch {
+		ev := &r.ev
+		res, err := s.exec(ctx, tx, stmtPutEventAfter,
+			ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), r.items,
+			ev.JobID, ev.JobID, ev.Seq-1, ev.JobID, ev.Seq-1, r.headHash)
+		if err != nil {
+			return fmt.Errorf("event %d of job %s: %w", ev.Seq, ev.JobID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("event %d of job %s no longer follows the job's last event, or the job closed", ev.Seq, ev.JobID)
+		}
+	}
+	if tx == nil {
+		return nil
+	}
+	return tx.Commit()
+}
+
 // embeddedItem is an item stored in its event's row.
 type embeddedItem struct {
 	Kind      string          `json:"k"`
@@ -649,6 +716,11 @@ func (s *DB) insertItem(ctx context.Context, tx *sql.Tx, it *store.JobItem) erro
 
 // ListEvents lists a job's events in order.
 func (s *DB) ListEvents(ctx context.Context, jobID string) ([]store.JobEvent, error) {
+	if s.jn != nil {
+		if err := s.jn.settle(); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM job_events WHERE job_id = ? ORDER BY seq`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", err)
@@ -687,6 +759,11 @@ func (s *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, erro
 // stored with it and then those added on their own that name it; items
 // naming no event of the job come last. Seq is the position in that list.
 func (s *DB) ListItems(ctx context.Context, jobID string) ([]store.JobItem, error) {
+	if s.jn != nil {
+		if err := s.jn.settle(); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+itemCols+` FROM job_items WHERE job_id = ? ORDER BY seq`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: items: %w", err)

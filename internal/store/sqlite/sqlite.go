@@ -41,6 +41,15 @@ type DB struct {
 	leaders sync.WaitGroup // a running batch leader
 
 	preparedAppends atomic.Int64 // appends done in one statement (tests read it)
+
+	jn *journal // nil for :memory: and with Options.NoJournal
+}
+
+// Options tune Open.
+type Options struct {
+	// NoJournal makes every append a transaction on the call's path
+	// instead of journaling prepared appends (see journal.go).
+	NoJournal bool
 }
 
 var (
@@ -49,8 +58,13 @@ var (
 )
 
 // Open opens (creating if needed, mode 0600) the database at path and
-// applies pending migrations.
+// applies pending migrations; a file database journals prepared appends.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opt Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty path")
 	}
@@ -92,6 +106,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		s.Close()
 		return nil, err
 	}
+	if path != ":memory:" && !opt.NoJournal && journalSupported {
+		if s.jn, err = openJournal(s, path); err == nil {
+			err = s.jn.recover()
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -105,7 +128,13 @@ func (s *DB) Close() error {
 	s.closed = true
 	s.qmu.Unlock()
 	s.leaders.Wait()
-	err := s.db.Close()
+	var err error
+	if s.jn != nil {
+		err = s.jn.close()
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
 	if s.w != s.db {
 		if werr := s.w.Close(); err == nil {
 			err = werr

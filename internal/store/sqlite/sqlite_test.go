@@ -14,21 +14,25 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "clawea.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	for _, noJournal := range []bool{false, true} {
+		t.Run(fmt.Sprint("NoJournal=", noJournal), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				db, err := OpenWith(context.Background(), filepath.Join(t.TempDir(), "clawea.db"), Options{NoJournal: noJournal})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				return db
+			})
+		})
+	}
 }
 
 // TestPreparedAppendOneStatement checks that a prepared append on the
 // current head takes the one-statement path, and a stale one does not.
 func TestPreparedAppendOneStatement(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "clawea.db"))
+	db, err := OpenWith(ctx, filepath.Join(t.TempDir(), "clawea.db"), Options{NoJournal: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,608 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/clawea/clawea/internal/store"
+)
+
+// The event journal takes a model or tool call's SQLite transaction off the
+// call's path. A prepared append (an event built on the head this process
+// knows, with its signed receipt) is written to an append-only file in one
+// write(2) and acknowledged; a background goroutine then inserts it into
+// job_events, in order, in group-committed transactions. The write makes
+// the record as durable as a commit under synchronous=NORMAL: it survives
+// the process, not the machine's power. If the process dies, the next one
+// to take the lease replays the file into the database before anything
+// else touches a chain.
+//
+// Journaled appends skip SQLite's checks, so this process must know that
+// no other writer moved the chain or closed the job: it journals only
+// while it holds the lease (an exclusive flock on PATH-lease) and only on a
+// head it learned while holding it. Every chain write and status change,
+// journaled or not, takes the lease; each taking bumps a generation
+// counter in the lease file, and a process that finds the counter moved
+// since its own last taking forgets every head it knew. Between calls the
+// lease is released, so several processes on one file take turns; their
+// reads may lag the holder's journal by the moment its inserts take.
+// Reads of events and items in this process wait for its own journaled
+// records first.
+
+const (
+	// maxQueued bounds records waiting for insertion; past it appends
+	// take the transaction path, which waits for the queue (backpressure).
+	maxQueued = 1024
+	// maxRecord bounds one record (an event payload is at most 64 KiB;
+	// evidence such as tool receipts can be larger).
+	maxRecord = 32 << 20
+	// leaseWait is how long a writer waits for another process's lease.
+	leaseWait = 30 * time.Second
+	// leaseLinger is how long an idle process keeps the lease.
+	leaseLinger = 2 * time.Millisecond
+	// truncateAt is the journal size past which it is emptied as soon as
+	// everything in it is in the database.
+	truncateAt = 4 << 20
+	// insertTries is how often run tries a batch before the store fails
+	// closed.
+	insertTries = 3
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrJournal wraps failures of the event journal; the store then refuses
+// chain writes (fail closed) until restarted, and the file keeps what it
+// could not insert.
+var ErrJournal = errors.New("sqlite: event journal")
+
+type journal struct {
+	db    *DB
+	jpath string
+	f     *os.File // PATH-events, append-only
+	lf    *os.File // PATH-lease: the flock and the generation counter
+
+	mu        sync.Mutex
+	settled   *sync.Cond // committed advanced, or err set
+	held      bool
+	users     int    // transactions in flight under the lease
+	gen       uint64 // the generation this process wrote at its last taking
+	size      int64  // bytes in the journal file
+	heads     map[string]jhead
+	busy      map[string]*jbusy // jobs with a transaction in flight
+	queue     []*jrec
+	worker    bool          // run is running
+	inserting bool          // run is inserting a batch
+	wake      chan struct{} // tells run there is work (or closing)
+	written   uint64        // records journaled
+	committed uint64        // records inserted
+	err       error         // set once an insert failed; the store fails closed
+	closed    bool
+	paused    bool  // tests: journaled records wait for resume
+	journaled int64 // appends acknowledged from the journal (tests read it)
+	lastUse   time.Time
+}
+
+// jhead is a job's last event, known to be in an open job.
+type jhead struct {
+	seq  int64
+	hash string
+}
+
+// jbusy tracks a job's transactions in flight. They may finish in any
+// order, so the head learned when the last one leaves is the highest event
+// any of them appended, and nothing when one of them failed or changed
+// the job's status.
+type jbusy struct {
+	n       int
+	last    *store.JobEvent
+	unknown bool
+}
+
+// jrec is one journaled append.
+type jrec struct {
+	ev       store.JobEvent
+	items    []byte // embedded evidence, as encodeItems wrote it
+	headHash string // the previous event's hash ("" for the first)
+}
+
+func openJournal(db *DB, path string) (*journal, error) {
+	lf, err := os.OpenFile(path+"-lease", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrJournal, err)
+	}
+	f, err := os.OpenFile(path+"-events", os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("%w: %v", ErrJournal, err)
+	}
+	j := &journal{db: db, jpath: path + "-events", f: f, lf: lf, heads: map[string]jhead{}, busy: map[string]*jbusy{},
+		wake: make(chan struct{}, 1)}
+	j.settled = sync.NewCond(&j.mu)
+	return j, nil
+}
+
+// recover replays what a process that died left in the journal, unless
+// another live process holds the lease (then it is that one's to insert).
+func (j *journal) recover() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ok, err := j.take()
+	if err != nil || !ok {
+		return err
+	}
+	j.releaseNow()
+	return nil
+}
+
+// take acquires the lease without waiting (mu held): false if another
+// process holds it. On taking it replays a journal left behind and forgets
+// the heads when another process held the lease since this one did.
+func (j *journal) take() (bool, error) {
+	j.lastUse = time.Now()
+	if j.held {
+		return true, nil
+	}
+	if ok, err := tryLock(j.lf); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("%w: lease: %v", ErrJournal, err)
+		}
+		return false, err
+	}
+	var b [8]byte
+	if n, err := j.lf.ReadAt(b[:], 0); err != nil && !(errors.Is(err, io.EOF) && (n == 0 || n == 8)) {
+		unlock(j.lf)
+		return false, fmt.Errorf("%w: lease: %v", ErrJournal, err)
+	}
+	gen := binary.LittleEndian.Uint64(b[:])
+	if gen != j.gen {
+		clear(j.heads)
+	}
+	st, err := j.f.Stat()
+	if err == nil && st.Size() > 0 {
+		err = j.replay()
+	}
+	if err == nil {
+		binary.LittleEndian.PutUint64(b[:], gen+1)
+		_, err = j.lf.WriteAt(b[:], 0)
+	}
+	if err != nil {
+		unlock(j.lf)
+		return false, fmt.Errorf("%w: %v", ErrJournal, err)
+	}
+	j.gen, j.held, j.size = gen+1, true, 0
+	return true, nil
+}
+
+// release arranges (mu held) for the lease to be given up once nothing of
+// this process needs it (no transaction in flight, nothing journaled
+// waiting) and it has not been used for leaseLinger, so that calls in a
+// row keep it without a system call each: run does that.
+func (j *journal) release() {
+	if j.held {
+		j.kick()
+	}
+}
+
+// kick wakes run, starting it if needed (mu held).
+func (j *journal) kick() {
+	if !j.worker {
+		j.worker = true
+		go j.run()
+		return
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (j *journal) idle() bool {
+	return j.held && j.users == 0 && len(j.queue) == 0 && !j.inserting && j.err == nil
+}
+
+// releaseNow gives the lease up at once (mu held) when idle.
+func (j *journal) releaseNow() {
+	if !j.idle() {
+		return
+	}
+	if j.size > 0 {
+		if err := j.f.Truncate(0); err != nil {
+			// Keep the lease: the file still holds inserted records, which a
+			// replay would skip, so correctness does not depend on it.
+			return
+		}
+		j.size = 0
+	}
+	unlock(j.lf)
+	j.held = false
+}
+
+// append journals a prepared append when this process holds (or can take
+// at once) the lease and knows head is the open job's last event. ok is
+// false when the caller must take the transaction path instead.
+func (j *journal) append(jobID string, head *store.JobEvent, ev store.JobEvent, items []store.JobItem) (store.JobEvent, bool, error) {
+	headSeq, headHash := int64(0), ""
+	if head != nil {
+		headSeq, headHash = head.Seq, head.EventHash
+	}
+	if ev.Seq != headSeq+1 || len(ev.Event) == 0 {
+		return store.JobEvent{}, false, nil
+	}
+	embedded, err := encodeItems(items)
+	if err != nil {
+		return store.JobEvent{}, false, nil // the transaction path reports it
+	}
+	ev.JobID = jobID
+	r := &jrec{ev: ev, items: embedded, headHash: headHash}
+	rec := appendRecord(nil, r)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return store.JobEvent{}, true, errClosed
+	}
+	if j.err != nil {
+		return store.JobEvent{}, true, j.err
+	}
+	if len(j.queue) >= maxQueued || j.busy[jobID] != nil {
+		return store.JobEvent{}, false, nil
+	}
+	if ok, err := j.take(); err != nil || !ok {
+		return store.JobEvent{}, false, nil
+	}
+	h, known := j.heads[jobID]
+	if !known || h.seq != headSeq || h.hash != headHash {
+		j.release()
+		return store.JobEvent{}, false, nil
+	}
+	if _, err := j.f.Write(rec); err != nil {
+		// Nothing is acknowledged; cut a partial record off so that the
+		// file stays a sequence of whole records.
+		if terr := j.f.Truncate(j.size); terr != nil {
+			j.err = fmt.Errorf("%w: %s: a failed write could not be undone: %v", ErrJournal, j.jpath, terr)
+		}
+		delete(j.heads, jobID)
+		j.release()
+		return store.JobEvent{}, true, fmt.Errorf("%w: %v", ErrJournal, err)
+	}
+	j.size += int64(len(rec))
+	j.heads[jobID] = jhead{seq: ev.Seq, hash: ev.EventHash}
+	j.queue = append(j.queue, r)
+	j.written++
+	j.journaled++
+	j.kick()
+	return ev, true, nil
+}
+
+// run moves journaled records into the database in order, in batches,
+// and gives the lease up when this process has not needed it for
+// leaseLinger. It is the only goroutine that inserts journaled records.
+func (j *journal) run() {
+	t := time.NewTimer(leaseLinger)
+	defer t.Stop()
+	j.mu.Lock()
+	for {
+		if n := min(len(j.queue), maxBatch); n > 0 && !j.paused && j.err == nil {
+			batch := append([]*jrec(nil), j.queue[:n]...)
+			j.inserting = true
+			j.mu.Unlock()
+			err := j.db.insertJournaled(context.Background(), batch)
+			for try := 1; err != nil && try < insertTries; try++ {
+				// A busy or full disk may pass; a record that no longer
+				// follows its head will not, and fails each try.
+				time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+				err = j.db.insertJournaled(context.Background(), batch)
+			}
+			j.mu.Lock()
+			j.inserting = false
+			if err != nil {
+				// The records stay in the file for the next process to
+				// replay; this one refuses chain writes from now on.
+				j.err = fmt.Errorf("%w: %s: inserting journaled events failed (they stay in the file and are replayed at the next start): %v", ErrJournal, j.jpath, err)
+			} else {
+				j.queue = append(j.queue[:0], j.queue[n:]...)
+				j.committed += uint64(n)
+				if len(j.queue) == 0 && j.size >= truncateAt && j.f.Truncate(0) == nil {
+					j.size = 0
+				}
+			}
+			j.settled.Broadcast()
+			continue
+		}
+		if j.closed || j.err != nil || !j.held {
+			break
+		}
+		if !j.idle() {
+			// Work in flight: its end kicks.
+			j.mu.Unlock()
+			<-j.wake
+			j.mu.Lock()
+			continue
+		}
+		wait := leaseLinger - time.Since(j.lastUse)
+		if wait <= 0 {
+			j.releaseNow()
+			break
+		}
+		j.mu.Unlock()
+		t.Reset(wait)
+		select {
+		case <-j.wake:
+		case <-t.C:
+		}
+		j.mu.Lock()
+	}
+	j.worker = false
+	j.settled.Broadcast()
+	j.mu.Unlock()
+}
+
+// settle waits until everything journaled before it was called is in the
+// database (mu held).
+func (j *journal) settleLocked() error {
+	target := j.written
+	for j.committed < target && j.err == nil {
+		j.settled.Wait()
+	}
+	return j.err
+}
+
+// settle is settleLocked for readers.
+func (j *journal) settle() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.committed == j.written {
+		return j.err
+	}
+	return j.settleLocked()
+}
+
+// enter readies a transaction that writes a job's chain or status: it takes
+// the lease (waiting for another process up to leaseWait), waits for the
+// journal, and keeps the job off the journal until leave.
+func (j *journal) enter(ctx context.Context, jobID string) error {
+	deadline := time.Now().Add(leaseWait)
+	pause := 500 * time.Microsecond
+	j.mu.Lock()
+	for {
+		if j.err != nil {
+			j.mu.Unlock()
+			return j.err
+		}
+		ok, err := j.take()
+		if err != nil {
+			j.mu.Unlock()
+			return err
+		}
+		if ok {
+			break
+		}
+		j.mu.Unlock()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: another process has held %s-lease for %v", ErrJournal, j.db.path, leaseWait)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 20*time.Millisecond)
+		j.mu.Lock()
+	}
+	j.users++
+	b := j.busy[jobID]
+	if b == nil {
+		b = &jbusy{}
+		j.busy[jobID] = b
+	}
+	b.n++
+	delete(j.heads, jobID)
+	err := j.settleLocked()
+	if err != nil {
+		j.leaveLocked(jobID, nil)
+	}
+	j.mu.Unlock()
+	return err
+}
+
+// leave ends what enter began. last is the job's last event after a
+// successful append (nil when unknown: a failure, or a status change).
+func (j *journal) leave(jobID string, last *store.JobEvent) {
+	j.mu.Lock()
+	j.leaveLocked(jobID, last)
+	j.mu.Unlock()
+}
+
+func (j *journal) leaveLocked(jobID string, last *store.JobEvent) {
+	j.users--
+	b := j.busy[jobID]
+	switch {
+	case last == nil:
+		b.unknown = true
+	case b.last == nil || last.Seq > b.last.Seq:
+		b.last = last
+	}
+	if b.n--; b.n == 0 {
+		delete(j.busy, jobID)
+		if !b.unknown && b.last != nil {
+			j.heads[jobID] = jhead{seq: b.last.Seq, hash: b.last.EventHash}
+		}
+	}
+	j.release()
+}
+
+// close waits for the inserts and gives the lease up.
+func (j *journal) close() error {
+	j.mu.Lock()
+	j.closed = true
+	err := j.settleLocked()
+	j.kick()
+	for j.worker {
+		j.settled.Wait()
+	}
+	j.releaseNow()
+	j.mu.Unlock()
+	j.f.Close()
+	j.lf.Close()
+	return err
+}
+
+// appendRecord encodes r as a journal record: the body's length and
+// CRC-32C, then the body (length-prefixed fields and varints).
+func appendRecord(b []byte, r *jrec) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	str := func(b []byte, s []byte) []byte {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	e := &r.ev
+	b = str(b, []byte(e.JobID))
+	b = binary.AppendVarint(b, e.Seq)
+	b = binary.AppendVarint(b, int64(e.Segment))
+	b = binary.AppendVarint(b, int64(e.Index))
+	b = str(b, []byte(e.EventID))
+	b = str(b, []byte(e.EventType))
+	b = str(b, []byte(e.EventHash))
+	b = str(b, e.Event)
+	b = str(b, e.Payload)
+	b = str(b, []byte(e.Anchor))
+	b = binary.AppendVarint(b, us(e.CreatedAt))
+	b = str(b, r.items)
+	b = str(b, []byte(r.headHash))
+	body := b[start+8:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(body, crcTable))
+	return b
+}
+
+var errTorn = errors.New("torn record")
+
+// decodeRecords parses a journal. A damaged last record is a write that
+// never completed (nothing was acknowledged for it) and is dropped; damage
+// before the end is an error.
+func decodeRecords(data []byte) ([]*jrec, error) {
+	var out []*jrec
+	for off := 0; off < len(data); {
+		r, n, err := decodeRecord(data[off:])
+		if errors.Is(err, errTorn) && (n < 0 || off+n >= len(data)) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("record at byte %d: %w", off, err)
+		}
+		out = append(out, r)
+		off += n
+	}
+	return out, nil
+}
+
+// decodeRecord parses one record and returns its size; with errTorn, the
+// size is -1 when the record runs past the data.
+func decodeRecord(data []byte) (*jrec, int, error) {
+	if len(data) < 8 {
+		return nil, -1, errTorn
+	}
+	n := binary.LittleEndian.Uint32(data)
+	if n > maxRecord {
+		return nil, 0, fmt.Errorf("%w: length %d", errTorn, n)
+	}
+	if uint64(len(data)-8) < uint64(n) {
+		return nil, -1, errTorn
+	}
+	body := data[8 : 8+n]
+	size := 8 + int(n)
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(data[4:]) {
+		return nil, size, fmt.Errorf("%w: checksum", errTorn)
+	}
+	d := recDecoder{b: body}
+	r := &jrec{}
+	e := &r.ev
+	e.JobID = string(d.bytes())
+	e.Seq = d.varint()
+	e.Segment = int(d.varint())
+	e.Index = int(d.varint())
+	e.EventID = string(d.bytes())
+	e.EventType = string(d.bytes())
+	e.EventHash = string(d.bytes())
+	e.Event = d.bytes()
+	e.Payload = d.bytes()
+	e.Anchor = string(d.bytes())
+	e.CreatedAt = fromUS(d.varint())
+	r.items = d.bytes()
+	r.headHash = string(d.bytes())
+	if d.err || len(d.b) != 0 {
+		return nil, size, errors.New("malformed record body")
+	}
+	if e.JobID == "" || e.Seq < 1 || len(e.Event) == 0 {
+		return nil, size, errors.New("record without a job, a sequence number or an event")
+	}
+	return r, size, nil
+}
+
+type recDecoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *recDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		d.b = nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *recDecoder) bytes() []byte {
+	l, n := binary.Uvarint(d.b)
+	if n <= 0 || uint64(len(d.b)-n) < l {
+		d.err = true
+		d.b = nil
+		return nil
+	}
+	v := append([]byte{}, d.b[n:n+int(l)]...)
+	d.b = d.b[n+int(l):]
+	return v
+}
+
+// replay inserts what the journal holds that the database lacks (mu held,
+// lease held), then empties the file.
+func (j *journal) replay() error {
+	data, err := os.ReadFile(j.jpath)
+	if err != nil {
+		return err
+	}
+	recs, err := decodeRecords(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w (the file is kept; move it aside only after inspecting it)", j.jpath, err)
+	}
+	ctx := context.Background()
+	for _, r := range recs {
+		var have string
+		err := j.db.w.QueryRowContext(ctx, `SELECT event_hash FROM job_events WHERE job_id = ? AND seq = ?`, r.ev.JobID, r.ev.Seq).Scan(&have)
+		switch {
+		case err == nil && have == r.ev.EventHash:
+			continue
+		case err == nil:
+			return fmt.Errorf("%s: event %d of job %s in the journal differs from the stored one (the file is kept)", j.jpath, r.ev.Seq, r.ev.JobID)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if err := j.db.insertJournaled(ctx, []*jrec{r}); err != nil {
+			return fmt.Errorf("%s: replaying event %d of job %s: %w (the file is kept)", j.jpath, r.ev.Seq, r.ev.JobID, err)
+		}
+	}
+	return j.f.Truncate(0)
+}
