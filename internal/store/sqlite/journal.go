@@ -51,6 +51,8 @@ const (
 	// truncateAt is the journal size past which it is emptied as soon as
 	// everything in it is in the database.
 	truncateAt = 4 << 20
+	// maxHeads bounds the heads a process remembers.
+	maxHeads = 10000
 	// insertTries is how often run tries a batch before the store fails
 	// closed.
 	insertTries = 3
@@ -273,7 +275,7 @@ func (j *journal) append(jobID string, head *store.JobEvent, ev store.JobEvent, 
 		return store.JobEvent{}, true, fmt.Errorf("%w: %v", ErrJournal, err)
 	}
 	j.size += int64(len(rec))
-	j.heads[jobID] = jhead{seq: ev.Seq, hash: ev.EventHash}
+	j.learn(jobID, ev.Seq, ev.EventHash)
 	j.queue = append(j.queue, r)
 	j.written++
 	j.journaled++
@@ -434,10 +436,19 @@ func (j *journal) leaveLocked(jobID string, last *store.JobEvent) {
 	if b.n--; b.n == 0 {
 		delete(j.busy, jobID)
 		if !b.unknown && b.last != nil {
-			j.heads[jobID] = jhead{seq: b.last.Seq, hash: b.last.EventHash}
+			j.learn(jobID, b.last.Seq, b.last.EventHash)
 		}
 	}
 	j.release()
+}
+
+// learn records a job's head (mu held). Past maxHeads jobs it forgets
+// them all: a forgotten head costs one transaction to learn again.
+func (j *journal) learn(jobID string, seq int64, hash string) {
+	if _, ok := j.heads[jobID]; !ok && len(j.heads) >= maxHeads {
+		clear(j.heads)
+	}
+	j.heads[jobID] = jhead{seq: seq, hash: hash}
 }
 
 // close waits for the inserts and gives the lease up.
