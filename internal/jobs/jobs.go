@@ -444,6 +444,9 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 			return nil, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", jobID)
 		}
 		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {
+			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+				return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+			}
 			return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", jobID, err)
 		}
 		if j, err = s.st.GetJob(ctx, jobID); err != nil {
@@ -803,6 +806,9 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 		}
 	}
 	if err := s.st.SetJobStatus(ctx, j.ID, store.JobFinishing, store.JobFinished, s.now()); err != nil {
+		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		}
 		return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", j.ID, err)
 	}
 	if _, _, err := s.issuer.Revoke(ctx, j.TokenHash, "job_finished", "jobs", j.ID, j.ExpiresAt); err != nil {

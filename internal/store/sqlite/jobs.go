@@ -395,11 +395,11 @@ func (s *DB) enqueue(ctx context.Context, req *appendReq) (store.JobEvent, error
 	if err := s.jn.enter(ctx, req.jobID); err != nil {
 		return store.JobEvent{}, err
 	}
+	var last *store.JobEvent // stays nil on an error or a panic
+	defer func() { s.jn.leave(req.jobID, last) }()
 	ev, err := s.enqueueTx(ctx, req)
-	if err != nil {
-		s.jn.leave(req.jobID, nil)
-	} else {
-		s.jn.leave(req.jobID, &ev)
+	if err == nil {
+		last = &ev
 	}
 	return ev, err
 }

@@ -167,9 +167,13 @@ func (j *journal) take() (bool, error) {
 	if gen != j.gen {
 		clear(j.heads)
 	}
-	st, err := j.f.Stat()
+	err := j.reopenIfMoved()
+	var st os.FileInfo
+	if err == nil {
+		st, err = j.f.Stat()
+	}
 	if err == nil && st.Size() > 0 {
-		err = j.replay()
+		err = j.replay(st.Size())
 	}
 	if err == nil {
 		binary.LittleEndian.PutUint64(b[:], gen+1)
@@ -181,6 +185,31 @@ func (j *journal) take() (bool, error) {
 	}
 	j.gen, j.held, j.size = gen+1, true, 0
 	return true, nil
+}
+
+// reopenIfMoved reopens the journal when the file at its path is no
+// longer the one this process has open (moved aside or deleted by an
+// operator, or replaced): what the path names is the journal (mu held,
+// lease held).
+func (j *journal) reopenIfMoved() error {
+	have, err := j.f.Stat()
+	if err != nil {
+		return err
+	}
+	now, err := os.Stat(j.jpath)
+	if err == nil && os.SameFile(have, now) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(j.jpath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	j.f.Close()
+	j.f = f
+	return nil
 }
 
 // release arranges (mu held) for the lease to be given up once nothing of
@@ -215,12 +244,9 @@ func (j *journal) releaseNow() {
 	if !j.idle() {
 		return
 	}
-	if j.size > 0 {
-		if err := j.f.Truncate(0); err != nil {
-			// Keep the lease: the file still holds inserted records, which a
-			// replay would skip, so correctness does not depend on it.
-			return
-		}
+	// Emptying the file is only tidiness: a replay skips records already
+	// in the database.
+	if j.size > 0 && j.f.Truncate(0) == nil {
 		j.size = 0
 	}
 	unlock(j.lf)
@@ -245,6 +271,9 @@ func (j *journal) append(jobID string, head *store.JobEvent, ev store.JobEvent, 
 	ev.JobID = jobID
 	r := &jrec{ev: ev, items: embedded, headHash: headHash}
 	rec := appendRecord(nil, r)
+	if len(rec) > maxRecord {
+		return store.JobEvent{}, false, nil // too large to replay: a transaction
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -340,6 +369,12 @@ func (j *journal) run() {
 		case <-t.C:
 		}
 		j.mu.Lock()
+	}
+	if j.err != nil && j.held && j.users == 0 {
+		// Broken: let another process take the lease and replay the file,
+		// which keeps every record this one could not insert.
+		unlock(j.lf)
+		j.held = false
 	}
 	j.worker = false
 	j.settled.Broadcast()
@@ -504,6 +539,11 @@ var errTorn = errors.New("torn record")
 func decodeRecords(data []byte) ([]*jrec, error) {
 	var out []*jrec
 	for off := 0; off < len(data); {
+		if allZero(data[off:]) {
+			// A file extended with zeros after a power cut: the writes
+			// never reached the disk.
+			return out, nil
+		}
 		r, n, err := decodeRecord(data[off:])
 		if errors.Is(err, errTorn) && (n < 0 || off+n >= len(data)) {
 			return out, nil
@@ -515,6 +555,15 @@ func decodeRecords(data []byte) ([]*jrec, error) {
 		off += n
 	}
 	return out, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeRecord parses one record and returns its size; with errTorn, the
@@ -590,9 +639,9 @@ func (d *recDecoder) bytes() []byte {
 
 // replay inserts what the journal holds that the database lacks (mu held,
 // lease held), then empties the file.
-func (j *journal) replay() error {
-	data, err := os.ReadFile(j.jpath)
-	if err != nil {
+func (j *journal) replay(size int64) error {
+	data := make([]byte, size)
+	if _, err := j.f.ReadAt(data, 0); err != nil {
 		return err
 	}
 	recs, err := decodeRecords(data)

@@ -473,3 +473,69 @@ func roundTrip(t *testing.T, data []byte) {
 		t.Fatalf("re-encoded records decode differently: %v", err)
 	}
 }
+
+// TestJournalZeroTail: zeros after the last record (a file extended before
+// its data reached the disk) end the journal; they are not damage.
+func TestJournalZeroTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	db := openJob(t, path, "a")
+	c := newChainer(db)
+	c.append(t, "a")
+	db.jn.pause()
+	for range 3 {
+		if _, err := c.append(t, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.crash()
+	f, err := os.OpenFile(path+"-events", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 4096))
+	f.Close()
+	db2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	checkChain(t, db2, "a", 4)
+}
+
+// TestJournalMovedAside: an operator moves the journal aside while a
+// process runs. The process must leave that file alone and journal into
+// a new one at the path, where the next process finds its records.
+func TestJournalMovedAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	db := openJob(t, path, "a")
+	c := newChainer(db)
+	c.append(t, "a")
+	db.jn.settle()
+	time.Sleep(3 * leaseLinger) // the lease goes back
+	kept := []byte("kept for inspection")
+	if err := os.Rename(path+"-events", path+"-events.aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-events.aside", kept, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db.jn.pause()
+	for range 3 {
+		if _, err := c.append(t, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.jn.count(); n != 3 {
+		t.Fatalf("%d of 3 appends journaled", n)
+	}
+	db.crash()
+	if got, _ := os.ReadFile(path + "-events.aside"); !bytes.Equal(got, kept) {
+		t.Fatalf("the file moved aside changed: %q", got)
+	}
+	db2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	checkChain(t, db2, "a", 4)
+}
