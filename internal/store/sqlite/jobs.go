@@ -602,9 +602,7 @@ func (s *DB) appendPrepared(ctx context.Context, r *appendReq) (appendRes, bool)
 	if err != nil {
 		return appendRes{}, false
 	}
-	res, err := s.stmts[stmtPutEventAfter].ExecContext(ctx,
-		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), embedded,
-		r.jobID, r.jobID, headSeq, r.jobID, headSeq, headHash)
+	res, err := s.putEventAfter(ctx, nil, &ev, embedded, headSeq, headHash)
 	if isUnique(err) {
 		return appendRes{}, false
 	}
@@ -616,6 +614,15 @@ func (s *DB) appendPrepared(ctx context.Context, r *appendReq) (appendRes, bool)
 	}
 	s.preparedAppends.Add(1)
 	return appendRes{ev: ev}, true
+}
+
+// putEventAfter runs stmtPutEventAfter for ev (in tx, or in autocommit
+// when tx is nil): it inserts only while the job is open and its last
+// event is headSeq with headHash.
+func (s *DB) putEventAfter(ctx context.Context, tx *sql.Tx, ev *store.JobEvent, items []byte, headSeq int64, headHash string) (sql.Result, error) {
+	return s.exec(ctx, tx, stmtPutEventAfter,
+		ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), items,
+		ev.JobID, ev.JobID, headSeq, ev.JobID, headSeq, headHash)
 }
 
 // insertJournaled inserts journaled appends in one transaction. Each must
@@ -633,9 +640,7 @@ func (s *DB) insertJournaled(ctx context.Context, batch []*jrec) error {
 	}
 	for _, r := range batch {
 		ev := &r.ev
-		res, err := s.exec(ctx, tx, stmtPutEventAfter,
-			ev.JobID, ev.Seq, ev.Segment, ev.Index, ev.EventID, ev.EventType, ev.EventHash, ev.Event, orEmpty(ev.Payload), ev.Anchor, us(ev.CreatedAt), r.items,
-			ev.JobID, ev.JobID, ev.Seq-1, ev.JobID, ev.Seq-1, r.headHash)
+		res, err := s.putEventAfter(ctx, tx, ev, r.items, ev.Seq-1, r.headHash)
 		if err != nil {
 			return fmt.Errorf("event %d of job %s: %w", ev.Seq, ev.JobID, err)
 		}

@@ -120,6 +120,36 @@ func (s *DB) crash() {
 	s.w.Close()
 }
 
+// crashedWithJournal makes a database whose job "a" has one event stored
+// and n more journaled but not inserted when its process died; it returns
+// the database's path.
+func crashedWithJournal(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	db := openJob(t, path, "a")
+	c := newChainer(db)
+	c.append(t, "a")
+	db.jn.pause()
+	for range n {
+		if _, err := c.append(t, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.crash()
+	return path
+}
+
+// reopen opens the database at path, closing it when the test ends.
+func reopen(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func (j *journal) pause() {
 	j.mu.Lock()
 	j.paused = true
@@ -136,7 +166,7 @@ func (j *journal) resume() {
 func (j *journal) count() int64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.journaled
+	return int64(j.written)
 }
 
 func TestJournalAppends(t *testing.T) {
@@ -198,11 +228,7 @@ func TestJournalReplay(t *testing.T) {
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3})
 	f.Close()
 
-	db2, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := reopen(t, path)
 	checkChain(t, db2, "a", 11)
 	checkChain(t, db2, "b", 11)
 	if st, err := os.Stat(path + "-events"); err != nil || st.Size() != 0 {
@@ -222,17 +248,7 @@ func TestJournalReplay(t *testing.T) {
 // an error naming the file; nothing is lost, and moving the file aside
 // opens the database as it was.
 func TestJournalDamage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clawea.db")
-	db := openJob(t, path, "a")
-	c := newChainer(db)
-	c.append(t, "a")
-	db.jn.pause()
-	for range 3 {
-		if _, err := c.append(t, "a"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.crash()
+	path := crashedWithJournal(t, 3)
 	data, err := os.ReadFile(path + "-events")
 	if err != nil {
 		t.Fatal(err)
@@ -246,11 +262,7 @@ func TestJournalDamage(t *testing.T) {
 		t.Fatal("the damaged journal was changed")
 	}
 	os.Rename(path+"-events", path+"-events.damaged")
-	db2, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := reopen(t, path)
 	checkChain(t, db2, "a", 1)
 }
 
@@ -477,28 +489,14 @@ func roundTrip(t *testing.T, data []byte) {
 // TestJournalZeroTail: zeros after the last record (a file extended before
 // its data reached the disk) end the journal; they are not damage.
 func TestJournalZeroTail(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "clawea.db")
-	db := openJob(t, path, "a")
-	c := newChainer(db)
-	c.append(t, "a")
-	db.jn.pause()
-	for range 3 {
-		if _, err := c.append(t, "a"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.crash()
+	path := crashedWithJournal(t, 3)
 	f, err := os.OpenFile(path+"-events", os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Write(make([]byte, 4096))
 	f.Close()
-	db2, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := reopen(t, path)
 	checkChain(t, db2, "a", 4)
 }
 
@@ -532,10 +530,6 @@ func TestJournalMovedAside(t *testing.T) {
 	if got, _ := os.ReadFile(path + "-events.aside"); !bytes.Equal(got, kept) {
 		t.Fatalf("the file moved aside changed: %q", got)
 	}
-	db2, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := reopen(t, path)
 	checkChain(t, db2, "a", 4)
 }
