@@ -476,3 +476,26 @@ func TestParallelParse(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValid checks a 2 KiB envelope-like document, against
+// encoding/json's Valid.
+func BenchmarkValid(b *testing.B) {
+	doc := []byte(`{"envelope_version":"1","envelope_type":"gateway_receipt","payload":{"receipt_version":"1","receipt_id":"rcpt_0123456789abcdef0123456789abcdef","gateway_id":"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK","provider":"openai","model":"gpt-4o-mini","request_hash_b64u":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","response_hash_b64u":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","tokens_input":9,"tokens_output":140,"latency_ms":3,"timestamp":"2026-11-22T09:00:00.000Z","binding":{"run_id":"run_0123456789","event_hash_b64u":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","policy_hash":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","token_scope_hash_b64u":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","span_id":"llm_evt_000001"},"metadata":{"model_identity":{"provider":"openai","name":"gpt-4o-mini","tier":"closed_opaque"},"status":"OK","streamed":false,"privacy":"hash_only"}},"payload_hash_b64u":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU","hash_algorithm":"SHA-256","signature_b64u":"` +
+		strings.Repeat("A", 86) + `","algorithm":"Ed25519","signer_did":"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK","issued_at":"2026-11-22T09:00:00.000Z"}`)
+	b.Run("canon", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if !Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		for b.Loop() {
+			if !json.Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}

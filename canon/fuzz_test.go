@@ -82,3 +82,23 @@ func FuzzParallelParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValid holds Valid to Parse: it accepts exactly what Parse accepts.
+//
+//	go test ./canon -run '^$' -fuzz FuzzValid -fuzztime 60s
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{
+		`{"a":[1,-0.5e+3,"\u00e9\n",true,false,null,{}],"b":{"c":[]}}`, ` [ 1 , 2 ] `, `"\ud800"`, `-`, `01`, `1.`, `1e`,
+		`{"a" 1}`, `{"a":1,}`, `[1,]`, `[1}`, `{"a":1]`, "\"\xed\xa0\x80\"", "\"\xff\"", "\"\x01\"", `tru`, `nul`, `{}x`,
+		strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth), strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1),
+		strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 70), `[{"a":[{"b":[]}]},[]]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Parse(data)
+		if got := Valid(data); got != (err == nil) {
+			t.Fatalf("Valid(%q) = %v, Parse error: %v", data, got, err)
+		}
+	})
+}

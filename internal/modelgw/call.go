@@ -153,7 +153,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if r.ContentLength > g.opt.MaxRequestBytes {
 		return "", errf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "the request body exceeds %d bytes", g.opt.MaxRequestBytes)
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, g.opt.MaxRequestBytes+1))
+	raw, err := readBody(r.Body, r.ContentLength, g.opt.MaxRequestBytes)
 	if err != nil {
 		return "", errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body: %v", err)
 	}
@@ -395,7 +395,7 @@ func (c *call) fail(w http.ResponseWriter, r *http.Request, e *Error, o outcome)
 // signed receipt added as _receipt_envelope.
 func (c *call) relayWhole(w http.ResponseWriter, r *http.Request, resp *http.Response, deadline *time.Timer) string {
 	g := c.g
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, g.opt.MaxResponseBytes+1))
+	raw, err := readBody(resp.Body, resp.ContentLength, g.opt.MaxResponseBytes)
 	o := outcome{status: resp.StatusCode, respHash: b64u.SHA256(raw)}
 	if err != nil {
 		return c.fail(w, r, c.transportError(r, err, deadline), o)
@@ -446,6 +446,32 @@ func (c *call) relayWhole(w http.ResponseWriter, r *http.Request, resp *http.Res
 		return "OK"
 	}
 	return o.code
+}
+
+// readBody reads a body of at most limit bytes, plus one byte more if
+// there is more (the caller tells the difference). A declared length sizes
+// the buffer up to 64 KiB, so that a whole small body is read without
+// growing it and a false one costs no more than that.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 {
+		size = min(length, limit, 64<<10) + 1 // +1: room to see the end
+	}
+	b := make([]byte, 0, size)
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // withReceipt adds "_receipt_envelope": env as the last member of a JSON

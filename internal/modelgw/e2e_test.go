@@ -38,7 +38,7 @@ const testPolicy = `{"policy_version":"2","policy_id":"modelgw-test","issuer_did
    "conditions":{"NumericGreaterThan":{"Request:Bytes":"60000"}}}]}`
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dataDir  keystore.Dir
 	node     *server.Node
 	url      string
@@ -69,7 +69,7 @@ func (f *faults) pick(r *http.Request, body []byte) localmodel.Fault {
 	return f.m[req.Model]
 }
 
-func start(t *testing.T, tweak func(*modelgw.Options)) *env {
+func start(t testing.TB, tweak func(*modelgw.Options)) *env {
 	t.Helper()
 	fl := &faults{m: map[string]localmodel.Fault{}}
 	up := localmodel.New(localmodel.Options{Fault: fl.pick})

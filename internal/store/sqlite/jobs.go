@@ -682,7 +682,7 @@ func encodeItems(items []store.JobItem) ([]byte, error) {
 				return nil, store.ErrConflict
 			}
 		}
-		if !json.Valid(it.JSON) {
+		if !canon.Valid(it.JSON) {
 			return nil, fmt.Errorf("sqlite: evidence %s %s is not JSON", it.Kind, it.ItemID)
 		}
 		if i == 0 {

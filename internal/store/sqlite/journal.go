@@ -269,7 +269,7 @@ func (j *journal) append(jobID string, head *store.JobEvent, ev store.JobEvent, 
 	}
 	ev.JobID = jobID
 	r := &jrec{ev: ev, items: embedded, headHash: headHash}
-	rec := appendRecord(nil, r)
+	rec := appendRecord(make([]byte, 0, r.size()), r)
 	if len(rec) > maxRecord {
 		return store.JobEvent{}, false, nil // too large to replay: a transaction
 	}
@@ -498,6 +498,14 @@ func (j *journal) close() error {
 	j.f.Close()
 	j.lf.Close()
 	return err
+}
+
+// size bounds the length of r's record, so that it is encoded without
+// growing its buffer.
+func (r *jrec) size() int {
+	e := &r.ev
+	return 8 + 13*binary.MaxVarintLen64 + len(e.JobID) + len(e.EventID) + len(e.EventType) + len(e.EventHash) +
+		len(e.Event) + len(e.Payload) + len(e.Anchor) + len(r.items) + len(r.headHash)
 }
 
 // appendRecord encodes r as a journal record: the body's length and

@@ -478,7 +478,11 @@ func roundTrip(t *testing.T, data []byte) {
 	}
 	var out []byte
 	for _, r := range recs {
+		n := len(out)
 		out = appendRecord(out, r)
+		if len(out)-n > r.size() {
+			t.Fatalf("a record of %d bytes exceeds its size bound %d", len(out)-n, r.size())
+		}
 	}
 	again, err := decodeRecords(out)
 	if err != nil || !reflect.DeepEqual(again, recs) {
