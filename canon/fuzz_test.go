@@ -102,3 +102,45 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMembers holds Members to Parse: it accepts exactly the objects Parse
+// accepts, and each member it returns is the value Parse keeps for it.
+//
+//	go test ./canon -run '^$' -fuzz FuzzMembers -fuzztime 60s
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{
+		`{"usage":{"prompt_tokens":9},"id":"x","usage":{"a":[1,{"b":2}]}}`, ` { "a" : [ ] , "b" : { } , "c" : "\"}" } `,
+		`{"us\u0061ge":1,"usage":2,"usage":3}`, `{}`, `[{"usage":1}]`, `{"a":{"usage":1}}`, `"usage"`, `{"a":1,}`, `{"a":1}x`,
+	} {
+		f.Add([]byte(s), "usage")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, extra string) {
+		v, err := Parse(data)
+		keys := []string{extra, "usage", "a"}
+		if err == nil && v.Kind == Object {
+			for _, m := range v.Members {
+				keys = append(keys, m.Key)
+			}
+		}
+		vals, ok := Members(data, keys...)
+		if ok != (err == nil && v.Kind == Object) {
+			t.Fatalf("Members(%q) ok = %v; Parse: %v, kind %v", data, ok, err, v.Kind)
+		}
+		if !ok {
+			return
+		}
+		for i, k := range keys {
+			want := v.Get(k)
+			if (vals[i] == nil) != (want == nil) {
+				t.Fatalf("member %q of %q: got %q, Parse has %v", k, data, vals[i], want != nil)
+			}
+			if want == nil {
+				continue
+			}
+			got, err := Parse(vals[i])
+			if err != nil || !bytes.Equal(AppendCompact(nil, &got), AppendCompact(nil, want)) {
+				t.Fatalf("member %q of %q: got %q (%v)", k, data, vals[i], err)
+			}
+		}
+	})
+}

@@ -1,23 +1,73 @@
 package canon
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // Valid reports whether Parse would accept data, without building the
 // value and without allocating: one JSON document, valid UTF-8 in its
 // strings, nesting no deeper than MaxDepth. Stores use it to check JSON
 // they keep as bytes; it is several times faster than encoding/json's
 // Valid, which also accepts invalid UTF-8 (FuzzValid holds it to Parse).
-func Valid(data []byte) bool {
+func Valid(data []byte) bool { return valid(data, nil) }
+
+// Members checks data as Valid does and, when it is a JSON object, returns
+// the raw bytes of its members named by keys, in that order (nil for one
+// it lacks; of a repeated key, the last, whose value Parse keeps). It lets
+// a caller that needs a few members of a large document parse only those.
+// ok is false when data is not valid or not an object.
+func Members(data []byte, keys ...string) (vals [][]byte, ok bool) {
+	vals = make([][]byte, len(keys))
+	isObject := false
+	ok = valid(data, func(key, val []byte) {
+		isObject = true
+		for i, k := range keys {
+			if keyIs(key, k) {
+				vals[i] = val
+			}
+		}
+	})
+	if !ok {
+		return nil, false
+	}
+	if !isObject {
+		// An empty object has no members to report.
+		i := skipBlank(data, 0)
+		if data[i] != '{' {
+			return nil, false
+		}
+	}
+	return vals, true
+}
+
+// keyIs reports whether a member's key, as written (with its quotes), is k.
+func keyIs(raw []byte, k string) bool {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == k
+	}
+	v, err := Parse(raw)
+	return err == nil && v.Str == k
+}
+
+// valid is Valid; member, when not nil, is given each member of a
+// top-level object as it is checked: its key (with quotes) and its value.
+func valid(data []byte, member func(key, val []byte)) bool {
 	var objects [MaxDepth / 64]uint64 // bit d: the container at depth d is an object
 	depth := 0
 	n := len(data)
 	i := 0
 	ok := false
+	keyAt, keyEnd, valAt := -1, 0, 0 // the top-level member being checked
 	for {
 		// A value starts at i.
 		i = skipBlank(data, i)
 		if i >= n {
 			return false
+		}
+		if keyAt >= 0 && depth == 1 {
+			valAt = i
 		}
 		switch c := data[i]; {
 		case c == '{' || c == '[':
@@ -38,7 +88,7 @@ func Valid(data []byte) bool {
 				break // an empty container is a whole value
 			}
 			if obj {
-				if i, ok = validKey(data, i); !ok {
+				if i, ok = checkKey(data, i, depth == 1 && member != nil, &keyAt, &keyEnd); !ok {
 					return false
 				}
 			}
@@ -68,6 +118,10 @@ func Valid(data []byte) bool {
 		}
 		// A value ended at i: close containers until one goes on.
 		for {
+			if depth == 1 && keyAt >= 0 {
+				member(data[keyAt:keyEnd], data[valAt:i])
+				keyAt = -1
+			}
 			i = skipBlank(data, i)
 			if depth == 0 {
 				return i == n
@@ -85,9 +139,9 @@ func Valid(data []byte) bool {
 			if c != ',' {
 				return false
 			}
-			i++
+			i = skipBlank(data, i+1)
 			if obj {
-				if i, ok = validKey(data, skipBlank(data, i)); !ok {
+				if i, ok = checkKey(data, i, depth == 1 && member != nil, &keyAt, &keyEnd); !ok {
 					return false
 				}
 			}
@@ -103,21 +157,30 @@ func skipBlank(data []byte, i int) int {
 	return i
 }
 
+// checkKey is validKey noting, when top, where the key starts and ends.
+func checkKey(data []byte, i int, top bool, keyAt, keyEnd *int) (int, bool) {
+	next, end, ok := validKey(data, i)
+	if top {
+		*keyAt, *keyEnd = i, end
+	}
+	return next, ok
+}
+
 // validKey checks a member's key and its colon at i; it returns where the
-// member's value may start.
-func validKey(data []byte, i int) (int, bool) {
+// member's value may start and where the key ended.
+func validKey(data []byte, i int) (next, keyEnd int, ok bool) {
 	if i >= len(data) || data[i] != '"' {
-		return i, false
+		return i, i, false
 	}
-	i, ok := validString(data, i)
-	if !ok {
-		return i, false
+	if i, ok = validString(data, i); !ok {
+		return i, i, false
 	}
+	keyEnd = i
 	i = skipBlank(data, i)
 	if i >= len(data) || data[i] != ':' {
-		return i, false
+		return i, keyEnd, false
 	}
-	return i + 1, true
+	return i + 1, keyEnd, true
 }
 
 // validString checks the string whose opening quote is at i.

@@ -403,10 +403,10 @@ func (c *call) relayWhole(w http.ResponseWriter, r *http.Request, resp *http.Res
 	if int64(len(raw)) > g.opt.MaxResponseBytes {
 		return c.fail(w, r, errf(http.StatusBadGateway, CodeUpstreamTooLarge, "provider %s answered more than %d bytes", c.prov.Name, g.opt.MaxResponseBytes), o)
 	}
-	v, perr := canon.Parse(raw)
-	isObject := perr == nil && v.IsObject()
+	// Only the members that may carry usage are parsed.
+	parts, isObject := canon.Members(raw, "usage", "response", "message")
 	if isObject {
-		o.usage.read(&v)
+		o.usage.readMembers(parts)
 	}
 	switch {
 	case resp.StatusCode >= 500 && !isObject:

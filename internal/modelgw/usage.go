@@ -21,7 +21,32 @@ type usage struct {
 // replaces an earlier one per field (Anthropic streams the input first and
 // the running output total last).
 func (u *usage) read(v *canon.Value) {
-	for _, obj := range []*canon.Value{v.Get("usage"), v.Get("response").Get("usage"), v.Get("message").Get("usage")} {
+	u.readFrom(v.Get("usage"), v.Get("response").Get("usage"), v.Get("message").Get("usage"))
+}
+
+// readMembers is read for a response of which only the members usage,
+// response and message were picked out (canon.Members), as raw JSON.
+func (u *usage) readMembers(raw [][]byte) {
+	var objs [3]*canon.Value
+	for i, r := range raw[:3] {
+		if r == nil {
+			continue
+		}
+		v, err := canon.Parse(r)
+		if err != nil {
+			continue
+		}
+		if i > 0 {
+			objs[i] = v.Get("usage")
+		} else {
+			objs[i] = &v
+		}
+	}
+	u.readFrom(objs[:]...)
+}
+
+func (u *usage) readFrom(objs ...*canon.Value) {
+	for _, obj := range objs {
 		if !obj.IsObject() {
 			continue
 		}
