@@ -195,6 +195,76 @@ func TestJournalAppends(t *testing.T) {
 // TestJournalReplay kills a process with journaled appends not yet in the
 // database; the next open replays them, and a torn last record (a write
 // that never finished, so was never acknowledged) is dropped.
+// TestJournalInsertsAlone: journaled records reach the database within
+// insertDelay when nobody reads them (nothing waits for a reader to ask),
+// which may insert several in one transaction.
+func TestJournalInsertsAlone(t *testing.T) {
+	db := openJob(t, filepath.Join(t.TempDir(), "clawea.db"), "j")
+	defer db.Close()
+	c := newChainer(db)
+	for range 5 {
+		if _, err := c.append(t, "j"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for {
+		db.jn.mu.Lock()
+		done, queued := db.jn.committed == db.jn.written, len(db.jn.queue)
+		db.jn.mu.Unlock()
+		if done {
+			break
+		}
+		if queued == 0 || time.Since(start) > 10*time.Second {
+			t.Fatalf("journaled records not inserted after %v (%d queued)", time.Since(start), queued)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var rows int
+	if err := db.db.QueryRow(`SELECT COUNT(*) FROM job_events WHERE job_id = 'j'`).Scan(&rows); err != nil || rows != 5 {
+		t.Fatalf("%d rows, %v", rows, err)
+	}
+}
+
+// TestJournalReadersDoNotWait: a read, a status change and Close each
+// have the journal inserted at once instead of waiting out insertDelay.
+func TestJournalReadersDoNotWait(t *testing.T) {
+	defer func(d time.Duration) { insertDelay = d }(insertDelay)
+	insertDelay = time.Hour
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	db := openJob(t, path, "j", "k")
+	c := newChainer(db)
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s waited for the insert delay", what)
+		}
+	}
+	for range 3 {
+		c.append(t, "j")
+		c.append(t, "k")
+	}
+	within("a read", func() { checkChain(t, db, "j", 3) })
+	c.append(t, "k")
+	within("a status change", func() {
+		if err := db.SetJobStatus(context.Background(), "j", store.JobOpen, store.JobFinished, time.Now()); err != nil {
+			t.Error(err)
+		}
+	})
+	c.append(t, "k")
+	within("Close", func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	db2 := reopen(t, path)
+	checkChain(t, db2, "k", 5)
+}
+
 func TestJournalReplay(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "clawea.db")
 	db := openJob(t, path, "a", "b")
