@@ -460,6 +460,9 @@ func readBody(r io.Reader, length, limit int64) ([]byte, error) {
 	b := make([]byte, 0, size)
 	lr := io.LimitedReader{R: r, N: limit + 1}
 	for {
+		if lr.N == 0 {
+			return b, nil // limit+1 bytes: too long, however long
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}

@@ -746,6 +746,9 @@ const itemCols = `job_id, seq, segment, kind, item_id, event_hash, body, created
 
 // AddItem records evidence for an open job.
 func (s *DB) AddItem(ctx context.Context, it store.JobItem) (store.JobItem, error) {
+	if !canon.Valid(it.JSON) {
+		return it, fmt.Errorf("sqlite: evidence %s %s is not JSON", it.Kind, it.ItemID)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return it, fmt.Errorf("sqlite: %w", err)

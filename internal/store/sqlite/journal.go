@@ -32,8 +32,10 @@ import (
 // journaled or not, takes the lease; each taking bumps a generation
 // counter in the lease file, and a process that finds the counter moved
 // since its own last taking forgets every head it knew. Between calls the
-// lease is released, so several processes on one file take turns; their
-// reads may lag the holder's journal by the moment its inserts take.
+// lease is released (once this process's records are inserted, up to
+// insertDelay after the last one, and it has been idle for leaseLinger),
+// so several processes on one file take turns; their reads may lag the
+// holder's journal by up to insertDelay and the insert.
 // Reads of events and items in this process wait for its own journaled
 // records first.
 
@@ -46,7 +48,9 @@ const (
 	maxRecord = 32 << 20
 	// leaseWait is how long a writer waits for another process's lease.
 	leaseWait = 30 * time.Second
-	// leaseLinger is how long an idle process keeps the lease.
+	// leaseLinger is how long an idle process keeps the lease. It must not
+	// exceed insertDelay: an append does not wake run while run waits on
+	// either timer.
 	leaseLinger = 2 * time.Millisecond
 	// truncateAt is the journal size past which it is emptied as soon as
 	// everything in it is in the database.
