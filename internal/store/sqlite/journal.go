@@ -367,16 +367,7 @@ func (j *journal) run() {
 		}
 		if len(j.queue) > 0 && !j.paused {
 			// Wait for more records to insert with these.
-			j.napping = true
-			wait := insertDelay - time.Since(j.queue[0].at)
-			j.mu.Unlock()
-			t.Reset(wait)
-			select {
-			case <-j.wake:
-			case <-t.C:
-			}
-			j.mu.Lock()
-			j.napping = false
+			j.nap(t, insertDelay-time.Since(j.queue[0].at))
 			continue
 		}
 		if !j.idle() {
@@ -391,15 +382,7 @@ func (j *journal) run() {
 			j.releaseNow()
 			break
 		}
-		j.napping = true
-		j.mu.Unlock()
-		t.Reset(wait)
-		select {
-		case <-j.wake:
-		case <-t.C:
-		}
-		j.mu.Lock()
-		j.napping = false
+		j.nap(t, wait)
 	}
 	if j.err != nil && j.held && j.users == 0 {
 		// Broken: let another process take the lease and replay the file,
@@ -419,6 +402,20 @@ func (j *journal) run() {
 // the host (and the calls that run beside an insert).
 func (j *journal) due() bool {
 	return len(j.queue) >= maxBatch || j.hurry > 0 || j.closed || time.Since(j.queue[0].at) >= insertDelay
+}
+
+// nap waits (mu held, released meanwhile) for a kick or for wait to pass
+// on run's timer t. Appends do not kick while it naps.
+func (j *journal) nap(t *time.Timer, wait time.Duration) {
+	j.napping = true
+	j.mu.Unlock()
+	t.Reset(wait)
+	select {
+	case <-j.wake:
+	case <-t.C:
+	}
+	j.mu.Lock()
+	j.napping = false
 }
 
 // settle waits until everything journaled before it was called is in the
