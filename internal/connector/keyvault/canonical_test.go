@@ -8,11 +8,11 @@ import (
 
 func TestCanonicalVault(t *testing.T) {
 	for in, want := range map[string]string{
-		"kv-prod-finance-001":    "kv-prod-finance-001",
-		"KV-Prod-Finance-001":    "kv-prod-finance-001",
-		"abc":                    "abc",
+		"kv-prod-finance-001":   "kv-prod-finance-001",
+		"KV-Prod-Finance-001":   "kv-prod-finance-001",
+		"abc":                   "abc",
 		strings.Repeat("a", 24): strings.Repeat("a", 24),
-		"a1-b2":                  "a1-b2",
+		"a1-b2":                 "a1-b2",
 	} {
 		got, err := CanonicalVault(in)
 		if err != nil || got != want {
