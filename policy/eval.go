@@ -151,8 +151,8 @@ type cstmt struct {
 	// resFold are the resources folded (foldASCII), used for kv:// and
 	// sb:// requests; nil when no pattern changes under the fold.
 	resFold []glob
-	conds     []ccond
-	gated     bool // Allow with Bool Request:HasHumanApproval "true"
+	conds   []ccond
+	gated   bool // Allow with Bool Request:HasHumanApproval "true"
 }
 
 // Resolver finds a policy by policy_id, for inherits. It returns nil when
