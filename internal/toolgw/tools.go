@@ -332,11 +332,11 @@ func messages(ms []servicebus.Message) []any {
 }
 
 var (
-	pVault     = param{name: "vault", typ: "string", desc: "vault name as configured (kv://<vault>/...)", required: true}
-	pSecret    = param{name: "name", typ: "string", desc: "secret path: segments of letters, digits and '-' separated by '/' (agent/app/db-password)", required: true}
+	pVault     = param{name: "vault", typ: "string", desc: "vault name as configured (kv://<vault>/...); case-insensitive", required: true}
+	pSecret    = param{name: "name", typ: "string", desc: "secret path: segments of letters, digits and '-' separated by '/' (agent/app/db-password); case-insensitive", required: true}
 	pVersion   = param{name: "version", typ: "string", desc: "a version id (default: the latest)"}
-	pNamespace = param{name: "namespace", typ: "string", desc: "Service Bus namespace as configured (sb://<namespace>/...)", required: true}
-	pEntity    = param{name: "entity", typ: "string", desc: "queue, topic, or topic/subscriptions/name", required: true}
+	pNamespace = param{name: "namespace", typ: "string", desc: "Service Bus namespace as configured (sb://<namespace>/...); case-insensitive", required: true}
+	pEntity    = param{name: "entity", typ: "string", desc: "queue, topic, or topic/subscriptions/name; case-insensitive", required: true}
 	pMax       = param{name: "max", typ: "integer", desc: "at most this many messages (1-100, default 1)"}
 	pLock      = param{name: "lock_token", typ: "string", desc: "lock token of a message received in peek_lock mode", required: true}
 )
