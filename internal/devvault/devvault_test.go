@@ -128,7 +128,7 @@ func TestPersistenceRejectsBadFiles(t *testing.T) {
 
 func TestOptionsAndLifecycle(t *testing.T) {
 	for _, o := range []devvault.Options{
-		{Vault: "bad/name"}, {Tenant: "a b"}, {Token: "has space"}, {Port: -1}, {Port: 70000},
+		{Vault: "bad/name"}, {Vault: "kv"}, {Vault: "kv--x"}, {Vault: "kv-x-"}, {Vault: "\uff4bv-x"}, {Vault: "kv-x\x00"}, {Tenant: "a b"}, {Token: "has space"}, {Port: -1}, {Port: 70000},
 		{PageSize: 26}, {PageSize: -1}, {MaxSecrets: -1},
 	} {
 		if _, err := devvault.New(o); err == nil {
@@ -136,6 +136,9 @@ func TestOptionsAndLifecycle(t *testing.T) {
 		}
 	}
 
+	if srv, err := devvault.New(devvault.Options{Vault: "KV-Demo"}); err != nil || srv.Vault() != "kv-demo" {
+		t.Errorf("New(KV-Demo): vault %v", err)
+	}
 	srv, err := devvault.New(devvault.Options{})
 	if err != nil {
 		t.Fatal(err)
