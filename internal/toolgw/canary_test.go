@@ -258,3 +258,44 @@ func toolCall(t *testing.T, e *env, tok, tool string, args map[string]any) (stri
 	raw, _ := io.ReadAll(resp.Body)
 	return string(raw), resp.StatusCode == http.StatusOK
 }
+
+// TestEgressAllowedOnlyByItsKey: a send carrying a secret runs only when
+// an Allow statement requires Egress:CarriesSecret = "true"; a broad Allow
+// of servicebus:send does not let a secret out.
+func TestEgressAllowedOnlyByItsKey(t *testing.T) {
+	e := start(t)
+	const read = `{"sid":"Read","effect":"Allow","actions":["keyvault:secrets.get"],"resources":["kv://*/secrets/agent/**"]}`
+	for _, tc := range []struct {
+		name, send string
+		want       string // "" runs
+	}{
+		{"broad allow", `{"sid":"Send","effect":"Allow","actions":["servicebus:send"],"resources":["sb://sb-orders/*"]}`, toolgw.CodeEgressSecret},
+		{"explicit allow", `{"sid":"SendSecret","effect":"Allow","actions":["servicebus:send"],"resources":["sb://sb-orders/vault-sync"],
+			"conditions":{"Bool":{"Egress:CarriesSecret":"true"}}}`, ""},
+		{"explicit allow elsewhere", `{"sid":"SendSecret","effect":"Allow","actions":["servicebus:send"],"resources":["sb://sb-orders/other"],
+			"conditions":{"Bool":{"Egress:CarriesSecret":"true"}}}`, toolgw.CodeEgressSecret},
+		{"explicit deny", `{"sid":"Send","effect":"Allow","actions":["servicebus:send"],"resources":["sb://sb-orders/*"]},
+			{"sid":"NoSecrets","effect":"Deny","actions":["servicebus:send"],"resources":["**"],"conditions":{"Bool":{"Egress:CarriesSecret":"true"}}}`, toolgw.CodeEgressSecret},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tok := e.job(e.publish([]byte(`{"policy_version":"2","policy_id":"egress-` + strings.ReplaceAll(tc.name, " ", "-") + `","issuer_did":"did:web:test.example","statements":[` + read + `,` + tc.send + `]}`)))
+			if out, ok := toolCall(t, e, tok, "keyvault_get_secret", map[string]any{"vault": vaultName, "name": "agent/app/db-password"}); !ok {
+				t.Fatalf("get: %s", out)
+			}
+			// Without a secret the send is the policy's ordinary decision.
+			plain, plainOK := toolCall(t, e, tok, "servicebus_send", map[string]any{"namespace": "sb-orders", "entity": "vault-sync", "body": "plain"})
+			out, ok := toolCall(t, e, tok, "servicebus_send", map[string]any{"namespace": "sb-orders", "entity": "vault-sync", "body": "pw=" + dbPassword})
+			switch {
+			case tc.want == "" && !ok:
+				t.Errorf("refused: %s", out)
+			case tc.want != "" && (ok || !strings.Contains(out, tc.want)):
+				t.Errorf("got %s, want %s", out, tc.want)
+			case tc.name == "broad allow" && !plainOK:
+				t.Errorf("a plain send was refused: %s", plain)
+			}
+			if strings.Contains(out, dbPassword) {
+				t.Errorf("the answer holds the secret: %s", out)
+			}
+		})
+	}
+}
