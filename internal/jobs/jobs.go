@@ -23,7 +23,9 @@ import (
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/issuer"
+	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/signer"
@@ -95,6 +97,10 @@ type Options struct {
 	SegmentEvents int
 	// OnChange is told of job state changes made here.
 	OnChange func(store.Job)
+	// Secrets is the redaction registry of the evidence gate: nothing the
+	// service stores or signs for a job may hold a secret the job has seen
+	// (EVIDENCE_SECRET_REFUSED). Nil: no secrets are known here.
+	Secrets *redact.Registry
 }
 
 // New returns a job service.
@@ -110,7 +116,7 @@ func New(st Store, opt Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.Chain = NewChain(st, opt.SegmentEvents, s.now)
+	s.Chain = NewChain(st, opt.SegmentEvents, s.now).Guard(opt.Secrets)
 	v := opt.Version
 	if v == "" {
 		v = "dev"
@@ -232,6 +238,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	job := store.Job{ID: id, AgentDID: req.AgentDID, PolicyHash: req.PolicyHash, ScopeHash: iss.Claims.TokenScopeHash,
 		TokenHash: iss.TokenHash, Status: store.JobOpen, Labels: labels, Budget: budget, CreatedAt: now,
 		ExpiresAt: time.Unix(iss.Claims.Exp, 0)}
+	if err := evidence.Check(s.secrets, id, labels, budget); err != nil {
+		return nil, refused(err)
+	}
 	if err := s.st.CreateJob(ctx, job); err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job: %v", err)
 	}
@@ -356,6 +365,9 @@ func (s *Service) AddEvidence(ctx context.Context, ev store.JobEvent, kind, item
 	case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
 	default:
 		return jerr(400, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", kind)
+	}
+	if err := evidence.Check(s.secrets, ev.JobID, body, []byte(itemID)); err != nil {
+		return refused(err)
 	}
 	_, err := s.st.AddItem(ctx, store.JobItem{JobID: ev.JobID, Segment: ev.Segment, Kind: kind, ItemID: itemID, EventHash: ev.EventHash,
 		JSON: body, CreatedAt: s.now()})
@@ -801,6 +813,10 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 		records = append(records, store.Bundle{JobID: j.ID, Part: -1, BundleID: "aggregate_" + j.ID, Envelope: raw, CreatedAt: s.now()})
 	}
 	for _, b := range records {
+		if err := evidence.Check(s.secrets, j.ID, b.Envelope, b.URM, b.TrustPulse); err != nil {
+			s.log.ErrorContext(ctx, "finished bundle refused by the evidence gate", slog.String("job_id", j.ID), slog.String("code", evidence.CodeSecretRefused))
+			return nil, refused(err)
+		}
 		if err := s.st.PutBundle(ctx, b); err != nil {
 			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
 		}
@@ -872,6 +888,9 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 		raw, err := canon.Marshal(exp)
 		if err != nil {
 			return nil, err
+		}
+		if err := evidence.Check(s.secrets, jobID, raw); err != nil {
+			return nil, refused(err)
 		}
 		x.ExportBundle = raw
 	}
