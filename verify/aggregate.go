@@ -10,7 +10,7 @@ import (
 
 // AggregateBundle verifies a signed aggregate of member bundles (§6.10).
 func AggregateBundle(data []byte, opt Options) *Result {
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

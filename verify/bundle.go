@@ -24,7 +24,7 @@ const (
 // verdict layer (Check) adds the strict receipt rule on top.
 func ProofBundle(data []byte, opt Options) *Result {
 	defer useHelpers(len(data), opt.workers())()
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

@@ -135,11 +135,21 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 		opt.Now = time.Now()
 	}
 	out := &Outcome{Kind: kind, VerifiedAt: opt.Now.UTC().Format(time.RFC3339Nano), Strict: opt.Strict}
-	defer useHelpers(len(data), opt.workers())()
-	v, err := parse(data)
-	if err != nil {
-		return out.errorf(InputInvalid, "input is not valid JSON: %v", err)
+	if msg, over := TooLarge(int64(len(data)), opt); over {
+		return out.errorf(InputTooLarge, "%s", msg)
 	}
+	defer useHelpers(len(data), opt.workers())()
+	v, ierr := readDocument(data, &opt)
+	switch {
+	case ierr == nil:
+	case ierr.dupKey != nil:
+		return out.finish(failPath(DuplicateJSONKey, ierr.msg, ierr.dupKey.Path))
+	default:
+		return out.errorf(InputInvalid, "%s", ierr.msg)
+	}
+	// The parts re-encoded below for ToolReceipt and LogInclusionProof
+	// are not read from outside again.
+	opt.MaxBytes = -1
 	if kind == KindAuto {
 		kind = DetectKind(&v)
 		out.Kind = kind
@@ -185,16 +195,21 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 	if res.Valid && opt.Strict && res.Unsigned {
 		res.Valid, res.Code, res.Reason = false, UnsignedPayload, "strict mode refuses unsigned payloads"
 	}
-	out.Verification = res
-	out.ReasonCode = res.Code
-	out.Reason = res.Reason
+	return out.finish(res)
+}
+
+// finish sets the outcome from a core result.
+func (o *Outcome) finish(res *Result) *Outcome {
+	o.Verification = res
+	o.ReasonCode = res.Code
+	o.Reason = res.Reason
 	if res.Valid {
-		out.Status = StatusPass
+		o.Status = StatusPass
 	} else {
-		out.Status = StatusFail
-		out.Hint = Explain(res.Code)
+		o.Status = StatusFail
+		o.Hint = Explain(res.Code)
 	}
-	return out
+	return o
 }
 
 func (o *Outcome) errorf(code, format string, args ...any) *Outcome {
