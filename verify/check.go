@@ -70,6 +70,9 @@ type Outcome struct {
 	Strict       bool    `json:"strict"`
 	Verification *Result `json:"verification,omitempty"`
 	Hint         string  `json:"hint,omitempty"`
+	// Warnings say what a PASS does not prove; in strict mode, that a
+	// signer was not pinned by the trust config.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ExitCode returns 0 for PASS, 1 for FAIL and 2 for ERROR.
@@ -195,7 +198,31 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 	if res.Valid && opt.Strict && res.Unsigned {
 		res.Valid, res.Code, res.Reason = false, UnsignedPayload, "strict mode refuses unsigned payloads"
 	}
-	return out.finish(res)
+	out.finish(res)
+	if opt.Strict && res.Valid {
+		out.Warnings = unpinnedWarnings(kind, &opt.Config)
+	}
+	return out
+}
+
+// Warning texts of a strict PASS without pinned signers.
+const (
+	WarnAgentUnpinned     = "SIGNER_UNPINNED: no agent_signer_dids in the trust config, so any agent key's bundle passes; pin the agent DIDs to prove who signed"
+	WarnAggregateUnpinned = "SIGNER_UNPINNED: no aggregate_signer_dids in the trust config, so any key's aggregate passes; pin the job service DID to prove who assembled it"
+)
+
+func unpinnedWarnings(kind Kind, cfg *Config) []string {
+	var w []string
+	switch kind {
+	case KindProofBundle, KindExportBundle, KindAggregateBundle:
+		if len(cfg.AgentSigners) == 0 {
+			w = append(w, WarnAgentUnpinned)
+		}
+	}
+	if kind == KindAggregateBundle && len(cfg.AggregateSigners) == 0 {
+		w = append(w, WarnAggregateUnpinned)
+	}
+	return w
 }
 
 // finish sets the outcome from a core result.
