@@ -46,6 +46,21 @@ var DefaultScopes = []string{"proxy:call", "tool:call", "job:events"}
 // ScopeJobEvents lets a token append events to its own job and finish it.
 const ScopeJobEvents = "job:events"
 
+// reservedEventTypes are written only by clawea's own gateways, each with
+// the receipt that strict verification requires of it (verify: every
+// llm_call and tool_call event names a receipt). An agent posting one
+// through the job API would forge a gateway's record, or make its own
+// bundle fail strict verification, so the API refuses them
+// (EVENT_TYPE_RESERVED).
+var reservedEventTypes = map[string]bool{
+	"llm_call": true, "llm_call_refused": true, "tool_call": true,
+	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
+}
+
+// ReservedEventType reports whether only clawea's gateways may append
+// events of type t.
+func ReservedEventType(t string) bool { return reservedEventTypes[t] }
+
 // Store is what the job service needs.
 type Store interface {
 	store.Jobs
@@ -769,7 +784,7 @@ func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]by
 // complete stores signed bundles (and the aggregate for multi-part jobs)
 // after verifying them, marks the job finished and revokes its token.
 func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvidence, envs []*envelope.Envelope, unanchored int) (*FinishResult, error) {
-	opt := verify.Options{Strict: true, Config: s.trust, Now: j.FinishedAt.Add(time.Second)}
+	opt := verify.Options{Strict: true, Config: s.trust, Now: j.FinishedAt.Add(time.Second), MaxBytes: -1}
 	var out []FinishedBundle
 	var records []store.Bundle
 	for i, sg := range segs {
