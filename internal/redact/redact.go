@@ -35,8 +35,10 @@ type Registry struct {
 }
 
 type secrets struct {
-	forms map[string]string // form -> replacement
-	rep   *strings.Replacer
+	forms  map[string]string // form -> replacement
+	labels map[string]string // form -> label
+	order  []string          // the forms, longest first
+	rep    *strings.Replacer
 }
 
 // New returns an empty registry.
@@ -79,26 +81,32 @@ func (r *Registry) Add(jobID, value, label string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.jobs[jobID]
-	if s == nil {
-		s = &secrets{forms: map[string]string{}}
-		r.jobs[jobID] = s
+	// Readers use a job's secrets after releasing the lock: a change
+	// builds a new set rather than writing to the one they may hold.
+	old := r.jobs[jobID]
+	s := &secrets{forms: map[string]string{}, labels: map[string]string{}}
+	if old != nil {
+		for f, m := range old.forms {
+			s.forms[f], s.labels[f] = m, old.labels[f]
+		}
 	}
 	changed := false
 	for _, f := range Forms(value) {
 		if _, ok := s.forms[f]; !ok {
 			s.forms[f] = Marker(label)
+			s.labels[f] = label
 			changed = true
 		}
 	}
-	if changed {
-		s.rep = buildReplacer(s.forms)
+	if changed || old == nil {
+		s.order, s.rep = buildReplacer(s.forms)
+		r.jobs[jobID] = s
 	}
 }
 
 // buildReplacer prefers longer forms: a form that contains another is
-// replaced whole.
-func buildReplacer(forms map[string]string) *strings.Replacer {
+// replaced whole. It returns the forms in that order too.
+func buildReplacer(forms map[string]string) ([]string, *strings.Replacer) {
 	keys := make([]string, 0, len(forms))
 	for f := range forms {
 		keys = append(keys, f)
@@ -113,7 +121,7 @@ func buildReplacer(forms map[string]string) *strings.Replacer {
 	for _, k := range keys {
 		pairs = append(pairs, k, forms[k])
 	}
-	return strings.NewReplacer(pairs...)
+	return keys, strings.NewReplacer(pairs...)
 }
 
 // Known reports whether the job has registered secrets.
