@@ -3,7 +3,10 @@
 // (<vault>/<path>); from then on the value — raw, and in its base64,
 // base64url, hex, URL-encoded and JSON-escaped forms — is replaced by
 // [REDACTED:<label>] in the job's later tool results, in the bodies the
-// model gateway forwards for the job, and in log lines.
+// model gateway forwards for the job, and in log lines. JSON (tool
+// results, forwarded bodies) is redacted by the decoded value of each of
+// its strings (JSON), so no escaping hides a secret; plain text (log
+// lines) by its bytes (String, Bytes, Any).
 //
 // The registry lives in memory: the gateways that must redact a job's
 // secrets run in the process that fetched them. Nothing here is written
