@@ -167,8 +167,8 @@ func FuzzJSON(f *testing.F) {
 	f.Add("abcd", []byte(`{"a":"\ud800"}`))
 	f.Add("😀😀", []byte(`"\ud83d\ude00\uD83D\uDE00"`))
 	f.Fuzz(func(t *testing.T, value string, doc []byte) {
-		if strings.ContainsAny(value, "[]\x00") || !utf8.ValidString(value) {
-			return
+		if value == "" || strings.ContainsAny(value, "[]\x00") || !utf8.ValidString(value) {
+			return // no secret (nothing is scanned) or out of scope
 		}
 		r := New()
 		r.Add("j", value, "L")
