@@ -332,9 +332,7 @@ func (sc *scanner) str(depth int) error {
 		case c < 0x20:
 			return sc.fail("control character in a string")
 		case c == '\\':
-			if !escaped {
-				escaped = true
-			}
+			escaped = true
 			sc.buf = append(sc.buf, d[plainStart:sc.pos]...)
 			if err := sc.escape(); err != nil {
 				return err
