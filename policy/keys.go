@@ -15,9 +15,11 @@ var KnownKeys = []string{
 	"Egress:CarriesSecret",
 }
 
-// KnownKeyPrefixes are families of keys whose suffix is data, compared as
-// written (an application property's name is case-sensitive on the wire);
-// only the prefix is matched without regard to case.
+// KnownKeyPrefixes are families of keys whose suffix is a name: the prefix
+// is matched without regard to case, and the name is compiled in ASCII
+// lower case (the gateway sets ServiceBus:AppProperty.<name> with the
+// property's name in lower case, so a condition holds whatever case the
+// sender used; names that differ only in case are refused).
 var KnownKeyPrefixes = []string{"ServiceBus:AppProperty."}
 
 // CanonicalKey returns the spelling a condition key is compiled to, and
@@ -31,7 +33,7 @@ func CanonicalKey(key string) (string, bool) {
 	}
 	for _, p := range KnownKeyPrefixes {
 		if len(key) > len(p) && foldASCII(key[:len(p)]) == foldASCII(p) {
-			return p + key[len(p):], true
+			return p + foldASCII(key[len(p):]), true
 		}
 	}
 	return key, false

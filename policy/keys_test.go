@@ -36,11 +36,12 @@ func TestConditionKeysAnyCase(t *testing.T) {
 	if got := decide("servicebus:send", "sb://ns/q", map[string]string{"ServiceBus:MessagesSentInJob": "3"}); got != Deny {
 		t.Errorf("upper-case key: %v, want Deny", got)
 	}
-	// The prefix is matched in any case; the property name is data.
-	if got := decide("servicebus:send", "sb://ns/q", map[string]string{"ServiceBus:AppProperty.Env": "prod"}); got != Deny {
+	// The prefix is matched in any case, and the property name compiled
+	// in lower case, as the gateway sets it.
+	if got := decide("servicebus:send", "sb://ns/q", map[string]string{"ServiceBus:AppProperty.env": "prod"}); got != Deny {
 		t.Errorf("property key: %v, want Deny", got)
 	}
-	if got := decide("servicebus:send", "sb://ns/q", map[string]string{"ServiceBus:AppProperty.env": "prod"}); got != Allow {
+	if got := decide("servicebus:send", "sb://ns/q", map[string]string{"ServiceBus:AppProperty.envx": "prod"}); got != Allow {
 		t.Errorf("another property name: %v, want Allow", got)
 	}
 	codes := map[string]int{}
@@ -56,7 +57,7 @@ func TestCanonicalKey(t *testing.T) {
 	for in, want := range map[string]string{
 		"keyvault:vault":                "KeyVault:Vault",
 		"Request:HasHumanApproval":      ApprovalKey,
-		"SERVICEBUS:APPPROPERTY.Tenant": "ServiceBus:AppProperty.Tenant",
+		"SERVICEBUS:APPPROPERTY.Tenant": "ServiceBus:AppProperty.tenant",
 		"ServiceBus:AppProperty.":       "ServiceBus:AppProperty.",
 		"Custom:Thing":                  "Custom:Thing",
 		"keyvault:vault\u200b":          "keyvault:vault\u200b",

@@ -36,8 +36,8 @@ func TestApplicationPropertyNames(t *testing.T) {
 	}{
 		{"allowed", map[string]any{"tenant": "contoso"}, ""},
 		{"denied by its value", map[string]any{"tenant": "contoso", "env": "prod"}, toolgw.CodePolicyDenied},
-		// A consumer reading "tenant" finds nothing: the Allow does not apply.
-		{"other case is another property", map[string]any{"TENANT": "contoso"}, toolgw.CodePolicyDenied},
+		// A Deny on a name holds whatever case the sender used.
+		{"denied in another case", map[string]any{"tenant": "contoso", "ENV": "prod"}, toolgw.CodePolicyDenied},
 		// Names that differ only in case would let the policy and the
 		// consumer read different values.
 		{"names differing in case", map[string]any{"tenant": "contoso", "env": "prod", "ENV": "dev"}, toolgw.CodeInvalidArguments},
@@ -58,7 +58,7 @@ func TestApplicationPropertyNames(t *testing.T) {
 	bus := localbus.New(e.node.Store, "sb-orders", localbus.Options{})
 	ms, _ := bus.Peek(context.Background(), "q1", 100)
 	for _, m := range ms {
-		if m.Properties["env"] == "prod" || m.Properties["tenant"] != "contoso" {
+		if m.Properties["env"] == "prod" || m.Properties["ENV"] == "prod" || m.Properties["tenant"] != "contoso" {
 			t.Fatalf("a message the policy should have refused was sent: %v", m.Properties)
 		}
 	}

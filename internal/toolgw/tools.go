@@ -140,11 +140,12 @@ func (a *args) props(name string) map[string]any {
 	out := map[string]any{}
 	folded := map[string]string{}
 	for _, mem := range m.Members {
-		// Property names are case-sensitive on the wire (AMQP), and a
-		// policy tests each name as written (ServiceBus:AppProperty.<name>):
-		// names that differ only in case, or that hold characters a reader
-		// cannot tell apart, would let the policy see one property while a
-		// consumer reads another.
+		// A policy tests each property by its name in lower case
+		// (ServiceBus:AppProperty.<name>), so that a Deny on a name holds
+		// whatever case the sender used. Names are case-sensitive on the
+		// wire (AMQP): two names that differ only in case, or that hold
+		// characters a reader cannot tell apart, would let the policy see
+		// one property while a consumer reads another, so they are refused.
 		if !propertyName(mem.Key) {
 			a.bad = badArg("application property names must be 1 to 128 printable ASCII characters without spaces")
 			return nil
@@ -544,7 +545,7 @@ func busTools() []*tool {
 				c.ctx["ServiceBus:Subject"] = m.Subject
 				c.ctx["ServiceBus:ContentType"] = m.ContentType
 				for k, v := range m.Properties {
-					c.ctx["ServiceBus:AppProperty."+k] = fmt.Sprint(v)
+					c.ctx["ServiceBus:AppProperty."+strings.ToLower(k)] = fmt.Sprint(v) // ASCII: propertyName
 				}
 				return func(ctx context.Context) (any, error) {
 					if err := b.Send(ctx, entity, m); err != nil {
