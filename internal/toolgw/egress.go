@@ -1,6 +1,7 @@
 package toolgw
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -47,10 +48,14 @@ func placeholder(t *tool, v *canon.Value) *Error {
 // egressSecret reports the label of a secret the job has seen that the
 // call's arguments would carry out through the connector: every argument
 // leaves through it (a message's body, subject, ids and application
-// property keys and values; a secret's name; a dead-letter reason), so
-// every decoded string and key is checked. The value a Key Vault write
-// stores may be the written secret's own value (writing it back), never
-// another secret's.
+// property keys and values, numbers included; a secret's name; a
+// dead-letter reason). Each argument is checked exactly as the evidence
+// gate will check the record of the call (evidence.Check over its compact
+// JSON: the bytes, every decoded string and key, JSON held in strings,
+// escapes inside strings), so a call the gate would refuse to record is
+// refused here, before anything leaves. The value a Key Vault write stores
+// may be the written secret's own value (writing it back), never another
+// secret's, even overlapping it.
 func (g *Gateway) egressSecret(jobID string, t *tool, c *call, v *canon.Value) (string, bool) {
 	reg := g.opt.Secrets
 	if !reg.Known(jobID) {
@@ -67,15 +72,17 @@ func (g *Gateway) egressSecret(jobID string, t *tool, c *call, v *canon.Value) (
 			}
 		}
 		if secretParam && m.Value.IsString() {
-			for _, l := range evidence.Labels(reg, jobID, m.Value.Str) {
-				if l != c.label {
-					return l, true
-				}
+			if l, ok := reg.FindExcept(jobID, m.Value.Str, c.label); ok {
+				return l, true
 			}
 			continue
 		}
-		if l, ok := evidence.FindValue(reg, jobID, &m.Value); ok {
-			return l, true
+		if err := evidence.Check(reg, jobID, canon.AppendCompact(nil, &m.Value)); err != nil {
+			var se *evidence.SecretError
+			if errors.As(err, &se) {
+				return se.Label, true
+			}
+			return "?", true
 		}
 	}
 	return "", false

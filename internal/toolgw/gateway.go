@@ -367,9 +367,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	// Read before cancel: after it, rctx.Err() is never nil.
 	deadlinePassed := errors.Is(rctx.Err(), context.DeadlineExceeded)
 	cancel()
-	if c.secretOut != "" {
-		g.opt.Secrets.Add(job.JobID, c.secretOut, c.label)
-	}
+	g.register(j, c)
 	if err != nil {
 		ce := connectorError(t, err, deadlinePassed, ctx.Err())
 		detail, _ := g.opt.Secrets.String(job.JobID, err.Error())
