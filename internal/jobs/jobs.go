@@ -689,16 +689,22 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	json.Unmarshal(j.Budget, &b)
 	if b.MaxRequests > 0 || b.MaxTokensInput > 0 || b.MaxTokensOutput > 0 {
 		maxReq := b.MaxRequests
-		if maxReq == 0 {
+		overrun := map[string]any{}
+		if maxReq == 0 || totals.Requests > maxReq {
 			// The claim format needs a request limit; without one, the
 			// job's own total is the truthful bound (the same in every
-			// member, as an aggregate requires).
+			// member, as an aggregate requires). Calls that overran the
+			// limit (concurrent calls each saw room under it) make the
+			// limit untrue as a claim: the total is claimed and the
+			// overrun recorded, so the job still finishes.
+			if maxReq > 0 {
+				overrun["requests"] = map[string]int64{"max": maxReq, "observed": totals.Requests}
+			}
 			maxReq = totals.Requests
 		}
 		claim := bundle.RateLimitClaim{Version: "1", Scope: "agent", ScopeKey: j.AgentDID,
 			WindowStart: envelope.FormatTime(j.CreatedAt), WindowEnd: envelope.FormatTime(j.FinishedAt),
 			MaxRequests: maxReq, ObservedRequests: int64(len(p.Receipts)), RunID: sg.runID}
-		overrun := map[string]any{}
 		if b.MaxTokensInput > 0 {
 			if totals.TokensIn <= b.MaxTokensInput {
 				claim.MaxTokensInput, claim.ObservedTokensInput = &b.MaxTokensInput, &tokensIn
