@@ -407,6 +407,10 @@ func checkFinished(t *testing.T, h *harness, jobID string, bs []jobs.FinishedBun
 		if len(in) != len(stored[b.Part]) {
 			t.Errorf("bundle %d accounts for %d records, its segment stores %d", b.Part, len(in), len(stored[b.Part]))
 		}
+		// The verifier's check of the records beside a bundle agrees.
+		if v, r := verify.CheckUnanchored(b.Envelope, append([][]byte{}, beside...)); r != nil || !v.Checked || v.Declared != len(beside) {
+			t.Errorf("bundle %d: verify.CheckUnanchored %+v %+v", b.Part, v, r)
+		}
 		u := env.Payload.Metadata.Unanchored
 		switch {
 		case len(beside) == 0 && u != nil:
