@@ -574,3 +574,38 @@ func TestFailedFinishCanBeRetried(t *testing.T) {
 		t.Fatalf("a finished job finished again: %v", err)
 	}
 }
+
+// TestJobTooLongForOneAggregate: an aggregate joins at most 1,000 member
+// bundles, so the event that would open a job's 1,001st segment is refused
+// (JOB_TOO_LONG) rather than making a job that can never finish.
+func TestJobTooLongForOneAggregate(t *testing.T) {
+	h := startNode(t, server.Config{SegmentEvents: 2})
+	hash := h.publish("kv-boundary.wpc.json")
+	agent, err := h.node.Jobs.CreateAgent(context.Background(), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := h.startJob(agent.DID, hash, nil)
+	for i := 0; i < 2*jobs.MaxSegments; i++ {
+		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{"i": i}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	var je *jobs.Error
+	if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{}); !errors.As(err, &je) || je.Code != "JOB_TOO_LONG" {
+		t.Fatalf("event %d: %v", 2*jobs.MaxSegments+1, err)
+	}
+	if raceEnabled || testing.Short() {
+		return // finishing 1,000 members takes a while under the race detector
+	}
+	fin, err := h.node.Jobs.Finish(context.Background(), id, nil)
+	if err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if len(fin.Bundles) != jobs.MaxSegments+1 {
+		t.Fatalf("%d bundles", len(fin.Bundles))
+	}
+	if res := verify.Check(fin.Bundles[0].Envelope, verify.KindAggregateBundle, h.trust()); res.Status != verify.StatusPass {
+		t.Fatalf("aggregate: %s %s", res.ReasonCode, res.Reason)
+	}
+}
