@@ -166,6 +166,9 @@ type Metadata struct {
 	JobID          string         `json:"clawea_job_id,omitempty"`
 	Part           *Part          `json:"clawea_part,omitempty"`
 	Labels         map[string]any `json:"clawea_labels,omitempty"`
+	// Unanchored commits to the run's side-effect and human-approval
+	// records that travel beside the bundle (see Unanchored).
+	Unanchored *Unanchored `json:"clawea_unanchored,omitempty"`
 }
 
 // Part numbers a member bundle of a job split across an aggregate.

@@ -43,6 +43,10 @@ func stripe(jobID string) uint8 {
 	return uint8(h)
 }
 
+// MaxSegments is the most segments (member bundles) a job may have: an
+// aggregate bundle joins at most 1,000 members.
+const MaxSegments = 1000
+
 // NewChain returns a Chain cutting segments every segEvents events
 // (default and maximum 1,000, the reference's limit per bundle).
 func NewChain(st ChainStore, segEvents int, now func() time.Time) *Chain {
@@ -204,6 +208,13 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 		prev = &prevHash
 		anchor = last.Anchor
 		if idx >= s.segSize {
+			if seg+1 >= MaxSegments {
+				// Its bundles could not be joined by one aggregate, so
+				// the job could never finish: refuse the event (the
+				// gateways then withhold the call's result).
+				return store.JobEvent{}, nil, jerr(409, "JOB_TOO_LONG", "job %s holds %d segments of %d events, the most one aggregate joins; finish it and start another",
+					jobID, MaxSegments, s.segSize)
+			}
 			seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
 		}
 	}

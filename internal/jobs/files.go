@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 // proof bundle as <job>-bundle.json with <job>-urm.json and
 // <job>-trust-pulse.json beside it (clawea verify loads the URM found
 // there), members of a long job as <job>-part<N>-bundle.json, and the
-// aggregate as <job>-aggregate.json. It returns the paths written.
+// aggregate as <job>-aggregate.json. A bundle's unanchored records (see
+// FinishedBundle) go beside it as <base>-unanchored.json, a JSON array. It
+// returns the paths written.
 func WriteBundles(dir, jobID string, bs []FinishedBundle) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -52,6 +55,15 @@ func WriteBundles(dir, jobID string, bs []FinishedBundle) ([]string, error) {
 		}
 		if len(b.TrustPulse) > 0 {
 			if err := write(base+"-trust-pulse.json", b.TrustPulse); err != nil {
+				return written, err
+			}
+		}
+		if len(b.UnanchoredRecords) > 0 {
+			raw, err := json.MarshalIndent(b.UnanchoredRecords, "", "  ")
+			if err != nil {
+				return written, err
+			}
+			if err := write(base+"-unanchored.json", raw); err != nil {
 				return written, err
 			}
 		}

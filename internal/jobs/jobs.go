@@ -27,7 +27,6 @@ import (
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
-	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/verify"
 )
@@ -424,6 +423,10 @@ type segmentEvidence struct {
 	runID    string
 	chain    []bundle.Event
 	payloads []json.RawMessage
+	// unanchored are the side-effect and human-approval records (as
+	// stored) the segment's bundle cannot list; its clawea_unanchored
+	// entry commits to them and they are returned beside it.
+	unanchored [][]byte
 }
 
 // FinishResult is the outcome of Finish.
@@ -445,6 +448,10 @@ type FinishedBundle struct {
 	Envelope   json.RawMessage `json:"envelope"`
 	URM        json.RawMessage `json:"urm,omitempty"`
 	TrustPulse json.RawMessage `json:"trust_pulse,omitempty"`
+	// UnanchoredRecords are the bundle's side-effect and human-approval
+	// records that no model call of its run anchors: the bundle's
+	// metadata.clawea_unanchored commits to them (bundle.UnanchoredRoot).
+	UnanchoredRecords []json.RawMessage `json:"unanchored_records,omitempty"`
 }
 
 // Finish closes a job and turns its evidence into signed bundles. For a
@@ -613,13 +620,16 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 	}
 	unanchored := 0
 	for _, sg := range segs {
-		p, n, err := s.payload(j, sg, len(segs), totals)
+		p, err := s.payload(j, sg, len(segs), totals)
 		if err != nil {
 			return nil, 0, err
 		}
-		unanchored += n
+		unanchored += len(sg.unanchored)
 		raw, err := canon.Marshal(p)
 		if err != nil {
+			return nil, 0, err
+		}
+		if err := checkLimits(p, raw, sg.seg); err != nil {
 			return nil, 0, err
 		}
 		sg.payloads = []json.RawMessage{raw}
@@ -627,39 +637,34 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 	return segs, unanchored, nil
 }
 
-// payload builds one segment's proof bundle payload. Side-effect and
-// approval records must be anchored to a span declared by a gateway
-// receipt of the same bundle (the reference's causal rule); records that
-// cannot be are carried in metadata instead, so nothing is dropped and the
-// bundle still verifies.
 // payload builds a segment's bundle payload. totals are the job's token
 // counts over every segment: a rate-limit claim states a token limit only
 // when the whole job kept within it (a streamed call's input can overshoot
 // a budget that was not yet reached when it began), and records an overrun
 // in the metadata instead.
-func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals store.Usage) (*bundle.Payload, int, error) {
+//
+// Side-effect and approval records must be anchored to a span declared by
+// a gateway receipt of the same bundle (the reference's causal rule).
+// Records that cannot be are left out of the bundle's lists; the metadata
+// gets one fixed-size clawea_unanchored entry committing to them, and they
+// are kept in sg.unanchored to travel beside the bundle. Every tool call
+// they describe is in the bundle anyway, as its signed tool receipt.
+func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals store.Usage) (*bundle.Payload, error) {
 	p := &bundle.Payload{Version: "1", BundleID: "bundle_" + sg.runID, AgentDID: j.AgentDID, EventChain: sg.chain,
 		Metadata: &bundle.Metadata{Harness: &s.harness, PolicyHash: j.PolicyHash, TokenScopeHash: j.ScopeHash, JobID: j.ID}}
 	if parts > 1 {
 		p.Metadata.Part = &bundle.Part{Index: sg.seg, Count: parts}
 	}
-	spans := map[string]bool{}
-	var unanchored []json.RawMessage
 	var tokensIn, tokensOut int64
 	for _, it := range sg.items {
 		switch it.Kind {
 		case KindGatewayReceipt, KindToolReceipt:
 			var env envelope.Envelope
 			if err := json.Unmarshal(it.JSON, &env); err != nil {
-				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+				return nil, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
 			}
 			if it.Kind == KindGatewayReceipt {
 				p.Receipts = append(p.Receipts, &env)
-				if b := env.Payload.Get("binding"); b.IsObject() {
-					if span, ok := b.StringOf("span_id"); ok {
-						spans[span] = true
-					}
-				}
 				if n := env.Payload.Get("tokens_input"); n.IsNumber() {
 					tokensIn += int64(n.Num)
 				}
@@ -671,51 +676,35 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 			}
 		}
 	}
-	anchored := func(b *receipt.Binding) bool {
-		return b != nil && (spans[b.ParentSpanID] && b.ParentSpanID != "" || spans[b.ToolSpanID] && b.ToolSpanID != "" || spans[b.SpanID] && b.SpanID != "")
+	rs, err := splitRecords(sg.items)
+	if err != nil {
+		return nil, err
 	}
-	for _, it := range sg.items {
-		switch it.Kind {
-		case KindSideEffect:
-			var se receipt.SideEffect
-			if err := json.Unmarshal(it.JSON, &se); err != nil {
-				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
-			}
-			if anchored(se.Binding) {
-				p.SideEffects = append(p.SideEffects, se)
-			} else {
-				unanchored = append(unanchored, it.JSON)
-			}
-		case KindHumanApproval:
-			var ha receipt.HumanApproval
-			if err := json.Unmarshal(it.JSON, &ha); err != nil {
-				return nil, 0, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
-			}
-			if anchored(ha.Binding) {
-				p.HumanApprovals = append(p.HumanApprovals, ha)
-			} else {
-				unanchored = append(unanchored, it.JSON)
-			}
-		}
+	p.SideEffects, p.HumanApprovals, sg.unanchored = rs.sideEffects, rs.approvals, rs.unanchored
+	if p.Metadata.Unanchored, err = bundle.NewUnanchored(rs.unanchored); err != nil {
+		return nil, jerr(500, "EVIDENCE_CORRUPTED", "segment %d: %v", sg.seg, err)
 	}
 	labels := map[string]any{}
-	if len(unanchored) > 0 {
-		labels["unanchored_records"] = unanchored
-	}
 	var b Budget
 	json.Unmarshal(j.Budget, &b)
 	if b.MaxRequests > 0 || b.MaxTokensInput > 0 || b.MaxTokensOutput > 0 {
 		maxReq := b.MaxRequests
-		if maxReq == 0 {
+		overrun := map[string]any{}
+		if maxReq == 0 || totals.Requests > maxReq {
 			// The claim format needs a request limit; without one, the
 			// job's own total is the truthful bound (the same in every
-			// member, as an aggregate requires).
+			// member, as an aggregate requires). Calls that overran the
+			// limit (concurrent calls each saw room under it) make the
+			// limit untrue as a claim: the total is claimed and the
+			// overrun recorded, so the job still finishes.
+			if maxReq > 0 {
+				overrun["requests"] = map[string]int64{"max": maxReq, "observed": totals.Requests}
+			}
 			maxReq = totals.Requests
 		}
 		claim := bundle.RateLimitClaim{Version: "1", Scope: "agent", ScopeKey: j.AgentDID,
 			WindowStart: envelope.FormatTime(j.CreatedAt), WindowEnd: envelope.FormatTime(j.FinishedAt),
 			MaxRequests: maxReq, ObservedRequests: int64(len(p.Receipts)), RunID: sg.runID}
-		overrun := map[string]any{}
 		if b.MaxTokensInput > 0 {
 			if totals.TokensIn <= b.MaxTokensInput {
 				claim.MaxTokensInput, claim.ObservedTokensInput = &b.MaxTokensInput, &tokensIn
@@ -740,7 +729,7 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	}
 	_, _, urmHash, err := s.urm(j, sg, p)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	// Members of an aggregate carry no URM reference: the aggregate's
 	// verification cannot be given the members' URM documents, so a
@@ -748,7 +737,7 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	if parts == 1 {
 		p.URM = &bundle.URMRef{Version: "1", URMID: "urm_" + sg.runID, ResourceType: "urm", ResourceHash: urmHash}
 	}
-	return p, len(unanchored), nil
+	return p, nil
 }
 
 // urm builds a segment's URM and Trust Pulse.
@@ -809,7 +798,11 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 			s.log.ErrorContext(ctx, "finished bundle failed verification", slog.String("job_id", j.ID), slog.String("code", res.ReasonCode), slog.String("reason", res.Reason))
 			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d does not verify: %s %s", i, res.ReasonCode, res.Reason)
 		}
-		out = append(out, FinishedBundle{Part: sg.seg, BundleID: p.BundleID, Kind: "proof_bundle", Envelope: raw, URM: urm, TrustPulse: tp})
+		if err := bundle.CheckUnanchored(p.Metadata.Unanchored, sg.unanchored); err != nil {
+			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d: %v", i, err)
+		}
+		out = append(out, FinishedBundle{Part: sg.seg, BundleID: p.BundleID, Kind: "proof_bundle", Envelope: raw, URM: urm, TrustPulse: tp,
+			UnanchoredRecords: rawList(sg.unanchored)})
 		records = append(records, store.Bundle{JobID: j.ID, Part: sg.seg, BundleID: p.BundleID, Envelope: raw, URM: urm, TrustPulse: tp, CreatedAt: s.now()})
 	}
 	if len(envs) > 1 {
@@ -877,14 +870,31 @@ type Export struct {
 	SignerDID    string           `json:"signer_did"`
 }
 
-// Export packages a finished job's evidence.
+// Export packages a finished job's evidence: its bundles, each with the
+// records that travel beside it (read back from the job's evidence and
+// checked against the bundle's clawea_unanchored entry).
 func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
+	// A job still finishing may hold some of its bundles only (a finish
+	// that failed while storing them): nothing is exported until it is
+	// finished.
+	switch j, err := s.st.GetJob(ctx, jobID); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
+	case err != nil:
+		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+	case j.Status != store.JobFinished:
+		return nil, jerr(404, "BUNDLES_NOT_FOUND", "job %s is %s, not finished: it has no bundles to export", jobID, j.Status)
+	}
 	bs, err := s.st.ListBundles(ctx, jobID)
 	if err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
 	}
 	if len(bs) == 0 {
 		return nil, jerr(404, "BUNDLES_NOT_FOUND", "job %s has no bundles (not finished?)", jobID)
+	}
+	beside, err := s.unanchoredBySegment(ctx, jobID)
+	if err != nil {
+		return nil, err
 	}
 	x := &Export{JobID: jobID, SignerDID: s.key.DID()}
 	for _, b := range bs {
@@ -893,6 +903,20 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 			fb.Kind = "aggregate_bundle"
 		} else {
 			fb.URM, fb.TrustPulse = b.URM, b.TrustPulse
+			var env struct {
+				Payload struct {
+					Metadata struct {
+						Unanchored *bundle.Unanchored `json:"clawea_unanchored"`
+					} `json:"metadata"`
+				} `json:"payload"`
+			}
+			if err := json.Unmarshal(b.Envelope, &env); err != nil {
+				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d: %v", b.Part, err)
+			}
+			if err := bundle.CheckUnanchored(env.Payload.Metadata.Unanchored, beside[b.Part]); err != nil {
+				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d and the job's stored records disagree: %v", b.Part, err)
+			}
+			fb.UnanchoredRecords = rawList(beside[b.Part])
 		}
 		x.Bundles = append(x.Bundles, fb)
 	}
