@@ -380,8 +380,15 @@ func TestKeyVaultBoundaryThroughMCP(t *testing.T) {
 	// The bundle verifies in strict mode, co-signatures included.
 	raw, v := e.finish(jobID)
 	// This job made no model call, so its human-approval records have no
-	// span to anchor to and ride in the bundle's metadata.
-	if v.ToolReceipts < 5 || !bytes.Contains(raw, []byte("explicit_approve")) || !bytes.Contains(raw, []byte("timeout_deny")) {
+	// span to anchor to: they travel beside the bundle, which commits to
+	// them in metadata.clawea_unanchored.
+	var x jobs.Export
+	if _, _, err := e.admin.Do(context.Background(), "GET", "/v1/jobs/"+jobID+"/export", nil, &x); err != nil {
+		t.Fatal(err)
+	}
+	beside, _ := json.Marshal(x.Bundles[0].UnanchoredRecords)
+	if v.ToolReceipts < 5 || !bytes.Contains(beside, []byte("explicit_approve")) || !bytes.Contains(beside, []byte("timeout_deny")) ||
+		!bytes.Contains(raw, []byte("clawea_unanchored")) {
 		t.Errorf("bundle: %d tool receipts, human approvals %d", v.ToolReceipts, v.HumanApprovals)
 	}
 	if !bytes.Contains(raw, []byte(`"role":"approver"`)) || !bytes.Contains(raw, []byte(e.approver.DID())) {
