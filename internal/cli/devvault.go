@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,10 @@ Seed secrets with --seed PATH=VALUE (repeatable). Stops on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := filepath.Join(dataDir, "devvault")
+			// A fresh data directory has no devvault folder yet.
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return withCode(ExitUsage, err)
+			}
 			srv, err := devvault.New(devvault.Options{Vault: vault, Port: port, PersistPath: filepath.Join(dir, vault+".json")})
 			if err != nil {
 				return withCode(ExitUsage, err)

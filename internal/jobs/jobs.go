@@ -23,6 +23,7 @@ import (
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
@@ -51,17 +52,12 @@ type Store interface {
 	GetWPC(ctx context.Context, hash string) (store.WPC, error)
 }
 
-// Error is a job service error with a stable code and HTTP status.
-type Error struct {
-	Status int
-	Code   string
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error is a job service error: httpapi's one error type (a Go error
+// passed to jerr is kept as the private cause, never sent).
+type Error = httpapi.Error
 
 func jerr(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
 // Service is the job service.
@@ -222,7 +218,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if err != nil {
 		var ae *issuer.APIError
 		if errors.As(err, &ae) {
-			return nil, jerr(ae.Status, ae.Code, "%s", ae.Message)
+			return nil, jerr(ae.Status, ae.Code, "%s", ae.Msg)
 		}
 		return nil, err
 	}

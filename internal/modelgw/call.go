@@ -54,7 +54,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, providerName str
 	}
 	if e != nil {
 		code = e.Code
-		writeError(w, c.anthropic, e, nil)
+		writeError(w, r, c.anthropic, e, nil)
 		if c.ver != nil && e.Status != http.StatusUnauthorized {
 			c.refused(r.Context(), e)
 		}
@@ -386,7 +386,7 @@ func (c *call) fail(w http.ResponseWriter, r *http.Request, e *Error, o outcome)
 	}
 	var buf bytes.Buffer
 	rec := &captureWriter{ResponseWriter: w, buf: &buf, limit: c.g.opt.MaxStoredResponse}
-	writeError(rec, c.anthropic, e, env)
+	writeError(rec, r, c.anthropic, e, env)
 	c.complete(r.Context(), e.Status, "application/json", rec.kept(), env)
 	return e.Code
 }
@@ -421,7 +421,7 @@ func (c *call) relayWhole(w http.ResponseWriter, r *http.Request, resp *http.Res
 	env, e := c.record(r.Context(), o)
 	if e != nil {
 		// Fail closed: an answer without its stored receipt is withheld.
-		writeError(w, c.anthropic, e, nil)
+		writeError(w, r, c.anthropic, e, nil)
 		c.complete(r.Context(), e.Status, "application/json", nil, nil)
 		return e.Code
 	}

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/store"
@@ -210,7 +211,7 @@ func (g *Gateway) Providers() []string {
 }
 
 // Register adds the gateway's routes to mux.
-func (g *Gateway) Register(mux *http.ServeMux) {
+func (g *Gateway) Register(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiChat) })
 	mux.HandleFunc("POST /v1/responses", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiResponses) })
 	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiMessages) })
@@ -220,7 +221,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/proxy/{provider}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		a, ok := apiOfPath(r.PathValue("rest"))
 		if !ok {
-			writeError(w, false, errf(http.StatusNotFound, CodeUnknownRoute, "no model API at %s (chat/completions, responses or messages)", r.URL.Path), nil)
+			writeError(w, r, false, errf(http.StatusNotFound, CodeUnknownRoute, "no model API at %s (chat/completions, responses or messages)", r.URL.Path), nil)
 			return
 		}
 		g.serve(w, r, r.PathValue("provider"), a)

@@ -241,7 +241,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 		return false, errf(http.StatusConflict, CodeIdemInUse, "a call with this X-Idempotency-Key is still in flight")
 	case len(got.Body) == 0:
 		e := errf(http.StatusConflict, CodeIdemUnavailable, "the call with this X-Idempotency-Key completed, but its answer was too large to keep; the receipt is attached")
-		writeError(w, c.anthropic, e, got.Receipt)
+		writeError(w, r, c.anthropic, e, got.Receipt)
 		return true, nil
 	}
 	w.Header().Set("Content-Type", got.ContentType)
@@ -279,7 +279,7 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	tok, e := tokenFrom(r)
 	admin := g.opt.AdminToken != "" && tok == g.opt.AdminToken
 	if e != nil && !admin {
-		writeError(w, false, e, nil)
+		writeError(w, r, false, e, nil)
 		return
 	}
 	jobID := ""
@@ -288,10 +288,10 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var te *token.Error
 			if errors.As(err, &te) {
-				writeError(w, false, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}, nil)
+				writeError(w, r, false, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}, nil)
 				return
 			}
-			writeError(w, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err), nil)
+			writeError(w, r, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err), nil)
 			return
 		}
 		jobID = ver.JobID
@@ -299,13 +299,13 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	got, err := g.opt.Store.GetCall(r.Context(), nonce)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || err == nil && !admin && got.JobID != jobID:
-		writeError(w, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
+		writeError(w, r, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
 		return
 	case err != nil:
-		writeError(w, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err), nil)
+		writeError(w, r, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err), nil)
 		return
 	case got.Status != store.CallDone || len(got.Receipt) == 0:
-		writeError(w, false, errf(http.StatusConflict, CodeReceiptPending, "the call with this nonce has not finished"), nil)
+		writeError(w, r, false, errf(http.StatusConflict, CodeReceiptPending, "the call with this nonce has not finished"), nil)
 		return
 	}
 	out, _ := json.Marshal(map[string]any{"nonce": got.Nonce, "job_id": got.JobID, "status": got.Status, "http_status": got.HTTPStatus,

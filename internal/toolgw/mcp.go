@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,10 +34,10 @@ func (g *Gateway) MCPHandler() http.Handler {
 		return g.mcpServer(j.Policy)
 	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, MaxRequestBodyBytes: 4 << 20})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		j, e := g.Authorize(r.Context(), bearer(r))
+		j, e := g.authorizeRequest(r.Context(), r.Header)
 		if e != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="clawea", error="invalid_token"`)
-			writeError(w, e)
+			writeError(w, r, e)
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), jobKey{}, j)))
@@ -63,11 +64,11 @@ func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
 	for _, t := range g.Tools(&Job{Policy: p}) {
 		name := t.Name
 		s.AddTool(&mcp.Tool{Name: name, Description: t.Description, InputSchema: t.InputSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			tok := ""
+			h := http.Header{}
 			if req.Extra != nil && req.Extra.Header != nil {
-				tok = bearer(&http.Request{Header: req.Extra.Header})
+				h = req.Extra.Header
 			}
-			j, e := g.Authorize(ctx, tok)
+			j, e := g.authorizeRequest(ctx, h)
 			if e != nil {
 				return toolError(e), nil
 			}
@@ -83,8 +84,12 @@ func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
 }
 
 // toolError is a refusal as an MCP tool error the agent can read: the
-// code, the message and the deciding statements.
+// code, the public message and the deciding statements (the private
+// cause is logged, never sent).
 func toolError(e *Error) *mcp.CallToolResult {
+	if e.Cause() != nil || e.Status >= 500 {
+		slog.Warn("tool call failed", "code", e.Code, "status", e.Status, "err", e.Error())
+	}
 	text := e.Code + ": " + e.Msg
 	if len(e.Statements) > 0 {
 		text += " [statements: " + strings.Join(e.Statements, ", ") + "]"
@@ -139,7 +144,7 @@ func Stdio(ctx context.Context, base, tok string, in io.ReadCloser, out io.Write
 					}
 					return toolError(&Error{Status: ce.Status, Code: ce.Code, Msg: ce.Message}), nil
 				}
-				return toolError(&Error{Code: CodeConnectorError, Msg: err.Error()}), nil
+				return toolError(errf(http.StatusBadGateway, CodeConnectorError, "the tool gateway could not be reached").Wrap(err)), nil
 			}
 			return toolResult(&res), nil
 		})
