@@ -141,9 +141,19 @@ func From(err error) *Error {
 	}
 	var te *token.Error
 	if errors.As(err, &te) {
-		return &Error{Status: te.Status, Code: te.Code, Msg: te.Msg, cause: err}
+		return FromToken(te)
 	}
 	return Internal(err)
+}
+
+// FromToken maps a token verification failure. Its message is public for
+// a refusal; a 5xx (state or key unavailable) may carry a store's error
+// text, so its message is replaced and the original kept as the cause.
+func FromToken(te *token.Error) *Error {
+	if te.Status >= 500 {
+		return &Error{Status: te.Status, Code: te.Code, Msg: "token verification is unavailable", cause: te}
+	}
+	return &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
 }
 
 // Body is the one error shape: {"error":{"code","message",...}}.

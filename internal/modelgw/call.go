@@ -16,6 +16,7 @@ import (
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/token"
 )
@@ -78,7 +79,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if err != nil {
 		var te *token.Error
 		if errors.As(err, &te) {
-			return "", &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
+			return "", httpapi.FromToken(te)
 		}
 		return "", errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
 	}

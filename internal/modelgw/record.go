@@ -14,6 +14,7 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
@@ -153,8 +154,7 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 		if signErr != nil {
 			return nil, errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		var je *jobs.Error
-		if errors.As(err, &je) && je.Code == "JOB_NOT_OPEN" {
+		if errors.Is(err, jobs.ErrJobNotOpen) {
 			return nil, errf(http.StatusConflict, CodeJobClosed, "the job closed during the call; its answer is withheld")
 		}
 		return nil, errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the answer is withheld")
@@ -288,7 +288,7 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var te *token.Error
 			if errors.As(err, &te) {
-				writeError(w, r, false, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}, nil)
+				writeError(w, r, false, httpapi.FromToken(te), nil)
 				return
 			}
 			writeError(w, r, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err), nil)

@@ -357,7 +357,7 @@ func (f *failStore) BusPurgeDead(ctx context.Context, ns string, entity string) 
 
 // leak matches internal text: the marker, SQL, file paths, Go error
 // idioms.
-var leak = regexp.MustCompile(`(?i)INTERNAL-MARKER|sql|/var/|/tmp/|\.db\b|no rows|goroutine|panic|runtime error|%!`)
+var leak = regexp.MustCompile(`(?i)INTERNAL-MARKER|\bsql\b|/var/|/tmp/|\.db\b|no rows|goroutine|panic|runtime error|%!|unexpected EOF|invalid character|json: |unmarshal`)
 
 type walkNode struct {
 	node  *server.Node

@@ -34,6 +34,7 @@ import (
 	"github.com/clawea/clawea/envelope"
 	"github.com/clawea/clawea/internal/connector/keyvault"
 	"github.com/clawea/clawea/internal/connector/servicebus"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/policycache"
@@ -189,7 +190,7 @@ func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
 	if err != nil {
 		var te *token.Error
 		if errors.As(err, &te) {
-			return nil, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
+			return nil, httpapi.FromToken(te)
 		}
 		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
 	}
@@ -201,7 +202,7 @@ func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
 	}
 	ent, pe := g.pols.Get(ctx, ver.Claims.PolicyHash)
 	if pe != nil {
-		return nil, &Error{Status: pe.Status, Code: pe.Code, Msg: pe.Msg}
+		return nil, pe
 	}
 	return &Job{Token: ver, Policy: ent}, nil
 }
@@ -577,8 +578,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		if signErr != nil {
 			return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		var je *jobs.Error
-		if errors.As(err, &je) && je.Code == "JOB_NOT_OPEN" {
+		if errors.Is(err, jobs.ErrJobNotOpen) {
 			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
 		}
 		return "", errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the result is withheld")

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/policycache"
 )
 
@@ -40,9 +41,57 @@ func (g *Gateway) MCPHandler() http.Handler {
 			writeError(w, r, e)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), jobKey{}, j)))
+		r = r.WithContext(context.WithValue(r.Context(), jobKey{}, j))
+		h.ServeHTTP(&mcpErrorWriter{ResponseWriter: w, r: r}, r)
 	})
 }
+
+// mcpErrorWriter rewrites the MCP SDK's own HTTP-level refusals (plain
+// text, holding Go error text such as a JSON decoder's) into the one error
+// shape with a stable code. JSON-RPC answers pass through untouched.
+type mcpErrorWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+var mcpStatusCodes = map[int]*Error{
+	http.StatusBadRequest:            errf(http.StatusBadRequest, CodeInvalidRequest, "the body is not a valid MCP (JSON-RPC 2.0) request"),
+	http.StatusNotFound:              errf(http.StatusNotFound, httpapi.CodeNotFound, "no such MCP session"),
+	http.StatusMethodNotAllowed:      errf(http.StatusMethodNotAllowed, httpapi.CodeMethodNotAllowed, "this MCP endpoint is stateless: POST JSON-RPC requests"),
+	http.StatusNotAcceptable:         errf(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "Accept must allow application/json and text/event-stream"),
+	http.StatusRequestEntityTooLarge: errf(http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the MCP request is too large"),
+	http.StatusUnsupportedMediaType:  errf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json"),
+}
+
+func (m *mcpErrorWriter) WriteHeader(status int) {
+	if status >= 400 && !strings.HasPrefix(m.Header().Get("Content-Type"), "application/json") {
+		e, ok := mcpStatusCodes[status]
+		if !ok {
+			e = errf(status, "MCP_REQUEST_FAILED", "the MCP request failed")
+		}
+		m.replaced = true
+		m.Header().Del("Content-Length")
+		writeError(m.ResponseWriter, m.r, e)
+		return
+	}
+	m.ResponseWriter.WriteHeader(status)
+}
+
+func (m *mcpErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil // the SDK's text is dropped
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+func (m *mcpErrorWriter) Flush() {
+	if f, ok := m.ResponseWriter.(http.Flusher); ok && !m.replaced {
+		f.Flush()
+	}
+}
+
+func (m *mcpErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 // mcpServers caches one MCP server per policy (the tool list depends on
 // the policy only; each call checks its own token).
