@@ -171,7 +171,7 @@ func (m *Mux) Routes() []string {
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := m.mux.Handler(r)
 	if pattern != "" {
-		h.ServeHTTP(w, r)
+		m.mux.ServeHTTP(w, r) // sets the path values
 		return
 	}
 	rec := &statusOnly{header: http.Header{}}
