@@ -289,7 +289,10 @@ func Verify(env *canon.Value, jcs bool) error {
 	return nil
 }
 
-// Parse parses envelope bytes into a tree, keeping key order.
+// Parse parses envelope bytes into a tree, keeping key order. A document
+// with a key written twice in any object is refused with a
+// *DuplicateKeyError (errors.Is ErrDuplicateKey): parsers disagree on
+// which copy counts.
 func Parse(data []byte) (canon.Value, error) {
 	v, err := canon.Parse(data)
 	if err != nil {
@@ -297,6 +300,9 @@ func Parse(data []byte) (canon.Value, error) {
 	}
 	if v.Kind != canon.Object {
 		return v, ErrMalformed
+	}
+	if err := CheckDuplicateKeys(data); err != nil {
+		return canon.Value{}, err
 	}
 	return v, nil
 }

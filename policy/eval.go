@@ -133,6 +133,8 @@ var opNames = map[string]opKind{
 
 type ccond struct {
 	src    Condition
+	fold   bool   // a String* condition on one of FoldedKeys
+	str    string // the value compared by StringEquals/StringNotEquals (folded when fold)
 	op     opKind
 	num    float64
 	b      bool
@@ -146,8 +148,11 @@ type cstmt struct {
 	deny      bool
 	actions   []glob
 	resources []glob
-	conds     []ccond
-	gated     bool // Allow with Bool Request:HasHumanApproval "true"
+	// resFold are the resources folded (foldASCII), used for kv:// and
+	// sb:// requests; nil when no pattern changes under the fold.
+	resFold []glob
+	conds   []ccond
+	gated   bool // Allow with Bool Request:HasHumanApproval "true"
 }
 
 // Resolver finds a policy by policy_id, for inherits. It returns nil when
@@ -176,11 +181,24 @@ func compile(doc *Document, resolve Resolver, qualify string, seen map[string]bo
 		for _, a := range s.Actions {
 			c.actions = append(c.actions, compileGlob(a))
 		}
+		folds := false
 		for _, r := range s.Resources {
 			c.resources = append(c.resources, compileGlob(r))
+			folds = folds || foldASCII(r) != r
+		}
+		if folds {
+			for _, r := range s.Resources {
+				c.resFold = append(c.resFold, compileGlob(foldASCII(r)))
+			}
 		}
 		for _, cd := range s.Conditions {
-			cc := ccond{src: cd, op: opNames[cd.Operator]}
+			cc := ccond{src: cd, op: opNames[cd.Operator], str: cd.Value}
+			switch cc.op {
+			case opStringEquals, opStringNotEquals, opStringLike, opStringNotLike:
+				if foldsKey(cd.Key) {
+					cc.fold, cc.str = true, foldASCII(cd.Value)
+				}
+			}
 			switch cc.op {
 			case opNumericEquals, opNumericLessThan, opNumericGreaterThan:
 				cc.num, _ = parseNumber(cd.Value)
@@ -192,7 +210,7 @@ func compile(doc *Document, resolve Resolver, qualify string, seen map[string]bo
 			case opIPAddress:
 				cc.prefix, _ = parsePrefix(cd.Value)
 			case opStringLike, opStringNotLike:
-				cc.glob = compileGlob(cd.Value)
+				cc.glob = compileGlob(cc.str)
 			}
 			c.conds = append(c.conds, cc)
 		}
@@ -227,15 +245,28 @@ func (p *Policy) Hash() string { return p.hash }
 // Document returns the compiled document.
 func (p *Policy) Document() *Document { return p.doc }
 
-// Evaluate decides req into d. It allocates nothing.
+// Evaluate decides req into d. It allocates nothing, unless a kv:// or
+// sb:// resource or a folded context value (fold.go) is not in canonical
+// form.
 func (p *Policy) Evaluate(req *Request, d *Decision) {
+	if FoldsResource(req.Resource) {
+		if f := foldASCII(req.Resource); f != req.Resource {
+			r := *req
+			r.Resource = f
+			req = &r
+		}
+	}
+	p.evaluate(req, d)
+}
+
+func (p *Policy) evaluate(req *Request, d *Decision) {
 	d.reset()
 	if p.parent == nil {
 		p.evalOwn(req, d)
 		return
 	}
 	var pd Decision
-	p.parent.Evaluate(req, &pd)
+	p.parent.evaluate(req, &pd)
 	if pd.Effect == Deny {
 		*d = pd
 		if pd.n == 0 {
@@ -329,12 +360,22 @@ func (s *cstmt) matchesTarget(req *Request) bool {
 	if !ok {
 		return false
 	}
-	for i := range s.resources {
-		if s.resources[i].match(req.Resource) {
+	res := s.resourcesFor(req.Resource)
+	for i := range res {
+		if res[i].match(req.Resource) {
 			return true
 		}
 	}
 	return false
+}
+
+// resourcesFor returns the compiled patterns that apply to resource: the
+// folded ones for a kv:// or sb:// resource.
+func (s *cstmt) resourcesFor(resource string) []glob {
+	if s.resFold != nil && FoldsResource(resource) {
+		return s.resFold
+	}
+	return s.resources
 }
 
 // conditionsHold reports whether every condition holds, with the approval
@@ -365,11 +406,14 @@ func (c *ccond) holds(ctx Context) bool {
 	if !ok {
 		return false
 	}
+	if c.fold {
+		v = foldASCII(v)
+	}
 	switch c.op {
 	case opStringEquals:
-		return v == c.src.Value
+		return v == c.str
 	case opStringNotEquals:
-		return v != c.src.Value
+		return v != c.str
 	case opStringLike:
 		return c.glob.match(v)
 	case opStringNotLike:

@@ -39,6 +39,11 @@ type Explanation struct {
 func (p *Policy) Explain(req *Request) *Explanation {
 	e := &Explanation{Decision: &Decision{}}
 	p.Evaluate(req, e.Decision)
+	if FoldsResource(req.Resource) {
+		r := *req
+		r.Resource = foldASCII(req.Resource)
+		req = &r
+	}
 	var chain []*Policy
 	for q := p; q != nil; q = q.parent {
 		chain = append([]*Policy{q}, chain...)
@@ -59,9 +64,10 @@ func (s *cstmt) trace(policyID string, req *Request) Trace {
 			break
 		}
 	}
-	for i := range s.resources {
-		if s.resources[i].match(req.Resource) {
-			t.Resource = s.resources[i].src
+	res := s.resourcesFor(req.Resource)
+	for i := range res {
+		if res[i].match(req.Resource) {
+			t.Resource = s.resources[i].src // as written
 			break
 		}
 	}

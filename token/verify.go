@@ -163,6 +163,14 @@ func (v *Verifier) Verify(ctx context.Context, tok string, req Request) (*Verifi
 		hit := v.cache[tok]
 		v.mu.Unlock()
 		if hit != nil {
+			if err := v.checkKey(hit.Kid, now); err != nil {
+				// The key was retired or revoked since: the cached
+				// verification ends with it.
+				v.mu.Lock()
+				delete(v.cache, tok)
+				v.mu.Unlock()
+				return nil, err
+			}
 			if now.Unix() >= hit.Claims.Exp {
 				v.mu.Lock()
 				delete(v.cache, tok)
@@ -201,7 +209,7 @@ func (v *Verifier) Verify(ctx context.Context, tok string, req Request) (*Verifi
 	if v.opt.ScopeOK != nil && !v.opt.ScopeOK(c.Scope) {
 		return nil, errf(CodeInsufficientScope, "token scope %v does not allow this", c.Scope)
 	}
-	kid, err := v.checkSignature(p, now)
+	kid, err := v.checkSignature(ctx, p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -250,9 +258,33 @@ func (v *Verifier) Verify(ctx context.Context, tok string, req Request) (*Verifi
 	return ver, nil
 }
 
-func (v *Verifier) checkSignature(p *Parsed, now time.Time) (string, error) {
+// KeyRefresher is a State that can read the issuer keys again at once,
+// so that a key the issuer just started to sign with is accepted on first
+// sight instead of at the next poll. Implementations bound how often they
+// read (a token with a made-up kid must not cost a store query each).
+type KeyRefresher interface {
+	RefreshKeys(ctx context.Context) error
+}
+
+// checkKey checks that the key a cached verification used still verifies
+// at now: it is known, and not retired or revoked.
+func (v *Verifier) checkKey(kid string, now time.Time) error {
+	k, ok := v.state.IssuerKey(kid)
+	if !ok {
+		return errf(CodeUnknownKid, "key %q is no longer known", kid)
+	}
+	if !k.NotAfter.IsZero() && now.After(k.NotAfter) {
+		return errf(CodeKidExpired, "key %s was retired at %s", k.Kid, k.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (v *Verifier) checkSignature(ctx context.Context, p *Parsed, now time.Time) (string, error) {
 	if p.Header.Kid != "" {
 		k, ok := v.state.IssuerKey(p.Header.Kid)
+		if r, can := v.state.(KeyRefresher); !ok && can && r.RefreshKeys(ctx) == nil {
+			k, ok = v.state.IssuerKey(p.Header.Kid)
+		}
 		if !ok {
 			if len(v.state.IssuerKeys()) == 0 {
 				return "", errf(CodeKeyMissing, "no token issuer key is configured")

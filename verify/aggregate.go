@@ -10,7 +10,7 @@ import (
 
 // AggregateBundle verifies a signed aggregate of member bundles (§6.10).
 func AggregateBundle(data []byte, opt Options) *Result {
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}
@@ -88,6 +88,9 @@ func aggregateValue(in *canon.Value, opt Options) *Result {
 	if c := signatureOK(keys, signer, str0(in, "signature_b64u"), []byte(hash)); c != "" {
 		return fail(c, "aggregate signature does not verify")
 	}
+	if r := checkPinned(opt.Config.AggregateSigners, signer, "aggregate", false); r != nil {
+		return r
+	}
 
 	members := payload.Get("artifacts").Get("member_bundles").Items
 	memberHashes := make([]string, len(members))
@@ -122,6 +125,7 @@ func aggregateValue(in *canon.Value, opt Options) *Result {
 	var sumOrder []string
 	bundleIDs, runIDs, agents := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	receiptsByID := map[string]*canon.Value{}
+	parts := make([]aggregatePart, len(members))
 	memberOpt := opt
 	for i := range members {
 		m := &members[i]
@@ -162,6 +166,7 @@ func aggregateValue(in *canon.Value, opt Options) *Result {
 				receiptsByID[id] = rp
 			}
 		}
+		parts[i] = memberPart(mp, mr.RunID)
 		if mr.AgentDID == issuer {
 			return failPath(IdentityConflict, where+": the aggregate issuer is this member's agent", where)
 		}
@@ -218,6 +223,11 @@ func aggregateValue(in *canon.Value, opt Options) *Result {
 		fs.Get("unique_agents").Num != float64(len(agents)) ||
 		fs.Get("total_runs").Num != float64(len(runIDs)) {
 		return fail(FleetSummaryMismatch, "fleet_summary does not match the members")
+	}
+	if opt.Strict {
+		if r := checkAggregateCompleteness(parts); r != nil {
+			return r
+		}
 	}
 	res := pass()
 	res.SignerDID = signer

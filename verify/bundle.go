@@ -24,7 +24,7 @@ const (
 // verdict layer (Check) adds the strict receipt rule on top.
 func ProofBundle(data []byte, opt Options) *Result {
 	defer useHelpers(len(data), opt.workers())()
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}
@@ -34,7 +34,28 @@ func ProofBundle(data []byte, opt Options) *Result {
 // ProofBundleValue is ProofBundle on a parsed document.
 func ProofBundleValue(in *canon.Value, opt Options) *Result {
 	b := bundleCheck{opt: opt, now: opt.now()}
-	return b.run(in)
+	res := b.run(in)
+	if res.Valid {
+		if r := checkPinned(opt.Config.AgentSigners, res.SignerDID, "proof bundle", res.Unsigned); r != nil {
+			return r
+		}
+	}
+	return res
+}
+
+// checkPinned applies a signer pin of the trust config (in both modes:
+// the reference has no such list, so only a user who sets one sees it).
+// An empty pin allows every signer; a set one refuses unsigned payloads.
+func checkPinned(pin []string, signer, what string, unsigned bool) *Result {
+	switch {
+	case len(pin) == 0:
+		return nil
+	case unsigned:
+		return fail(SignerNotPinned, "an unsigned "+what+" has no signer to match the pinned signers")
+	case !contains(pin, signer):
+		return fail(SignerNotPinned, what+" signer "+signer+" is not among the pinned signers")
+	}
+	return nil
 }
 
 type bundleCheck struct {
@@ -344,6 +365,14 @@ func (b *bundleCheck) contents(payload *canon.Value, enc *encodedBundle, res *Re
 	// Step 27: causal bindings.
 	if r := checkCausal(payload, res); r != nil {
 		return r
+	}
+
+	// Strict: every receipt an event names is present and every receipt
+	// names an event (docs/verify.md).
+	if strict {
+		if r := checkBundleCompleteness(payload, ctx); r != nil {
+			return r
+		}
 	}
 
 	// Step 29: attestations (non-fatal).

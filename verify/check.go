@@ -70,6 +70,9 @@ type Outcome struct {
 	Strict       bool    `json:"strict"`
 	Verification *Result `json:"verification,omitempty"`
 	Hint         string  `json:"hint,omitempty"`
+	// Warnings say what a PASS does not prove; in strict mode, that a
+	// signer was not pinned by the trust config.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ExitCode returns 0 for PASS, 1 for FAIL and 2 for ERROR.
@@ -135,11 +138,21 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 		opt.Now = time.Now()
 	}
 	out := &Outcome{Kind: kind, VerifiedAt: opt.Now.UTC().Format(time.RFC3339Nano), Strict: opt.Strict}
-	defer useHelpers(len(data), opt.workers())()
-	v, err := parse(data)
-	if err != nil {
-		return out.errorf(InputInvalid, "input is not valid JSON: %v", err)
+	if msg, over := TooLarge(int64(len(data)), opt); over {
+		return out.errorf(InputTooLarge, "%s", msg)
 	}
+	defer useHelpers(len(data), opt.workers())()
+	v, ierr := readDocument(data, &opt)
+	switch {
+	case ierr == nil:
+	case ierr.dupKey != nil:
+		return out.finish(failPath(DuplicateJSONKey, ierr.msg, ierr.dupKey.Path))
+	default:
+		return out.errorf(InputInvalid, "%s", ierr.msg)
+	}
+	// The parts re-encoded below for ToolReceipt and LogInclusionProof
+	// are not read from outside again.
+	opt.MaxBytes = -1
 	if kind == KindAuto {
 		kind = DetectKind(&v)
 		out.Kind = kind
@@ -185,16 +198,45 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 	if res.Valid && opt.Strict && res.Unsigned {
 		res.Valid, res.Code, res.Reason = false, UnsignedPayload, "strict mode refuses unsigned payloads"
 	}
-	out.Verification = res
-	out.ReasonCode = res.Code
-	out.Reason = res.Reason
-	if res.Valid {
-		out.Status = StatusPass
-	} else {
-		out.Status = StatusFail
-		out.Hint = Explain(res.Code)
+	out.finish(res)
+	if opt.Strict && res.Valid {
+		out.Warnings = unpinnedWarnings(kind, &opt.Config)
 	}
 	return out
+}
+
+// Warning texts of a strict PASS without pinned signers.
+const (
+	WarnAgentUnpinned     = "SIGNER_UNPINNED: no agent_signer_dids in the trust config, so any agent key's bundle passes; pin the agent DIDs to prove who signed"
+	WarnAggregateUnpinned = "SIGNER_UNPINNED: no aggregate_signer_dids in the trust config, so any key's aggregate passes; pin the job service DID to prove who assembled it"
+)
+
+func unpinnedWarnings(kind Kind, cfg *Config) []string {
+	var w []string
+	switch kind {
+	case KindProofBundle, KindExportBundle, KindAggregateBundle:
+		if len(cfg.AgentSigners) == 0 {
+			w = append(w, WarnAgentUnpinned)
+		}
+	}
+	if kind == KindAggregateBundle && len(cfg.AggregateSigners) == 0 {
+		w = append(w, WarnAggregateUnpinned)
+	}
+	return w
+}
+
+// finish sets the outcome from a core result.
+func (o *Outcome) finish(res *Result) *Outcome {
+	o.Verification = res
+	o.ReasonCode = res.Code
+	o.Reason = res.Reason
+	if res.Valid {
+		o.Status = StatusPass
+	} else {
+		o.Status = StatusFail
+		o.Hint = Explain(res.Code)
+	}
+	return o
 }
 
 func (o *Outcome) errorf(code, format string, args ...any) *Outcome {

@@ -66,6 +66,12 @@ const (
 	UnsignedPayload     = "UNSIGNED_PAYLOAD"     // strict: raw payload without a signature
 	UnsupportedEvidence = "UNSUPPORTED_EVIDENCE" // strict: evidence this verifier cannot check
 	InputInvalid        = "INPUT_INVALID"        // not JSON, or not a known artifact (ERROR)
+	InputTooLarge       = "INPUT_TOO_LARGE"      // over the size cap, refused unread (ERROR)
+	DuplicateJSONKey    = "DUPLICATE_JSON_KEY"   // a key written twice in one object (both modes)
+	AggregateIncomplete = "AGGREGATE_INCOMPLETE" // strict: members are not a job's whole segment sequence
+	ReceiptMissing      = "RECEIPT_MISSING"      // strict: an event's receipt is absent
+	ReceiptUnbound      = "RECEIPT_UNBOUND"      // strict: a receipt or record names no event of the chain
+	SignerNotPinned     = "SIGNER_NOT_PINNED"    // a bundle or aggregate signer outside the configured pin
 )
 
 // Explain returns a one-line hint for a reason code.
@@ -106,6 +112,12 @@ var hints = map[string]string{
 	UnsignedPayload:             "strict mode refuses an unsigned payload: only signed envelopes can pass",
 	UnsupportedEvidence:         "strict mode refuses evidence kinds this verifier cannot check",
 	InputInvalid:                "the input is not JSON or not a recognised artifact",
+	InputTooLarge:               "the input is over the size limit; raise --max-bytes if it is expected",
+	DuplicateJSONKey:            "an object holds the same key twice: parsers disagree on which copy counts, so the document is refused",
+	AggregateIncomplete:         "strict mode: the aggregate's members are not the whole contiguous segment sequence (.s0 ... .sN) of one job",
+	ReceiptMissing:              "strict mode: an llm_call or tool_call event has no receipt bound to it in the bundle",
+	ReceiptUnbound:              "strict mode: a receipt or record is not bound to an event of the bundle's chain",
+	SignerNotPinned:             "the bundle or aggregate signer is not in the pinned signers of the trust config (agent_signer_dids / aggregate_signer_dids)",
 	CommitMessageInvalid:        "an m1 commit signature message must be commit:<7-64 hex>",
 	AggregateMemberInvalid:      "a member bundle of the aggregate failed verification",
 	IdentityConflict:            "the aggregate issuer is also one of its member agents",

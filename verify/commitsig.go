@@ -13,7 +13,7 @@ import (
 // signature. The signature (standard base64) is over the JCS form of the
 // object with signature set to "".
 func CommitSig(data []byte, opt Options) *Result {
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

@@ -18,6 +18,14 @@ type Config struct {
 	ExecutionAttestationSigners   []string `json:"execution_attestation_signer_dids,omitempty"`
 	DerivationAttestationSigners  []string `json:"derivation_attestation_signer_dids,omitempty"`
 	AuditResultAttestationSigners []string `json:"audit_result_attestation_signer_dids,omitempty"`
+
+	// AgentSigners, when set, pins who may sign proof bundles (standalone,
+	// inside an export, or aggregate members): the agent DIDs trusted.
+	// clawea's own list, not the reference's.
+	AgentSigners []string `json:"agent_signer_dids,omitempty"`
+	// AggregateSigners, when set, pins who may sign aggregate bundles: the
+	// job service DID(s). clawea's own list.
+	AggregateSigners []string `json:"aggregate_signer_dids,omitempty"`
 }
 
 type configFile struct {
@@ -37,6 +45,8 @@ var envAllowlists = []struct {
 	{"EXECUTION_ATTESTATION_SIGNER_DIDS", func(c *Config) *[]string { return &c.ExecutionAttestationSigners }},
 	{"DERIVATION_ATTESTATION_SIGNER_DIDS", func(c *Config) *[]string { return &c.DerivationAttestationSigners }},
 	{"AUDIT_RESULT_ATTESTATION_SIGNER_DIDS", func(c *Config) *[]string { return &c.AuditResultAttestationSigners }},
+	{"AGENT_SIGNER_DIDS", func(c *Config) *[]string { return &c.AgentSigners }},
+	{"AGGREGATE_SIGNER_DIDS", func(c *Config) *[]string { return &c.AggregateSigners }},
 }
 
 // ErrConfig wraps every configuration error.

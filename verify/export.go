@@ -28,7 +28,7 @@ var attestationKinds = []struct {
 // proof bundle and attestations inside it. The nested proof bundle result
 // is returned in Result fields; Check applies the strict receipt rule.
 func ExportBundle(data []byte, opt Options) *Result {
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

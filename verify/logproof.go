@@ -12,7 +12,7 @@ import (
 // the leaf to the root. The tree hashes plain SHA-256(left‖right) with no
 // RFC 6962 prefixes and duplicates the last node of odd levels.
 func LogInclusionProof(data []byte, opt Options) *Result {
-	v, r := parseInput(data)
+	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

@@ -123,7 +123,7 @@ func quote(s string) string { return "\"" + s + "\"" }
 
 // GatewayReceipt verifies one gateway receipt envelope on its own (§6.3).
 func GatewayReceipt(data []byte, opt Options) *Result {
-	env, r := parseInput(data)
+	env, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}
@@ -132,7 +132,7 @@ func GatewayReceipt(data []byte, opt Options) *Result {
 
 // WebReceipt verifies one web receipt envelope with the web allowlist.
 func WebReceipt(data []byte, opt Options) *Result {
-	env, r := parseInput(data)
+	env, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}
@@ -187,11 +187,18 @@ func modelTier(payload *canon.Value) string {
 	return "unknown"
 }
 
-// parseInput parses an artifact; malformed JSON is an input error.
-func parseInput(data []byte) (canon.Value, *Result) {
-	v, err := parse(data)
-	if err != nil {
-		return v, fail(InputInvalid, err.Error())
+// parseInput parses an artifact given as bytes (see readDocument):
+// input over the size cap is refused unread, malformed JSON is an input
+// error and a key written twice is DUPLICATE_JSON_KEY.
+func parseInput(data []byte, opt *Options) (canon.Value, *Result) {
+	v, err := readDocument(data, opt)
+	switch {
+	case err == nil:
+		return v, nil
+	case err.tooLarge:
+		return v, fail(InputTooLarge, err.msg)
+	case err.dupKey != nil:
+		return v, failPath(DuplicateJSONKey, err.msg, err.dupKey.Path)
 	}
-	return v, nil
+	return v, fail(InputInvalid, err.msg)
 }

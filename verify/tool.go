@@ -178,7 +178,7 @@ func jsonType(v *canon.Value) string {
 // ToolReceipt verifies a standalone tool receipt (any of the four forms).
 // An unsigned payload passes only structurally, and never in strict mode.
 func ToolReceipt(data []byte, opt Options) *Result {
-	entry, r := parseInput(data)
+	entry, r := parseInput(data, &opt)
 	if r != nil {
 		return r
 	}

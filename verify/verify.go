@@ -39,6 +39,10 @@ type Options struct {
 	// TTLSkew is the tolerance added to expires_at (default 0, like the
 	// reference's proof-bundle path).
 	TTLSkew time.Duration
+	// MaxBytes caps the size of an input given as bytes: a larger one is
+	// refused unparsed with INPUT_TOO_LARGE. 0 means DefaultMaxBytes,
+	// a negative value no cap.
+	MaxBytes int64
 }
 
 func (o *Options) now() time.Time {

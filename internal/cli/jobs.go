@@ -490,3 +490,51 @@ server picks the new key up on its next issue.`,
 	cmd.Flags().DurationVar(&overlap, "overlap", time.Hour, "how long the old key stays valid")
 	return cmd
 }
+
+func newKeysRevokeCmd(e *env) *cobra.Command {
+	var dataDir, db string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "End a token issuer key at once (a compromised key)",
+		Long: `End the issuer key KID now. Every token it signed is refused with
+TOKEN_KID_EXPIRED at every gateway sharing the store within a second,
+including tokens a gateway has already verified and cached. When KID is the
+data directory's active key, a new active key is made first (a rotation
+without overlap) and the issuer signs with it from its next issue. A revoked
+key is never made active again: an issuer that still holds it in its key
+file refuses to issue (ISSUER_KEY_RETIRED) until clawea keys rotate.
+Key ids are listed by GET /v1/jwks and in each token's header.`,
+		Example: `  clawea keys revoke 3f9a0c1d2b4e5f60
+  clawea keys revoke 3f9a0c1d2b4e5f60 --db postgres://... --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := keystore.Dir(dataDir)
+			if db == "" {
+				db = "sqlite:" + filepath.Join(dataDir, "clawea.db")
+			}
+			st, err := store.Open(cmd.Context(), db)
+			if err != nil {
+				return withCode(ExitUsage, err)
+			}
+			defer st.Close()
+			now := time.Now()
+			newKid, err := issuer.RevokeKey(cmd.Context(), dir, st, args[0], now)
+			if err != nil {
+				return withCode(ExitFail, err)
+			}
+			if asJSON {
+				return printJSON(e.out, map[string]any{"revoked_kid": args[0], "not_after": now.UTC().Format(time.RFC3339Nano), "new_active_kid": newKid})
+			}
+			fmt.Fprintf(e.out, "issuer key %s revoked at %s\n", args[0], now.UTC().Format(time.RFC3339))
+			if newKid != "" {
+				fmt.Fprintf(e.out, "it was the active key: %s is active now\n", newKid)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", string(keystore.Default()), "data directory")
+	cmd.Flags().StringVar(&db, "db", "", "store DSN (default: SQLite in the data directory)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
+	return cmd
+}

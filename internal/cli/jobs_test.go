@@ -91,14 +91,14 @@ func TestJobLifecycleCommands(t *testing.T) {
 
 	// Events with the job's token; show and list.
 	for i := 0; i < 3; i++ {
-		if code, out, errs := run(t, "", "job", "events", job, "--job-token", tok, "--append", "tool_call", "--payload", `{"tool":"storage.readonly"}`); code != 0 || !strings.Contains(out, "tool_call") {
+		if code, out, errs := run(t, "", "job", "events", job, "--job-token", tok, "--append", "step", "--payload", `{"tool":"storage.readonly"}`); code != 0 || !strings.Contains(out, "step") {
 			t.Fatalf("append: %d %s %s", code, out, errs)
 		}
 	}
 	if code, _, errs := run(t, "", "job", "events", job, "--append", "x", "--payload", "{"); code != 2 || !strings.Contains(errs, "--payload") {
 		t.Errorf("bad payload: %d %s", code, errs)
 	}
-	if code, out, _ := run(t, "", "job", "events", job); code != 0 || strings.Count(out, "tool_call") != 3 {
+	if code, out, _ := run(t, "", "job", "events", job); code != 0 || strings.Count(out, "step") != 3 {
 		t.Errorf("events: %s", out)
 	}
 	if code, out, _ := run(t, "", "job", "show", job); code != 0 || !strings.Contains(out, "(open)") || !strings.Contains(out, "(custodial)") {

@@ -58,7 +58,7 @@ clawea refuses to read a key file that group or others can read.`,
 		},
 	}
 	showCmd.Flags().BoolVar(&showJSON, "json", false, "print a JSON object")
-	cmd.AddCommand(newCmd, showCmd, newKeysRotateCmd(e))
+	cmd.AddCommand(newCmd, showCmd, newKeysRotateCmd(e), newKeysRevokeCmd(e))
 	return cmd
 }
 

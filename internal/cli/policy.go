@@ -109,7 +109,7 @@ and warnings about legal but risky rules. Exit 1 when the policy is invalid.`,
 			}
 			fmt.Fprintf(e.out, "ok  %s  policy %s (v%s)  hash %s\n", args[0], doc.PolicyID(), doc.Version, doc.Hash())
 			for _, w := range ws {
-				fmt.Fprintf(e.out, "warning at %s: %s\n", w.Path, w.Msg)
+				fmt.Fprintf(e.out, "warning %s at %s: %s\n", w.Code, w.Path, w.Msg)
 			}
 			return nil
 		},

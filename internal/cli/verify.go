@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,12 +18,13 @@ import (
 )
 
 type verifyFlags struct {
-	config string
-	strict bool
-	json   bool
-	kind   string
-	at     string
-	urm    string
+	config   string
+	strict   bool
+	json     bool
+	kind     string
+	at       string
+	urm      string
+	maxBytes int64
 }
 
 func newVerifyCmd(e *env) *cobra.Command {
@@ -45,9 +47,21 @@ extended by the environment variables GATEWAY_RECEIPT_SIGNER_DIDS,
 WEB_RECEIPT_SIGNER_DIDS, DERIVATION_ATTESTATION_SIGNER_DIDS and so on
 (comma-separated). Bound gateway receipts need a gateway allowlist.
 
+The trust config may also pin who signs: "agent_signer_dids" (proof bundles,
+also inside exports and aggregates) and "aggregate_signer_dids" (the job
+service); env AGENT_SIGNER_DIDS, AGGREGATE_SIGNER_DIDS. A signer outside a
+set pin fails with SIGNER_NOT_PINNED.
+
 --strict is stricter than the reference on purpose (docs/verify.md): unsigned
 payloads never pass, every gateway receipt must verify and be bound, only
-SHA-256 is accepted, and evidence clawea cannot check is refused.
+SHA-256 is accepted, evidence clawea cannot check is refused, every
+llm_call/tool_call event needs its receipt and every receipt its event, and
+an aggregate must hold its job's whole segment sequence. A strict PASS
+without signer pins says so in its warnings.
+
+Inputs larger than --max-bytes (default 64 MiB) are refused before they are
+read (INPUT_TOO_LARGE, exit 2). A document with a key written twice in any
+object fails with DUPLICATE_JSON_KEY.
 
 A bundle that references a URM document is checked against --urm FILE, or
 against <name>-urm.json next to <name>-bundle.json when that file exists.
@@ -70,6 +84,7 @@ Exit codes: 0 PASS, 1 FAIL, 2 ERROR or usage.`,
 	fl.StringVar(&f.kind, "kind", "", "artifact kind (default: detected)")
 	fl.StringVar(&f.at, "at", "", "verification time for expiry checks, RFC 3339 (default: now)")
 	fl.StringVar(&f.urm, "urm", "", "URM document the bundle references")
+	fl.Int64Var(&f.maxBytes, "max-bytes", verify.DefaultMaxBytes, "refuse inputs larger than this many bytes, unread (INPUT_TOO_LARGE)")
 	cmd.AddCommand(newConformanceCmd(e))
 	return cmd
 }
@@ -96,6 +111,11 @@ func parseAt(s string) (time.Time, error) {
 	return t, nil
 }
 
+// errTooLarge is an input over --max-bytes.
+type errTooLarge struct{ msg string }
+
+func (e *errTooLarge) Error() string { return e.msg }
+
 func readInput(e *env, path string) ([]byte, error) {
 	if path == "-" {
 		return io.ReadAll(io.LimitReader(e.in, maxInput+1))
@@ -110,14 +130,63 @@ func readInput(e *env, path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// maxInput bounds what verify reads (a 1,000-receipt bundle is about 2 MiB;
-// an aggregate of many such bundles is larger).
+// maxInput bounds what the other commands read.
 const maxInput = 512 << 20
+
+// readVerifyInput reads verify's input, refusing one over max bytes before
+// reading it (a file by its size, standard input after max+1 bytes).
+func readVerifyInput(e *env, path string, max int64) ([]byte, error) {
+	opt := verify.Options{MaxBytes: max}
+	if path == "-" {
+		r := e.in
+		if max > 0 {
+			r = io.LimitReader(e.in, max+1)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, over := verify.TooLarge(int64(len(data)), opt); over {
+			return nil, &errTooLarge{"standard input holds more than " + strconv.FormatInt(max, 10) + " bytes, the limit (--max-bytes)"}
+		}
+		return data, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if msg, over := verify.TooLarge(st.Size(), opt); over {
+		return nil, &errTooLarge{path + ": " + msg}
+	}
+	r := io.Reader(f)
+	if max > 0 { // the file may grow meanwhile
+		r = io.LimitReader(f, max+1)
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if msg, over := verify.TooLarge(int64(len(data)), opt); over {
+		return nil, &errTooLarge{path + ": " + msg}
+	}
+	return data, nil
+}
 
 func runVerify(e *env, f verifyFlags, path string) error {
 	fail := func(err error) error {
+		code := verify.InputInvalid
+		var tl *errTooLarge
+		if errors.As(err, &tl) {
+			code = verify.InputTooLarge
+			err = fmt.Errorf("%s: %w", code, err)
+		}
 		if f.json {
-			out := &verify.Outcome{Status: verify.StatusError, ReasonCode: verify.InputInvalid, Reason: err.Error(), Input: path, Strict: f.strict}
+			out := &verify.Outcome{Status: verify.StatusError, ReasonCode: code, Reason: err.Error(), Input: path, Strict: f.strict, Hint: verify.Explain(code)}
 			_ = printJSON(e.out, out)
 			return silent(ExitUsage)
 		}
@@ -135,7 +204,10 @@ func runVerify(e *env, f verifyFlags, path string) error {
 	if err != nil {
 		return fail(err)
 	}
-	data, err := readInput(e, path)
+	if f.maxBytes <= 0 {
+		return fail(fmt.Errorf("--max-bytes must be positive"))
+	}
+	data, err := readVerifyInput(e, path, f.maxBytes)
 	if err != nil {
 		return fail(err)
 	}
@@ -143,7 +215,7 @@ func runVerify(e *env, f verifyFlags, path string) error {
 	// frequent collections find little to free; collect less often, as
 	// a serving process does (GOGC in the environment still wins).
 	server.TuneGC()
-	opt := verify.Options{Config: cfg, Now: at, Strict: f.strict}
+	opt := verify.Options{Config: cfg, Now: at, Strict: f.strict, MaxBytes: f.maxBytes}
 	if f.urm != "" {
 		if opt.URM, err = os.ReadFile(f.urm); err != nil {
 			return fail(err)
@@ -225,6 +297,9 @@ func printOutcome(w io.Writer, o *verify.Outcome) {
 	}
 	if o.Hint != "" && o.Status != verify.StatusPass {
 		fmt.Fprintf(w, "  hint: %s\n", o.Hint)
+	}
+	for _, warn := range o.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
 	if o.Strict {
 		fmt.Fprintln(w, "  mode: strict")

@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/clawea/clawea/internal/connector/keyvault"
+	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/devvault"
 	"github.com/clawea/clawea/internal/toolgw"
 )
@@ -62,6 +63,9 @@ func (t *ToolGateway) Apply(o *toolgw.Options) (local []string, err error) {
 	for i, ns := range t.ServiceBus {
 		if ns.Name == "" {
 			return nil, fmt.Errorf("tool_gateway.servicebus[%d]: namespace is required", i)
+		}
+		if _, err := servicebus.CanonicalNamespace(ns.Name); err != nil {
+			return nil, fmt.Errorf("tool_gateway.servicebus[%d]: %w", i, err)
 		}
 		if ns.Local {
 			local = append(local, ns.Name)

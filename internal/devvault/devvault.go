@@ -47,6 +47,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/clawea/clawea/internal/connector/keyvault"
 )
 
 // Limits shared with the real service where it has them.
@@ -66,7 +68,9 @@ const (
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
-	// Vault is the vault's name as used in kv://<vault>/...; default "kv-dev".
+	// Vault is the vault's name as used in kv://<vault>/...; default
+	// "kv-dev". It follows Azure's grammar (keyvault.CanonicalVault) and is
+	// kept in lower case.
 	Vault string
 	// Port to listen on at 127.0.0.1; 0 picks a free port.
 	Port int
@@ -138,9 +142,11 @@ func New(opts Options) (*Server, error) {
 	if s.vault == "" {
 		s.vault = "kv-dev"
 	}
-	if !validName(s.vault) {
-		return nil, fmt.Errorf("devvault: invalid vault name %q (want letters, digits and '-')", s.vault)
+	vault, err := keyvault.CanonicalVault(s.vault)
+	if err != nil {
+		return nil, fmt.Errorf("devvault: invalid vault name %q (want 3-24 letters, digits and '-', starting with a letter, as Azure)", s.vault)
 	}
+	s.vault = vault // lower case, as kv://<vault>/... names it
 	if s.tenant == "" {
 		s.tenant = "devvault"
 	}

@@ -129,11 +129,12 @@ func TestPersistenceRejectsBadFiles(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatal(err)
 	}
-	// A directory that cannot be made (its parent is a file) fails on write.
-	blocker := filepath.Join(dir, "a-file")
-	os.WriteFile(blocker, nil, 0o600)
-	srv, err = devvault.New(devvault.Options{PersistPath: filepath.Join(blocker, "sub", "v.json")})
+	// A directory that cannot be made (a file took its name) fails on write.
+	srv, err = devvault.New(devvault.Options{PersistPath: filepath.Join(dir, "late", "v.json")})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "late"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.Put("a", "b", ""); err == nil || !strings.Contains(err.Error(), "persist") {
@@ -143,7 +144,7 @@ func TestPersistenceRejectsBadFiles(t *testing.T) {
 
 func TestOptionsAndLifecycle(t *testing.T) {
 	for _, o := range []devvault.Options{
-		{Vault: "bad/name"}, {Tenant: "a b"}, {Token: "has space"}, {Port: -1}, {Port: 70000},
+		{Vault: "bad/name"}, {Vault: "kv"}, {Vault: "kv--x"}, {Vault: "kv-x-"}, {Vault: "\uff4bv-x"}, {Vault: "kv-x\x00"}, {Tenant: "a b"}, {Token: "has space"}, {Port: -1}, {Port: 70000},
 		{PageSize: 26}, {PageSize: -1}, {MaxSecrets: -1},
 	} {
 		if _, err := devvault.New(o); err == nil {
@@ -151,6 +152,9 @@ func TestOptionsAndLifecycle(t *testing.T) {
 		}
 	}
 
+	if srv, err := devvault.New(devvault.Options{Vault: "KV-Demo"}); err != nil || srv.Vault() != "kv-demo" {
+		t.Errorf("New(KV-Demo): vault %v", err)
+	}
 	srv, err := devvault.New(devvault.Options{})
 	if err != nil {
 		t.Fatal(err)

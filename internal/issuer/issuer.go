@@ -107,7 +107,13 @@ func New(ctx context.Context, st Store, opt Options) (*Issuer, error) {
 		is.aud = DefaultAudiences
 	}
 	if _, err := is.activeKey(ctx); err != nil {
-		return nil, err
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != CodeKeyRetired {
+			return nil, err
+		}
+		// Serve (verification, revocation) but issue nothing until a new
+		// key is made.
+		is.log.ErrorContext(ctx, "the issuer's key was retired or revoked; no token is issued until clawea keys rotate makes a new one")
 	}
 	return is, nil
 }
@@ -133,10 +139,55 @@ func (is *Issuer) activeKey(ctx context.Context) (*signer.Key, error) {
 		is.key, is.keyMod = k, st.ModTime()
 		is.mu.Unlock()
 	}
-	if err := is.st.PutIssuerKey(ctx, store.IssuerKey{Kid: signer.KID(k.Public()), PublicKey: k.Public(), CreatedAt: is.now()}); err != nil {
+	kid := signer.KID(k.Public())
+	if err := is.st.PutIssuerKey(ctx, store.IssuerKey{Kid: kid, PublicKey: k.Public(), CreatedAt: is.now()}); err != nil {
 		return nil, err
 	}
+	// Publishing never undoes a retirement: a key file whose key was
+	// retired or revoked does not sign again.
+	keys, err := is.st.ListIssuerKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sk := range keys {
+		if sk.Kid == kid && !sk.NotAfter.IsZero() {
+			is.mu.Lock()
+			is.key = nil
+			is.mu.Unlock()
+			return nil, apiErr(http.StatusServiceUnavailable, CodeKeyRetired, "the issuer's key %s was retired or revoked; make a new one with clawea keys rotate", kid)
+		}
+	}
 	return k, nil
+}
+
+// CodeKeyRetired: the issuer's own key was retired or revoked, so it
+// issues nothing until a new key is made.
+const CodeKeyRetired = "ISSUER_KEY_RETIRED"
+
+// RevokeKey ends the issuer key kid at once, for a compromised key: every
+// token it signed is refused at every instance within a poll interval,
+// cached verifications included. When kid is the data directory's active
+// key, a new active key is made first (a rotation without overlap), and
+// its kid is returned.
+func RevokeKey(ctx context.Context, dir keystore.Dir, st Store, kid string, now time.Time) (newKid string, err error) {
+	keys, err := st.ListIssuerKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	var found *store.IssuerKey
+	for i := range keys {
+		if keys[i].Kid == kid {
+			found = &keys[i]
+		}
+	}
+	if found == nil {
+		return "", fmt.Errorf("issuer: no issuer key %q is published", kid)
+	}
+	if active, err := signer.LoadFile(dir.KeyPath(Role)); err == nil && signer.KID(active.Public()) == kid {
+		_, newKid, err := Rotate(ctx, dir, st, 0, now)
+		return newKid, err
+	}
+	return "", st.PutIssuerKey(ctx, store.IssuerKey{Kid: kid, PublicKey: found.PublicKey, CreatedAt: found.CreatedAt, NotAfter: now})
 }
 
 // DID returns the active key's did:key.
@@ -236,8 +287,18 @@ func (is *Issuer) Issue(ctx context.Context, r IssueRequest) (*Issued, error) {
 		return nil, apiErr(400, "TTL_TOO_LONG", "tokens live at most %s", is.maxTTL)
 	}
 	k, err := is.activeKey(ctx)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return nil, ae
+	}
 	if err != nil {
 		return nil, httpapi.New(503, "SIGNING_NOT_CONFIGURED", "no active signing key").Wrap(err)
+	}
+	if is.state != nil {
+		// A key revoked elsewhere reaches this node's mirror within a poll.
+		if sk, ok := is.state.IssuerKey(signer.KID(k.Public())); ok && !sk.NotAfter.IsZero() {
+			return nil, apiErr(http.StatusServiceUnavailable, CodeKeyRetired, "the issuer's key %s was retired or revoked; make a new one with clawea keys rotate", sk.Kid)
+		}
 	}
 	c := token.Claims{TokenVersion: "1", Sub: r.Sub, Aud: token.Aud(r.Aud...), Scope: r.Scope, Iat: now.Unix(), Exp: exp,
 		OwnerRef: r.OwnerRef, OwnerDID: r.OwnerDID, AgentDID: r.AgentDID, PolicyHash: r.PolicyHash, MissionID: r.MissionID,

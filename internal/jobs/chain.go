@@ -11,6 +11,8 @@ import (
 	"github.com/clawea/clawea/bundle"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
+	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 )
 
@@ -26,6 +28,7 @@ type Chain struct {
 	st      ChainStore
 	now     func() time.Time
 	segSize int
+	secrets *redact.Registry // the evidence gate's registry (nil: no secrets known)
 
 	mu      sync.Mutex
 	heads   map[string]*store.JobEvent // last event seen per job
@@ -50,6 +53,27 @@ func NewChain(st ChainStore, segEvents int, now func() time.Time) *Chain {
 		now = time.Now
 	}
 	return &Chain{st: st, now: now, segSize: segEvents, heads: map[string]*store.JobEvent{}}
+}
+
+// Guard makes the chain refuse, with EVIDENCE_SECRET_REFUSED, any event or
+// evidence holding a secret the registry knows for the job (the evidence
+// gate, internal/evidence). Call it before the chain is used.
+func (s *Chain) Guard(reg *redact.Registry) *Chain {
+	s.secrets = reg
+	return s
+}
+
+// refused turns the evidence gate's refusal into the job service's error.
+func refused(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var se *evidence.SecretError
+	label := "?"
+	if errors.As(err, &se) {
+		label = se.Label
+	}
+	return jerr(422, evidence.CodeSecretRefused, "the record holds a secret the job has seen (%s); it is not stored", label)
 }
 
 // AppendEvent adds an event to an open job's chain and returns it. payload
@@ -194,6 +218,9 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 	stored := store.JobEvent{JobID: jobID, Seq: seq, Segment: seg, Index: idx, EventID: e.EventID, EventType: eventType, EventHash: h,
 		Event: raw, Payload: praw, Anchor: anchor, CreatedAt: at}
 	if attach == nil {
+		if err := s.admit(jobID, stored, nil); err != nil {
+			return store.JobEvent{}, nil, err
+		}
 		return stored, nil, nil
 	}
 	evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
@@ -216,7 +243,23 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 		}
 		items = append(items, item)
 	}
+	if err := s.admit(jobID, stored, items); err != nil {
+		return store.JobEvent{}, nil, err
+	}
 	return stored, items, nil
+}
+
+// admit passes an event and its evidence through the evidence gate.
+func (s *Chain) admit(jobID string, ev store.JobEvent, items []store.JobItem) error {
+	blobs := make([][]byte, 0, 2+len(items))
+	blobs = append(blobs, ev.Event, ev.Payload)
+	for _, it := range items {
+		blobs = append(blobs, it.JSON)
+	}
+	if err := evidence.Check(s.secrets, jobID, blobs...); err != nil {
+		return refused(err)
+	}
+	return nil
 }
 
 // sameHead reports whether the store's last event is the one cached.

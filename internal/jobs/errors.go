@@ -3,6 +3,7 @@ package jobs
 import (
 	"net/http"
 
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 )
 
@@ -14,4 +15,7 @@ var (
 	ErrJobFinished      = httpapi.New(http.StatusConflict, "JOB_FINISHED", "the job is already finished")
 	ErrEvidenceRejected = httpapi.New(http.StatusConflict, "EVIDENCE_REJECTED", "the job is not open, or the evidence is already recorded")
 	ErrBundlesNotFound  = httpapi.New(http.StatusNotFound, "BUNDLES_NOT_FOUND", "the job has no bundles (not finished?)")
+	// ErrSecretRefused: the evidence gate refused a record holding a
+	// secret the job has seen.
+	ErrSecretRefused = httpapi.New(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the record holds a secret the job has seen; it is not stored")
 )

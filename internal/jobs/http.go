@@ -133,6 +133,10 @@ func (a *API) appendEvent(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	if ReservedEventType(b.EventType) {
+		WriteError(w, r, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are written only by clawea's gateways, with their receipts; choose another type", b.EventType))
+		return
+	}
 	var payload any = map[string]any{}
 	if len(b.Payload) > 0 {
 		if err := json.Unmarshal(b.Payload, &payload); err != nil {

@@ -23,8 +23,10 @@ import (
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
+	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/signer"
@@ -44,6 +46,21 @@ var DefaultScopes = []string{"proxy:call", "tool:call", "job:events"}
 
 // ScopeJobEvents lets a token append events to its own job and finish it.
 const ScopeJobEvents = "job:events"
+
+// reservedEventTypes are written only by clawea's own gateways, each with
+// the receipt that strict verification requires of it (verify: every
+// llm_call and tool_call event names a receipt). An agent posting one
+// through the job API would forge a gateway's record, or make its own
+// bundle fail strict verification, so the API refuses them
+// (EVENT_TYPE_RESERVED).
+var reservedEventTypes = map[string]bool{
+	"llm_call": true, "llm_call_refused": true, "tool_call": true,
+	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
+}
+
+// ReservedEventType reports whether only clawea's gateways may append
+// events of type t.
+func ReservedEventType(t string) bool { return reservedEventTypes[t] }
 
 // Store is what the job service needs.
 type Store interface {
@@ -91,6 +108,10 @@ type Options struct {
 	SegmentEvents int
 	// OnChange is told of job state changes made here.
 	OnChange func(store.Job)
+	// Secrets is the redaction registry of the evidence gate: nothing the
+	// service stores or signs for a job may hold a secret the job has seen
+	// (EVIDENCE_SECRET_REFUSED). Nil: no secrets are known here.
+	Secrets *redact.Registry
 }
 
 // New returns a job service.
@@ -106,7 +127,7 @@ func New(st Store, opt Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.Chain = NewChain(st, opt.SegmentEvents, s.now)
+	s.Chain = NewChain(st, opt.SegmentEvents, s.now).Guard(opt.Secrets)
 	v := opt.Version
 	if v == "" {
 		v = "dev"
@@ -228,6 +249,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	job := store.Job{ID: id, AgentDID: req.AgentDID, PolicyHash: req.PolicyHash, ScopeHash: iss.Claims.TokenScopeHash,
 		TokenHash: iss.TokenHash, Status: store.JobOpen, Labels: labels, Budget: budget, CreatedAt: now,
 		ExpiresAt: time.Unix(iss.Claims.Exp, 0)}
+	if err := evidence.Check(s.secrets, id, labels, budget); err != nil {
+		return nil, refused(err)
+	}
 	if err := s.st.CreateJob(ctx, job); err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job: %v", err)
 	}
@@ -352,6 +376,9 @@ func (s *Service) AddEvidence(ctx context.Context, ev store.JobEvent, kind, item
 	case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
 	default:
 		return jerr(400, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", kind)
+	}
+	if err := evidence.Check(s.secrets, ev.JobID, body, []byte(itemID)); err != nil {
+		return refused(err)
 	}
 	_, err := s.st.AddItem(ctx, store.JobItem{JobID: ev.JobID, Segment: ev.Segment, Kind: kind, ItemID: itemID, EventHash: ev.EventHash,
 		JSON: body, CreatedAt: s.now()})
@@ -753,7 +780,7 @@ func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]by
 // complete stores signed bundles (and the aggregate for multi-part jobs)
 // after verifying them, marks the job finished and revokes its token.
 func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvidence, envs []*envelope.Envelope, unanchored int) (*FinishResult, error) {
-	opt := verify.Options{Strict: true, Config: s.trust, Now: j.FinishedAt.Add(time.Second)}
+	opt := verify.Options{Strict: true, Config: s.trust, Now: j.FinishedAt.Add(time.Second), MaxBytes: -1}
 	var out []FinishedBundle
 	var records []store.Bundle
 	for i, sg := range segs {
@@ -797,6 +824,10 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 		records = append(records, store.Bundle{JobID: j.ID, Part: -1, BundleID: "aggregate_" + j.ID, Envelope: raw, CreatedAt: s.now()})
 	}
 	for _, b := range records {
+		if err := evidence.Check(s.secrets, j.ID, b.Envelope, b.URM, b.TrustPulse); err != nil {
+			s.log.ErrorContext(ctx, "finished bundle refused by the evidence gate", slog.String("job_id", j.ID), slog.String("code", evidence.CodeSecretRefused))
+			return nil, refused(err)
+		}
 		if err := s.st.PutBundle(ctx, b); err != nil {
 			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
 		}
@@ -868,6 +899,9 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 		raw, err := canon.Marshal(exp)
 		if err != nil {
 			return nil, err
+		}
+		if err := evidence.Check(s.secrets, jobID, raw); err != nil {
+			return nil, refused(err)
 		}
 		x.ExportBundle = raw
 	}

@@ -135,7 +135,14 @@ func TestJobLifecycleCustodial(t *testing.T) {
 	}
 	did := agent["did"].(string)
 	id, tok := h.startJob(did, hash, nil)
-	for i, typ := range []string{"run_start", "llm_call", "tool_call", "run_end"} {
+	// The gateways' own event types are refused from agents.
+	for _, typ := range []string{"llm_call", "llm_call_refused", "tool_call", "approval_decided", "lockdown"} {
+		var out map[string]any
+		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ}, &out); st != 403 || errCode(out) != "EVENT_TYPE_RESERVED" {
+			t.Fatalf("append %s: %d %v", typ, st, out)
+		}
+	}
+	for i, typ := range []string{"run_start", "plan", "step", "run_end"} {
 		var out map[string]any
 		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ, "payload": map[string]any{"n": i, "tool": "storage.readonly"}}, &out); st != 201 {
 			t.Fatalf("append %s: %d %v", typ, st, out)
@@ -191,7 +198,7 @@ func TestJobAgentSigns(t *testing.T) {
 	agent, _ := signer.Generate()
 	id, tok := h.startJob(agent.DID(), hash, map[string]any{"budget": map[string]any{"max_requests": 10}})
 	var out map[string]any
-	h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "llm_call", "payload": map[string]any{"model": "m"}}, &out)
+	h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "plan", "payload": map[string]any{"model": "m"}}, &out)
 	var prep jobs.FinishResult
 	if st := h.call("POST", "/v1/jobs/"+id+"/finish", tok, nil, &prep); st != 202 || prep.Status != "awaiting_signature" || len(prep.Payloads) != 1 || prep.SignBy != agent.DID() {
 		t.Fatalf("prepare: %d %+v", st, prep)
@@ -233,10 +240,10 @@ func TestTokenReplayIntoAnotherJob(t *testing.T) {
 	id1, tok1 := h.startJob(agent.DID(), hash, nil)
 	id2, _ := h.startJob(agent.DID(), hash, nil)
 	var out map[string]any
-	if st := h.call("POST", "/v1/jobs/"+id2+"/events", tok1, map[string]any{"event_type": "llm_call"}, &out); st != 403 || errCode(out) != token.CodeJobMismatch {
+	if st := h.call("POST", "/v1/jobs/"+id2+"/events", tok1, map[string]any{"event_type": "plan"}, &out); st != 403 || errCode(out) != token.CodeJobMismatch {
 		t.Errorf("job 1's token on job 2: %d %v", st, out)
 	}
-	if st := h.call("POST", "/v1/jobs/"+id1+"/events", tok1, map[string]any{"event_type": "llm_call"}, &out); st != 201 {
+	if st := h.call("POST", "/v1/jobs/"+id1+"/events", tok1, map[string]any{"event_type": "plan"}, &out); st != 201 {
 		t.Errorf("own job: %d %v", st, out)
 	}
 	if st := h.call("POST", "/v1/jobs", tok1, map[string]any{"agent_did": agent.DID(), "policy_hash_b64u": hash}, &out); st != 401 {
@@ -263,7 +270,7 @@ func TestLongJobAggregate(t *testing.T) {
 	id, tok := h.startJob(agent["did"].(string), hash, nil)
 	for i := 0; i < 12; i++ {
 		var out map[string]any
-		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "llm_call", "payload": map[string]any{"i": i}}, &out); st != 201 {
+		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "step", "payload": map[string]any{"i": i}}, &out); st != 201 {
 			t.Fatalf("append %d: %d", i, st)
 		}
 		if seg := int(out["segment"].(float64)); seg != i/5 {
@@ -409,7 +416,7 @@ func TestLongJobAtTheReferenceCap(t *testing.T) {
 	}
 	id, _ := h.startJob(agent.DID, hash, nil)
 	for i := 0; i < 2100; i++ {
-		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "tool_call", map[string]any{"i": i}); err != nil {
+		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{"i": i}); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}

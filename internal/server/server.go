@@ -272,7 +272,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 				return fail(errors.New("server: a gateway needs the registry's signer: run the registry role here, share its data directory, or pass --registry-signer"))
 			}
 		}
-		chain = jobs.NewChain(st, cfg.SegmentEvents, nil)
+		chain = jobs.NewChain(st, cfg.SegmentEvents, nil).Guard(secrets)
 		policies = registry.NewLocal(st, policy.VerifyOptions{Signers: signers})
 	}
 	if slices.Contains(cfg.Roles, RoleModelGateway) {
@@ -332,7 +332,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return fail(err)
 		}
 		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust,
-			Version: Version, SegmentEvents: cfg.SegmentEvents, OnChange: func(j store.Job) {
+			Version: Version, SegmentEvents: cfg.SegmentEvents, Secrets: secrets, OnChange: func(j store.Job) {
 				n.Mirror.NoteJob(j)
 				if j.Status == store.JobFinished {
 					secrets.Forget(j.ID) // the job's secrets need no redaction any more

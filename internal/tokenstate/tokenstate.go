@@ -1,8 +1,10 @@
 // Package tokenstate keeps a node's view of the state token verification
 // depends on (issuer keys, revocations, jobs) current from the shared
-// store, so that a revocation or a finished job takes effect at every
-// instance sharing the store within one poll interval (250 ms by default),
-// while the verification hot path never waits on the store.
+// store, so that a revocation, a finished job or a retired or revoked
+// issuer key takes effect at every instance sharing the store within one
+// poll interval (250 ms by default), while the verification hot path never
+// waits on the store. A key id the mirror does not know yet is looked up
+// at once (rationed), so a new issuer key is accepted on first sight.
 package tokenstate
 
 import (
@@ -41,7 +43,19 @@ type Mirror struct {
 	jobs    map[string]token.JobInfo
 	jobSeq  int64
 	synced  time.Time
+
+	refreshMu sync.Mutex // one on-demand key read at a time, and:
+	budget    float64    // on-demand reads allowed now
+	budgetAt  time.Time  // when budget was last topped up
 }
+
+// On-demand key reads are rationed: tokens with made-up key ids cost at
+// most refreshRate store queries a second (in bursts of refreshBurst);
+// past that an unknown kid waits for the next poll.
+const (
+	refreshRate  = 10
+	refreshBurst = 5
+)
 
 var _ token.State = (*Mirror)(nil)
 
@@ -76,24 +90,44 @@ func New(ctx context.Context, st Store, opt Options) (*Mirror, error) {
 func (m *Mirror) Run(ctx context.Context) {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
-	keysEvery := int(5 * time.Second / m.interval)
-	n := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n++
 		if err := m.syncRevocationsAndJobs(ctx); err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "token state poll failed", slog.String("error", err.Error()))
 		}
-		if keysEvery > 0 && n%keysEvery == 0 {
-			if err := m.syncKeys(ctx); err != nil && ctx.Err() == nil {
-				m.log.WarnContext(ctx, "issuer key refresh failed", slog.String("error", err.Error()))
-			}
+		// Keys every poll too: a revoked key, or a retirement that ends
+		// sooner than planned, must reach every instance as fast as a
+		// revoked token does.
+		if err := m.syncKeys(ctx); err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "issuer key refresh failed", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// errRationed: an on-demand key read was refused to protect the store.
+var errRationed = errors.New("tokenstate: on-demand key reads are rationed; the next poll reads the keys")
+
+// RefreshKeys reads the issuer keys now, within the ration
+// (token.KeyRefresher).
+func (m *Mirror) RefreshKeys(ctx context.Context) error {
+	m.refreshMu.Lock()
+	defer m.refreshMu.Unlock()
+	now := time.Now()
+	if m.budgetAt.IsZero() {
+		m.budget = refreshBurst
+	} else {
+		m.budget = min(refreshBurst, m.budget+now.Sub(m.budgetAt).Seconds()*refreshRate)
+	}
+	m.budgetAt = now
+	if m.budget < 1 {
+		return errRationed
+	}
+	m.budget--
+	return m.syncKeys(ctx)
 }
 
 // Sync refreshes everything once.

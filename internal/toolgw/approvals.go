@@ -12,6 +12,7 @@ import (
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
@@ -122,8 +123,9 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	job := j.Token
 	id := newID("apv_")
 	expires := now.Add(g.opt.ApprovalTTL)
+	resource := g.recordedResource(job.JobID, c)
 	ev, err := g.opt.Chain.AppendEvent(ctx, job.JobID, EventApprovalRequested, map[string]any{"approval_id": id, "tool": c.tool.name,
-		"action": c.tool.action, "resource": c.resource, "arguments_key": argsKey, "policy_hash_b64u": j.Policy.Doc.Hash(),
+		"action": c.tool.action, "resource": resource, "arguments_key": argsKey, "policy_hash_b64u": j.Policy.Doc.Hash(),
 		"statements": statements, "expires_at": envelope.FormatTime(expires)})
 	if err != nil {
 		return errf(http.StatusServiceUnavailable, CodeStoreFailed, "the approval request could not be recorded: %v", err)
@@ -135,7 +137,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 		if dec == DecisionDeny {
 			status = receipt.StatusError
 		}
-		r, err := g.toolReceipt(j, c.tool.name, argsRec, map[string]any{"approval_id": id, "decision": dec, "resource": c.resource}, status, now, true)
+		r, err := g.toolReceipt(j, c.tool.name, argsRec, map[string]any{"approval_id": id, "decision": dec, "resource": resource}, status, now, true)
 		if err != nil {
 			return errf(http.StatusInternalServerError, CodeSigningFailed, "the approval receipts could not be prepared: %v", err)
 		}
@@ -154,9 +156,12 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	}
 	reqRaw, _ := json.Marshal(req)
 	sumRaw, _ := json.Marshal(approvalSummary{JobID: job.JobID, AgentDID: job.Claims.Sub, Tool: c.tool.name, Action: c.tool.action,
-		Resource: c.resource, Arguments: argsRec, Statements: statements})
+		Resource: resource, Arguments: argsRec, Statements: statements})
+	if err := evidence.Check(g.opt.Secrets, job.JobID, sumRaw, reqRaw, []byte(resource)); err != nil {
+		return errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the approval request would hold a secret of the job; it is not stored")
+	}
 	a, existed, err := g.opt.Store.CreateApproval(ctx, store.Approval{ID: id, JobID: job.JobID, Tool: c.tool.name, Action: c.tool.action,
-		Resource: c.resource, ArgsHash: argsKey, PolicyHash: j.Policy.Doc.Hash(), Summary: sumRaw, Request: reqRaw, CreatedAt: now, ExpiresAt: expires})
+		Resource: resource, ArgsHash: argsKey, PolicyHash: j.Policy.Doc.Hash(), Summary: sumRaw, Request: reqRaw, CreatedAt: now, ExpiresAt: expires})
 	if err != nil {
 		return errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "approvals: %v", err)
 	}
@@ -166,7 +171,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	}
 	e := errf(http.StatusForbidden, code, msg, a.ID, a.ID)
 	e.ApprovalID, e.Statements = a.ID, slices.Clone(statements)
-	g.opt.Log.InfoContext(ctx, "approval requested", "approval_id", a.ID, "job_id", job.JobID, "tool", c.tool.name, "resource", c.resource)
+	g.opt.Log.InfoContext(ctx, "approval requested", "approval_id", a.ID, "job_id", job.JobID, "tool", c.tool.name, "resource", resource)
 	return e
 }
 
@@ -261,6 +266,9 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 		to = store.ApprovalDenied
 	}
 	decRaw, _ := json.Marshal(approvalDecision{Decision: decision, Approver: sig.SignerDID, Note: note, Receipt: envRaw, HumanApprovalID: haID})
+	if err := evidence.Check(g.opt.Secrets, a.JobID, decRaw); err != nil {
+		return nil, errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the decision would hold a secret of the job (in its note?); it is not stored")
+	}
 	if err := g.opt.Store.SetApprovalStatus(ctx, id, store.ApprovalPending, to, sig.SignerDID, decRaw, now); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errf(http.StatusConflict, CodeApprovalDecided, "approval %s was decided meanwhile", id)

@@ -34,6 +34,7 @@ import (
 	"github.com/clawea/clawea/envelope"
 	"github.com/clawea/clawea/internal/connector/keyvault"
 	"github.com/clawea/clawea/internal/connector/servicebus"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
@@ -251,8 +252,16 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		code := "OK"
 		if e != nil {
 			code = e.Code
+			// A message may quote an argument; none may carry a secret.
+			if j != nil && j.Token != nil {
+				e.Msg, _ = g.opt.Secrets.String(j.Token.JobID, e.Msg)
+			}
 		}
-		g.mCalls.Inc(name, code)
+		label := name
+		if g.byName[name] == nil {
+			label = "unknown" // metric labels never carry what an agent typed
+		}
+		g.mCalls.Inc(label, code)
 	}()
 	t := g.byName[name]
 	if t == nil {
@@ -281,8 +290,26 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	job := j.Token
 	c.ctx["Agent:DID"], c.ctx["Job:ID"], c.ctx["Tool:Name"] = job.Claims.Sub, job.JobID, t.name
 	c.ctx["Context:Hour"] = strconv.Itoa(start.UTC().Hour())
-	argsRec := recordedArgs(t, &a.v)
+	argsRec := g.recordedArgs(job.JobID, t, &a.v)
 	argsKey := g.argsKey(t.name, &a.v)
+
+	// A write must not store a redaction marker as a secret value.
+	if pe := placeholder(t, &a.v); pe != nil {
+		return nil, g.deny(ctx, j, c, argsRec, pe)
+	}
+	// The egress guard: arguments that would carry a secret the job has
+	// seen out through the connector are refused unless the policy allows
+	// exactly that (KeyCarriesSecret).
+	c.ctx[KeyCarriesSecret] = "false"
+	if label, carries := g.egressSecret(job.JobID, t, c, &a.v); carries {
+		c.ctx[KeyCarriesSecret] = "true"
+		req := policy.Request{Action: t.action, Resource: c.resource, Context: policy.MapContext(c.ctx)}
+		if !egressAllowed(j, req, c.ctx) {
+			g.opt.Log.WarnContext(ctx, "egress of a secret refused", "job_id", job.JobID, "tool", t.name, "secret", label)
+			return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeEgressSecret,
+				"the arguments of %s carry secret %s, read earlier in this job, out through the connector; the policy does not allow it (%s)", t.name, label, KeyCarriesSecret))
+		}
+	}
 
 	// Messages sent by the job: counted before the decision, so that
 	// concurrent sends each see their own count; a send that does not go
@@ -364,6 +391,8 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	if err != nil {
 		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded: %v", err)
 	}
+	// Strings the byte-level redaction missed (a secret escaped as \uXXXX).
+	outVal, _ = evidence.RedactValue(g.opt.Secrets, job.JobID, &outVal)
 	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, receipt.StatusSuccess, approvalID, mutating, start)
 	if rerr != nil {
 		return nil, rerr
@@ -379,16 +408,24 @@ func statusOf(e *Error) string {
 	return receipt.StatusError
 }
 
-// recordedArgs is the argument object as receipts commit to it: secret
-// parameters are replaced by a marker.
-func recordedArgs(t *tool, v *canon.Value) canon.Value {
-	out := v.Clone()
+// recordedArgs is the argument object as receipts commit to it and
+// disclose it: secret parameters are replaced by [SECRET], and every
+// secret the job has seen, in any string or key, by its redaction marker.
+func (g *Gateway) recordedArgs(jobID string, t *tool, v *canon.Value) canon.Value {
+	out, _ := evidence.RedactValue(g.opt.Secrets, jobID, v)
 	for _, p := range t.params {
 		if p.secret && out.Get(p.name) != nil {
 			out.Set(p.name, canon.NewString("[SECRET]"))
 		}
 	}
 	return out
+}
+
+// recordedResource is the call's resource as evidence names it: a secret
+// the job has seen (in a queue or secret name) is replaced by its marker.
+func (g *Gateway) recordedResource(jobID string, c *call) string {
+	r, _ := g.opt.Secrets.String(jobID, c.resource)
+	return r
 }
 
 // argsKey binds approvals to arguments: an HMAC of the tool and the JCS
@@ -543,7 +580,8 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built: %v", err)
 	}
 	r.LatencyMS = max(at.Sub(start).Milliseconds(), 0)
-	ev := toolEvent{Tool: c.tool.name, Action: c.tool.action, Resource: c.resource, ReceiptID: r.ReceiptID, Status: status, ApprovalID: approvalID}
+	resource := g.recordedResource(j.Token.JobID, c)
+	ev := toolEvent{Tool: c.tool.name, Action: c.tool.action, Resource: resource, ReceiptID: r.ReceiptID, Status: status, ApprovalID: approvalID}
 	var signErr error
 	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, EventToolCall, ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
 		rr := *r
@@ -562,7 +600,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		items := []jobs.Evidence{{Kind: jobs.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
 		if write {
 			se := receipt.SideEffect{Version: "1", ReceiptID: newID("se_"), EffectClass: "external_api_write",
-				TargetDigest: b64u.SHA256([]byte(c.resource)), RequestDigest: rr.ArgsHash, ResponseDigest: rr.ResultHash,
+				TargetDigest: b64u.SHA256([]byte(resource)), RequestDigest: rr.ArgsHash, ResponseDigest: rr.ResultHash,
 				HashAlgorithm: envelope.HashSHA256, AgentDID: j.Token.Claims.Sub, Timestamp: envelope.FormatTime(at),
 				Binding: &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, ParentSpanID: a.Anchor}}
 			seRaw, err := canon.Marshal(se)
@@ -580,6 +618,9 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		}
 		if errors.Is(err, jobs.ErrJobNotOpen) {
 			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
+		}
+		if errors.Is(err, jobs.ErrSecretRefused) {
+			return "", errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the receipt would hold a secret of the job and was not stored; the result is withheld")
 		}
 		return "", errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the result is withheld")
 	}

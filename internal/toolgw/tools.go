@@ -175,38 +175,105 @@ func (a *args) closed(t *tool) {
 }
 
 // Connector argument checks.
+//
+// Azure compares vault, secret, namespace and entity names without regard
+// to case. Each name is brought to its connector's canonical form
+// (keyvault.Canonical*, servicebus.Canonical*) here, before anything else
+// looks at it, and the argument is rewritten in place: the resource the
+// policy decides on, the connector call, the context keys, the recorded
+// arguments (receipts), the approval binding and the redaction label all
+// see one spelling. A name outside Azure's grammar is refused with
+// INVALID_ARGUMENTS (codes_canon.go) before any decision.
 
-func (g *Gateway) vault(a *args) (keyvault.Client, string, string) {
-	name := a.str("vault", true, 64)
-	path := a.str("name", true, 400)
+// canonArg reads a string argument, canonicalises it with fold and
+// rewrites it in the arguments. It returns "" once a.bad is set.
+func (a *args) canonArg(name string, required bool, max int, what string, fold func(string) (string, error)) string {
+	raw := a.str(name, required, max)
+	if a.bad != nil || raw == "" {
+		return raw
+	}
+	c, err := fold(raw)
+	if err != nil {
+		a.bad = nonCanonical(name, what, raw)
+		return ""
+	}
+	if c != raw {
+		a.v.Set(name, canon.NewString(c))
+	}
+	return c
+}
+
+// vaultName canonicalises the "vault" argument and, unless path is set,
+// finds the vault; with path set the "name" argument is canonicalised
+// first, so that every malformed name is INVALID_ARGUMENTS whether or not
+// the vault exists.
+func (g *Gateway) vaultName(a *args, path *string) (keyvault.Client, string) {
+	name := a.canonArg("vault", true, 64, "a vault name: 3-24 letters, digits and '-', starting with a letter", keyvault.CanonicalVault)
+	if path != nil {
+		*path = a.canonArg("name", true, 400, "a secret path: segments of letters, digits and '-' separated by '/'", keyvault.CanonicalSecretPath)
+	}
 	if a.bad != nil {
-		return nil, "", ""
+		return nil, ""
 	}
 	v := g.vaults[name]
 	if v == nil {
-		a.bad = errf(http.StatusNotFound, CodeUnknownVault, "no vault %q is configured here (configured: %s)", name, strings.Join(g.vaultNames(), ", "))
-		return nil, "", ""
+		// A client whose Vault() is not in canonical form (a test double)
+		// is still found under its canonical name.
+		for k, c := range g.vaults {
+			if ck, err := keyvault.CanonicalVault(k); err == nil && ck == name {
+				v = c
+				break
+			}
+		}
 	}
-	if _, err := keyvault.ToName(path); err != nil {
-		a.bad = badArg("secret name %q: segments of letters, digits and '-' separated by '/'", path)
+	if v == nil {
+		a.bad = errf(http.StatusNotFound, CodeUnknownVault, "no vault %q is configured here (configured: %s)", name, strings.Join(g.vaultNames(), ", "))
+		return nil, ""
+	}
+	return v, name
+}
+
+func (g *Gateway) vault(a *args) (keyvault.Client, string, string) {
+	var path string
+	v, name := g.vaultName(a, &path)
+	if a.bad != nil {
 		return nil, "", ""
 	}
 	return v, name, path
 }
 
+// secretVersion canonicalises the optional "version" argument: up to 64
+// letters and digits, in lower case (Key Vault version ids are hex and
+// compared without regard to case).
+func secretVersion(a *args) string {
+	return a.canonArg("version", false, 64, "a version id: letters and digits", func(s string) (string, error) {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return "", errNotCanonical
+			}
+		}
+		return strings.ToLower(s), nil
+	})
+}
+
 func (g *Gateway) bus(a *args) (servicebus.Bus, string, string) {
-	ns := a.str("namespace", true, 64)
-	entity := a.str("entity", true, 260)
+	ns := a.canonArg("namespace", true, 64, "a namespace name: 6-50 letters, digits and '-', starting with a letter", servicebus.CanonicalNamespace)
+	entity := a.canonArg("entity", true, 260+len("/subscriptions/")+50,
+		"a queue, a topic, or topic/subscriptions/name: segments of letters, digits, '.', '-' and '_' starting and ending with a letter or digit", servicebus.CanonicalEntity)
 	if a.bad != nil {
 		return nil, "", ""
 	}
 	b := g.buses[ns]
 	if b == nil {
-		a.bad = errf(http.StatusNotFound, CodeUnknownNamespace, "no Service Bus namespace %q is configured here (configured: %s)", ns, strings.Join(g.busNames(), ", "))
-		return nil, "", ""
+		for k, c := range g.buses {
+			if ck, err := servicebus.CanonicalNamespace(k); err == nil && ck == ns {
+				b = c
+				break
+			}
+		}
 	}
-	if strings.Contains(entity, "$") || strings.HasPrefix(entity, "/") || strings.HasSuffix(entity, "/") || strings.Contains(entity, "//") {
-		a.bad = badArg("entity %q: a queue, a topic, or topic/subscriptions/name", entity)
+	if b == nil {
+		a.bad = errf(http.StatusNotFound, CodeUnknownNamespace, "no Service Bus namespace %q is configured here (configured: %s)", ns, strings.Join(g.busNames(), ", "))
 		return nil, "", ""
 	}
 	return b, ns, entity
@@ -265,11 +332,11 @@ func messages(ms []servicebus.Message) []any {
 }
 
 var (
-	pVault     = param{name: "vault", typ: "string", desc: "vault name as configured (kv://<vault>/...)", required: true}
-	pSecret    = param{name: "name", typ: "string", desc: "secret path: segments of letters, digits and '-' separated by '/' (agent/app/db-password)", required: true}
+	pVault     = param{name: "vault", typ: "string", desc: "vault name as configured (kv://<vault>/...); case-insensitive", required: true}
+	pSecret    = param{name: "name", typ: "string", desc: "secret path: segments of letters, digits and '-' separated by '/' (agent/app/db-password); case-insensitive", required: true}
 	pVersion   = param{name: "version", typ: "string", desc: "a version id (default: the latest)"}
-	pNamespace = param{name: "namespace", typ: "string", desc: "Service Bus namespace as configured (sb://<namespace>/...)", required: true}
-	pEntity    = param{name: "entity", typ: "string", desc: "queue, topic, or topic/subscriptions/name", required: true}
+	pNamespace = param{name: "namespace", typ: "string", desc: "Service Bus namespace as configured (sb://<namespace>/...); case-insensitive", required: true}
+	pEntity    = param{name: "entity", typ: "string", desc: "queue, topic, or topic/subscriptions/name; case-insensitive", required: true}
 	pMax       = param{name: "max", typ: "integer", desc: "at most this many messages (1-100, default 1)"}
 	pLock      = param{name: "lock_token", typ: "string", desc: "lock token of a message received in peek_lock mode", required: true}
 )
@@ -281,7 +348,7 @@ func kvTool(name, desc, action string, mutating bool, extra []param, run func(c 
 		v, vault, path := g.vault(a)
 		c := &call{tool: t, resource: "kv://" + vault + "/secrets/" + path, label: vault + "/" + path,
 			ctx: map[string]string{"KeyVault:Vault": vault, "KeyVault:SecretName": path}}
-		if ver := a.str("version", false, 64); ver != "" {
+		if ver := secretVersion(a); ver != "" {
 			c.ctx["KeyVault:SecretVersion"] = ver
 		}
 		if a.bad != nil {
@@ -296,7 +363,7 @@ func kvTool(name, desc, action string, mutating bool, extra []param, run func(c 
 func catalog() []*tool {
 	getRun := func(reveal bool) func(c *call, v keyvault.Client, vault, path string, a *args) func(context.Context) (any, error) {
 		return func(c *call, v keyvault.Client, vault, path string, a *args) func(context.Context) (any, error) {
-			version := a.str("version", false, 64)
+			version := secretVersion(a)
 			c.reveal = reveal
 			return func(ctx context.Context) (any, error) {
 				s, err := v.Get(ctx, path, version)
@@ -382,13 +449,9 @@ func catalog() []*tool {
 	}
 	list := &tool{name: "keyvault_list_secrets", description: "List secret names (no values).", action: "keyvault:secrets.list", params: []param{pVault}}
 	list.prepare = func(g *Gateway, a *args) (*call, *Error) {
-		vault := a.str("vault", true, 64)
+		v, vault := g.vaultName(a, nil)
 		if a.bad != nil {
 			return nil, a.bad
-		}
-		v := g.vaults[vault]
-		if v == nil {
-			return nil, errf(http.StatusNotFound, CodeUnknownVault, "no vault %q is configured here", vault)
 		}
 		return &call{tool: list, resource: "kv://" + vault + "/secrets", ctx: map[string]string{"KeyVault:Vault": vault},
 			run: func(ctx context.Context) (any, error) {

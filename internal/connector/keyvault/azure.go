@@ -53,8 +53,9 @@ var _ Client = (*Azure)(nil)
 // NewAzure returns a Client for the vault at vaultURL (https://<name>.vault.azure.net,
 // or the dev vault's URL), known in kv:// URIs as vaultName.
 func NewAzure(vaultName, vaultURL string, cred azcore.TokenCredential, opt AzureOptions) (*Azure, error) {
-	if vaultName == "" || strings.ContainsAny(vaultName, "/ \t\r\n") {
-		return nil, fmt.Errorf("%w: vault name %q", ErrInvalid, vaultName)
+	vaultName, err := CanonicalVault(vaultName)
+	if err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(vaultURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
@@ -90,7 +91,7 @@ func (a *Azure) Vault() string { return a.vault }
 // Get returns a version of a secret; version "" is the latest.
 func (a *Azure) Get(ctx context.Context, path, version string) (s Secret, err error) {
 	defer guard("get", path, &err)
-	name, err := a.name("get", path)
+	path, name, err := a.name("get", path)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -107,7 +108,7 @@ func (a *Azure) Get(ctx context.Context, path, version string) (s Secret, err er
 // Set stores value as a new version of the secret.
 func (a *Azure) Set(ctx context.Context, path, value, contentType string) (s Secret, err error) {
 	defer guard("set", path, &err)
-	name, err := a.name("set", path)
+	path, name, err := a.name("set", path)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -134,7 +135,7 @@ func (a *Azure) Set(ctx context.Context, path, value, contentType string) (s Sec
 // for a few seconds.
 func (a *Azure) Delete(ctx context.Context, path string) (d Deleted, err error) {
 	defer guard("delete", path, &err)
-	name, err := a.name("delete", path)
+	path, name, err := a.name("delete", path)
 	if err != nil {
 		return Deleted{}, err
 	}
@@ -153,7 +154,7 @@ func (a *Azure) Delete(ctx context.Context, path string) (d Deleted, err error) 
 // latest version. On the real service recovery completes asynchronously.
 func (a *Azure) Recover(ctx context.Context, path string) (i Info, err error) {
 	defer guard("recover", path, &err)
-	name, err := a.name("recover", path)
+	path, name, err := a.name("recover", path)
 	if err != nil {
 		return Info{}, err
 	}
@@ -168,7 +169,7 @@ func (a *Azure) Recover(ctx context.Context, path string) (i Info, err error) {
 // Purge permanently removes a soft-deleted secret.
 func (a *Azure) Purge(ctx context.Context, path string) (err error) {
 	defer guard("purge", path, &err)
-	name, err := a.name("purge", path)
+	path, name, err := a.name("purge", path)
 	if err != nil {
 		return err
 	}
@@ -212,7 +213,7 @@ func (a *Azure) ListNames(ctx context.Context) (out []Info, err error) {
 // without versions does not exist: ErrNotFound.
 func (a *Azure) ListVersions(ctx context.Context, path string) (out []Info, err error) {
 	defer guard("versions", path, &err)
-	name, err := a.name("versions", path)
+	path, name, err := a.name("versions", path)
 	if err != nil {
 		return nil, err
 	}
@@ -242,13 +243,15 @@ func (a *Azure) ListVersions(ctx context.Context, path string) (out []Info, err 
 	return out, nil
 }
 
-// name converts a path, wrapping ErrInvalid with the operation.
-func (a *Azure) name(op, path string) (string, error) {
-	name, err := ToName(path)
+// name returns a path's canonical form (CanonicalSecretPath) and its Key
+// Vault name, wrapping ErrInvalid with the operation.
+func (a *Azure) name(op, path string) (string, string, error) {
+	canonical, err := CanonicalSecretPath(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: malformed secret path %q", ErrInvalid, op, clip(path))
+		return "", "", fmt.Errorf("%w: %s: malformed secret path %q", ErrInvalid, op, clip(path))
 	}
-	return name, nil
+	name, _ := ToName(canonical)
+	return canonical, name, nil
 }
 
 func (a *Azure) secret(path string, s azsecrets.Secret) Secret {
@@ -303,15 +306,18 @@ func parseID(id *azsecrets.ID) (name, version string) {
 	return name, version
 }
 
-// pathOf maps a listed name back to a path, refusing names that do not
-// round-trip.
+// pathOf maps a listed name back to its canonical path, refusing names
+// that do not round-trip (compared without regard to case, as Key Vault
+// compares names).
 func pathOf(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}
-	path := FromName(name)
-	back, err := ToName(path)
-	if err != nil || back != name {
+	path, err := CanonicalSecretPath(FromName(name))
+	if err != nil {
+		return "", false
+	}
+	if back, err := ToName(path); err != nil || back != lowerASCII(name) {
 		return "", false
 	}
 	return path, true

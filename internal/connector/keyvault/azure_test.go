@@ -71,21 +71,26 @@ func TestNewAzureValidates(t *testing.T) {
 	}{
 		{"", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
 		{"a/b", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
-		{"kv", "http://x.vault.azure.net", testCred{}, AzureOptions{}},
-		{"kv", "https://", testCred{}, AzureOptions{}},
-		{"kv", "https://x.vault.azure.net/secrets", testCred{}, AzureOptions{}},
-		{"kv", "https://x.vault.azure.net?a=b", testCred{}, AzureOptions{}},
-		{"kv", "https://u:p@x.vault.azure.net", testCred{}, AzureOptions{}},
-		{"kv", "::", testCred{}, AzureOptions{}},
-		{"kv", "https://x.vault.azure.net", nil, AzureOptions{}},
-		{"kv", "https://x.vault.azure.net", testCred{}, AzureOptions{MaxListEntries: -1}},
+		{"kv", "https://x.vault.azure.net", testCred{}, AzureOptions{}}, // 2 characters
+		{"kv-", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"1kv", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"kv--a", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"kv" + "\u212a" + "x", "https://x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"kv-x", "http://x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"kv-x", "https://", testCred{}, AzureOptions{}},
+		{"kv-x", "https://x.vault.azure.net/secrets", testCred{}, AzureOptions{}},
+		{"kv-x", "https://x.vault.azure.net?a=b", testCred{}, AzureOptions{}},
+		{"kv-x", "https://u:p@x.vault.azure.net", testCred{}, AzureOptions{}},
+		{"kv-x", "::", testCred{}, AzureOptions{}},
+		{"kv-x", "https://x.vault.azure.net", nil, AzureOptions{}},
+		{"kv-x", "https://x.vault.azure.net", testCred{}, AzureOptions{MaxListEntries: -1}},
 	} {
 		if _, err := NewAzure(tc.name, tc.url, tc.cred, tc.opt); !errors.Is(err, ErrInvalid) {
 			t.Errorf("NewAzure(%q, %q): %v", tc.name, tc.url, err)
 		}
 	}
-	a, err := NewAzure("kv", "https://x.vault.azure.net/", testCred{}, AzureOptions{})
-	if err != nil || a.Vault() != "kv" {
+	a, err := NewAzure("KV-Finance", "https://x.vault.azure.net/", testCred{}, AzureOptions{})
+	if err != nil || a.Vault() != "kv-finance" {
 		t.Fatalf("NewAzure: %v", err)
 	}
 }

@@ -38,9 +38,10 @@ type fakeSecret struct {
 
 var _ Client = (*Fake)(nil)
 
-// NewFake returns an empty fake vault called vault.
+// NewFake returns an empty fake vault called vault (in lower case, as
+// CanonicalVault would give it).
 func NewFake(vault string) *Fake {
-	return &Fake{vault: vault, secrets: map[string]*fakeSecret{}}
+	return &Fake{vault: lowerASCII(vault), secrets: map[string]*fakeSecret{}}
 }
 
 // Vault is the vault's name.
@@ -62,21 +63,24 @@ func (f *Fake) hook(op, path string) error {
 
 // lookup checks the hook and the path, and returns the entry (maybe nil)
 // with f.mu held; the caller must unlock.
-func (f *Fake) lookup(op, path string) (string, *fakeSecret, error) {
-	if err := f.hook(op, path); err != nil {
+// *path is replaced by its canonical form (CanonicalSecretPath).
+func (f *Fake) lookup(op string, path *string) (string, *fakeSecret, error) {
+	if err := f.hook(op, *path); err != nil {
 		return "", nil, err
 	}
-	name, err := ToName(path)
+	canonical, err := CanonicalSecretPath(*path)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %s: malformed secret path %q", ErrInvalid, op, clip(path))
+		return "", nil, fmt.Errorf("%w: %s: malformed secret path %q", ErrInvalid, op, clip(*path))
 	}
+	*path = canonical
+	name, _ := ToName(canonical)
 	f.mu.Lock()
-	return name, f.secrets[strings.ToLower(name)], nil
+	return name, f.secrets[name], nil
 }
 
 // Get returns a version of a live secret; version "" is the latest.
 func (f *Fake) Get(_ context.Context, path, version string) (Secret, error) {
-	_, e, err := f.lookup("get", path)
+	_, e, err := f.lookup("get", &path)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -106,7 +110,7 @@ func (f *Fake) Get(_ context.Context, path, version string) (Secret, error) {
 
 // Set adds a version.
 func (f *Fake) Set(_ context.Context, path, value, contentType string) (Secret, error) {
-	name, e, err := f.lookup("set", path)
+	name, e, err := f.lookup("set", &path)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -119,7 +123,7 @@ func (f *Fake) Set(_ context.Context, path, value, contentType string) (Secret, 
 	}
 	if e == nil {
 		e = &fakeSecret{name: name}
-		f.secrets[strings.ToLower(name)] = e
+		f.secrets[name] = e
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
@@ -132,7 +136,7 @@ func (f *Fake) Set(_ context.Context, path, value, contentType string) (Secret, 
 
 // Delete soft-deletes a live secret.
 func (f *Fake) Delete(_ context.Context, path string) (Deleted, error) {
-	name, e, err := f.lookup("delete", path)
+	name, e, err := f.lookup("delete", &path)
 	if err != nil {
 		return Deleted{}, err
 	}
@@ -148,7 +152,7 @@ func (f *Fake) Delete(_ context.Context, path string) (Deleted, error) {
 
 // Recover undeletes a soft-deleted secret and describes its latest version.
 func (f *Fake) Recover(_ context.Context, path string) (Info, error) {
-	_, e, err := f.lookup("recover", path)
+	_, e, err := f.lookup("recover", &path)
 	if err != nil {
 		return Info{}, err
 	}
@@ -164,7 +168,7 @@ func (f *Fake) Recover(_ context.Context, path string) (Info, error) {
 
 // Purge removes a soft-deleted secret for good.
 func (f *Fake) Purge(_ context.Context, path string) error {
-	name, e, err := f.lookup("purge", path)
+	name, e, err := f.lookup("purge", &path)
 	if err != nil {
 		return err
 	}
@@ -172,7 +176,7 @@ func (f *Fake) Purge(_ context.Context, path string) error {
 	if e == nil || e.deleted == nil {
 		return fmt.Errorf("%w: purge %s: no deleted secret", ErrNotFound, path)
 	}
-	delete(f.secrets, strings.ToLower(name))
+	delete(f.secrets, name)
 	return nil
 }
 
@@ -190,7 +194,7 @@ func (f *Fake) ListNames(context.Context) ([]Info, error) {
 			continue
 		}
 		i := infoOf(e.versions[len(e.versions)-1])
-		i.Path, i.Version = FromName(e.name), ""
+		i.Path, i.Version = lowerASCII(FromName(e.name)), ""
 		out = append(out, i)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -199,7 +203,7 @@ func (f *Fake) ListNames(context.Context) ([]Info, error) {
 
 // ListVersions lists a live secret's versions, oldest first.
 func (f *Fake) ListVersions(_ context.Context, path string) ([]Info, error) {
-	_, e, err := f.lookup("versions", path)
+	_, e, err := f.lookup("versions", &path)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func FuzzToName(f *testing.F) {
 		if back := FromName(name); back != path {
 			t.Fatalf("FromName(ToName(%q)) = %q", path, back)
 		}
-		if again, ok := pathOf(name); !ok || again != path {
+		if again, ok := pathOf(name); !ok || again != lowerASCII(path) {
 			t.Fatalf("pathOf(%q) = %q, %v", name, again, ok)
 		}
 	})

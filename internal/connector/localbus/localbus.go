@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/clawea/clawea/internal/connector/servicebus"
@@ -38,8 +39,21 @@ type Options struct {
 	Now          func() time.Time
 }
 
-// New returns the local namespace ns over st.
+// New returns the local namespace ns over st. Like Service Bus, the local
+// bus compares namespace and entity names without regard to case: both are
+// kept in their canonical (lower-case) form, and an entity outside the
+// grammar of servicebus.CanonicalEntity is refused.
 func New(st store.Bus, ns string, opt Options) *Bus {
+	if c, err := servicebus.CanonicalNamespace(ns); err == nil {
+		ns = c
+	} else {
+		ns = strings.Map(func(r rune) rune { // the same fold, ASCII only
+			if r >= 'A' && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, ns)
+	}
 	b := &Bus{st: st, ns: ns, lockFor: opt.LockDuration, now: opt.Now, poll: 50 * time.Millisecond}
 	if b.lockFor <= 0 {
 		b.lockFor = time.Minute
@@ -66,8 +80,9 @@ func newMessageID() string {
 
 // Send enqueues a message.
 func (b *Bus) Send(ctx context.Context, entity string, m servicebus.Message) error {
-	if entity == "" {
-		return fmt.Errorf("%w: empty entity", servicebus.ErrNotFound)
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return err
 	}
 	if len(m.Body) > MaxMessageBytes {
 		return fmt.Errorf("%w: %d bytes (at most %d)", servicebus.ErrTooLarge, len(m.Body), MaxMessageBytes)
@@ -82,7 +97,7 @@ func (b *Bus) Send(ctx context.Context, entity string, m servicebus.Message) err
 	if m.MessageID == "" {
 		m.MessageID = newMessageID()
 	}
-	_, err := b.st.BusSend(ctx, store.BusMessage{Namespace: b.ns, Entity: entity, MessageID: m.MessageID, Subject: m.Subject,
+	_, err = b.st.BusSend(ctx, store.BusMessage{Namespace: b.ns, Entity: entity, MessageID: m.MessageID, Subject: m.Subject,
 		ContentType: m.ContentType, CorrelationID: m.CorrelationID, Body: m.Body, Properties: props, EnqueuedAt: b.now()})
 	return err
 }
@@ -105,6 +120,10 @@ func convert(ms []store.BusMessage) []servicebus.Message {
 
 // Peek lists messages without taking them.
 func (b *Bus) Peek(ctx context.Context, entity string, max int) ([]servicebus.Message, error) {
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := b.st.BusPeek(ctx, b.ns, entity, bound(max))
 	if err != nil {
 		return nil, err
@@ -125,6 +144,10 @@ func bound(max int) int {
 
 // Receive waits up to wait for messages.
 func (b *Bus) Receive(ctx context.Context, entity string, max int, mode servicebus.ReceiveMode, wait time.Duration) ([]servicebus.Message, error) {
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return nil, err
+	}
 	lockFor := b.lockFor
 	switch mode {
 	case servicebus.PeekLock:
@@ -151,7 +174,11 @@ func (b *Bus) Receive(ctx context.Context, entity string, max int, mode serviceb
 }
 
 func (b *Bus) settle(ctx context.Context, entity, token, action, reason, desc string) error {
-	err := b.st.BusSettle(ctx, b.ns, entity, token, action, reason, desc, b.now())
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return err
+	}
+	err = b.st.BusSettle(ctx, b.ns, entity, token, action, reason, desc, b.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", servicebus.ErrLockLost, token)
 	}
@@ -175,11 +202,19 @@ func (b *Bus) DeadLetter(ctx context.Context, entity, lockToken, reason, descrip
 
 // ReceiveDeadLetter takes dead-lettered messages.
 func (b *Bus) ReceiveDeadLetter(ctx context.Context, entity string, max int, wait time.Duration) ([]servicebus.Message, error) {
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := b.st.BusReceiveDead(ctx, b.ns, entity, bound(max))
 	return convert(ms), err
 }
 
 // PurgeDeadLetter deletes the dead-letter queue's messages.
 func (b *Bus) PurgeDeadLetter(ctx context.Context, entity string) (int, error) {
+	entity, err := servicebus.CanonicalEntity(entity)
+	if err != nil {
+		return 0, err
+	}
 	return b.st.BusPurgeDead(ctx, b.ns, entity)
 }

@@ -146,7 +146,7 @@ func TestRefusals(t *testing.T) {
 	if err := b.Send(ctx, "q", servicebus.Message{Body: []byte(strings.Repeat("x", localbus.MaxMessageBytes+1))}); !errors.Is(err, servicebus.ErrTooLarge) {
 		t.Errorf("oversize: %v", err)
 	}
-	if err := b.Send(ctx, "", servicebus.Message{Body: []byte("x")}); !errors.Is(err, servicebus.ErrNotFound) {
+	if err := b.Send(ctx, "", servicebus.Message{Body: []byte("x")}); !errors.Is(err, servicebus.ErrInvalidEntity) {
 		t.Errorf("no entity: %v", err)
 	}
 	if err := b.Send(ctx, "q", servicebus.Message{Body: []byte("x"), Properties: map[string]any{"f": func() {}}}); err == nil {
@@ -154,5 +154,35 @@ func TestRefusals(t *testing.T) {
 	}
 	if ms, _ := b.Peek(ctx, "q", 10); len(ms) != 0 {
 		t.Errorf("a refused send left a message: %+v", ms)
+	}
+}
+
+// TestNamesFoldLikeServiceBus: as on Service Bus, entity and namespace
+// names are case-insensitive, so two spellings reach one queue; names
+// outside the grammar are refused.
+func TestNamesFoldLikeServiceBus(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := localbus.New(st, "SB-Local", localbus.Options{})
+	if b.Namespace() != "sb-local" {
+		t.Errorf("namespace %q", b.Namespace())
+	}
+	if err := b.Send(ctx, "Orders-PROD", servicebus.Message{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := b.Peek(ctx, "orders-prod", 10); err != nil || len(ms) != 1 {
+		t.Fatalf("peek under another case: %v %d", err, len(ms))
+	}
+	for _, bad := range []string{"orders-prod ", "orders%2Dprod", "orders-prod\x00", "orders\u200b-prod", "ｏrders-prod", "a/../orders-prod"} {
+		if err := b.Send(ctx, bad, servicebus.Message{Body: []byte("x")}); !errors.Is(err, servicebus.ErrInvalidEntity) {
+			t.Errorf("Send(%q): %v", bad, err)
+		}
+		if _, err := b.Peek(ctx, bad, 1); !errors.Is(err, servicebus.ErrInvalidEntity) {
+			t.Errorf("Peek(%q): %v", bad, err)
+		}
 	}
 }

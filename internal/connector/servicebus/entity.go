@@ -22,10 +22,10 @@ var ErrInvalidEntity = errors.New("servicebus: invalid entity")
 //     subscription. It works on the receive side (Receive, Peek, settlement,
 //     dead-letter methods); Send rejects it, since one sends to the topic.
 //
-// Segments are non-empty and made of ASCII letters, digits, '.', '-' and
-// '_'; paths are at most 260 characters, subscription names at most 50.
-// Service Bus has further rules (for example on leading or trailing
-// punctuation) that it enforces itself. Sub-queue suffixes such as
+// Segments are non-empty, made of ASCII letters, digits, '.', '-' and
+// '_', and start and end with a letter or digit (so "." and ".." are
+// refused); paths are at most 260 characters, subscription names at most
+// 50. Names are case-insensitive: CanonicalEntity gives the lower-case form. Sub-queue suffixes such as
 // "/$DeadLetterQueue" are not accepted: use ReceiveDeadLetter and
 // PurgeDeadLetter. Because of the "/subscriptions/" rule, a queue cannot be
 // named "x/subscriptions/y" through this package.
@@ -56,7 +56,7 @@ func (e entityRef) String() string {
 
 // key is a case-folded form for caches: Service Bus entity names are
 // case-insensitive.
-func (e entityRef) key() string { return strings.ToLower(e.String()) }
+func (e entityRef) key() string { return lowerASCII(e.String()) }
 
 // parseEntity parses an entity string (see the comment on the constants
 // above). It never panics.
@@ -106,6 +106,12 @@ func checkSegment(seg, whole string) error {
 	if seg == "" {
 		return fmt.Errorf("%w: %q has an empty path segment", ErrInvalidEntity, whole)
 	}
+	// "." and ".." could be resolved away on the way to the service, and
+	// leading or trailing punctuation is refused by Service Bus: each
+	// segment starts and ends with a letter or digit.
+	if !alnum(seg[0]) || !alnum(seg[len(seg)-1]) {
+		return fmt.Errorf("%w: %q: each segment starts and ends with a letter or digit", ErrInvalidEntity, whole)
+	}
 	for _, r := range seg {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
@@ -117,3 +123,5 @@ func checkSegment(seg, whole string) error {
 	}
 	return nil
 }
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }

@@ -70,8 +70,10 @@ var (
 )
 
 // Named returns b under another namespace name: the name policies and tool
-// calls use (sb://<name>/<entity>) rather than the host b connects to.
-func Named(b Bus, name string) Bus { return named{Bus: b, name: name} }
+// calls use (sb://<name>/<entity>) rather than the host b connects to. The
+// name is kept in lower case (CanonicalNamespace's fold); callers check it
+// with CanonicalNamespace first.
+func Named(b Bus, name string) Bus { return named{Bus: b, name: lowerASCII(name)} }
 
 type named struct {
 	Bus

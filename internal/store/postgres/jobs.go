@@ -46,10 +46,15 @@ func orEmpty(b []byte) []byte {
 	return b
 }
 
-// PutIssuerKey inserts or updates an issuer key.
+// PutIssuerKey inserts an issuer key or moves its end earlier: a retired
+// key is never made active again, nor its end later. An active key has no
+// end (NULL; rows written before this rule may hold year 1).
 func (d *DB) PutIssuerKey(ctx context.Context, k store.IssuerKey) error {
 	_, err := d.pool.Exec(ctx, `INSERT INTO issuer_keys (kid, public_key, created_at, not_after) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (kid) DO UPDATE SET not_after = EXCLUDED.not_after`, k.Kid, k.PublicKey, tz(k.CreatedAt), tz(k.NotAfter))
+		ON CONFLICT (kid) DO UPDATE SET not_after = CASE
+			WHEN issuer_keys.not_after IS NULL OR issuer_keys.not_after < '1970-01-01' THEN EXCLUDED.not_after
+			WHEN EXCLUDED.not_after IS NULL THEN issuer_keys.not_after
+			ELSE LEAST(issuer_keys.not_after, EXCLUDED.not_after) END`, k.Kid, k.PublicKey, tz(k.CreatedAt), nullTime(k.NotAfter))
 	if err != nil {
 		return fmt.Errorf("postgres: put issuer key: %w", err)
 	}

@@ -32,10 +32,14 @@ func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-// PutIssuerKey inserts or updates an issuer key.
+// PutIssuerKey inserts an issuer key or moves its end earlier: a retired
+// key is never made active again, nor its end later.
 func (s *DB) PutIssuerKey(ctx context.Context, k store.IssuerKey) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO issuer_keys (kid, public_key, created_at, not_after) VALUES (?, ?, ?, ?)
-		ON CONFLICT (kid) DO UPDATE SET not_after = excluded.not_after`, k.Kid, k.PublicKey, us(k.CreatedAt), us(k.NotAfter))
+		ON CONFLICT (kid) DO UPDATE SET not_after = CASE
+			WHEN issuer_keys.not_after = 0 THEN excluded.not_after
+			WHEN excluded.not_after = 0 THEN issuer_keys.not_after
+			ELSE min(issuer_keys.not_after, excluded.not_after) END`, k.Kid, k.PublicKey, us(k.CreatedAt), us(k.NotAfter))
 	if err != nil {
 		return fmt.Errorf("sqlite: put issuer key: %w", err)
 	}

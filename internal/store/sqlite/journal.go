@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clawea/clawea/internal/store"
 )
@@ -74,17 +76,55 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // could not insert.
 var ErrJournal = errors.New("sqlite: event journal")
 
+// ErrJournalLoss is wrapped by the error Open returns when the journal
+// lost records that may have been acknowledged: a whole last record whose
+// checksum or body is wrong, or a journal emptied while it held records
+// not known to be inserted. The store refuses to open on it unless
+// Options.AcceptJournalLoss is set; then the loss is logged.
+var ErrJournalLoss = errors.New("sqlite: event journal lost records that may have been acknowledged")
+
+// JournalLossError names what was lost.
+type JournalLossError struct {
+	Path    string
+	Emptied bool      // the file was emptied or replaced
+	Since   time.Time // Emptied: when the file last became non-empty
+	JobID   string    // the damaged record's job, when readable
+	Seq     int64     // and its event's sequence number
+	Offset  int64     // where the damaged record starts
+	Bytes   int64     // its size on disk
+}
+
+func (e *JournalLossError) Error() string {
+	if e.Emptied {
+		return fmt.Sprintf("%s: the journal was emptied or replaced while it held events not known to be in the database (journaled since %s); they are lost. Find the file that was removed, or start with --accept-journal-loss to accept the loss",
+			e.Path, e.Since.UTC().Format(time.RFC3339Nano))
+	}
+	who := "an unreadable job"
+	if e.JobID != "" {
+		who = fmt.Sprintf("event %d of job %s", e.Seq, e.JobID)
+	}
+	return fmt.Sprintf("%s: the last record (%s, %d bytes at byte %d) is damaged and may have been acknowledged; the file is kept. Inspect it, then start with --accept-journal-loss to drop the record",
+		e.Path, who, e.Bytes, e.Offset)
+}
+
+func (e *JournalLossError) Unwrap() error { return ErrJournalLoss }
+
 type journal struct {
 	db    *DB
 	jpath string
 	f     *os.File // PATH-events, append-only
-	lf    *os.File // PATH-lease: the flock and the generation counter
+	lf    *os.File // PATH-lease: the flock, the generation counter and the dirty mark
+	log   *slog.Logger
+	// accept: drop records lost to damage (logging them) instead of
+	// refusing to open.
+	accept bool
 
 	mu        sync.Mutex
 	settled   *sync.Cond // committed advanced, or err set
 	held      bool
 	users     int    // transactions in flight under the lease
 	gen       uint64 // the generation this process wrote at its last taking
+	dirty     bool   // the lease file's dirty mark is set: the journal may hold records not yet inserted
 	size      int64  // bytes in the journal file
 	heads     map[string]jhead
 	busy      map[string]*jbusy // jobs with a transaction in flight
@@ -126,7 +166,7 @@ type jrec struct {
 	at       time.Time // when it was journaled
 }
 
-func openJournal(db *DB, path string) (*journal, error) {
+func openJournal(db *DB, path string, opt Options) (*journal, error) {
 	lf, err := os.OpenFile(path+"-lease", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrJournal, err)
@@ -137,7 +177,10 @@ func openJournal(db *DB, path string) (*journal, error) {
 		return nil, fmt.Errorf("%w: %v", ErrJournal, err)
 	}
 	j := &journal{db: db, jpath: path + "-events", f: f, lf: lf, heads: map[string]jhead{}, busy: map[string]*jbusy{},
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), log: opt.Log, accept: opt.AcceptJournalLoss}
+	if j.log == nil {
+		j.log = slog.Default()
+	}
 	j.settled = sync.NewCond(&j.mu)
 	return j, nil
 }
@@ -169,12 +212,16 @@ func (j *journal) take() (bool, error) {
 		}
 		return false, err
 	}
-	var b [8]byte
-	if n, err := j.lf.ReadAt(b[:], 0); err != nil && !(errors.Is(err, io.EOF) && (n == 0 || n == 8)) {
+	// The lease file: the generation (8 bytes), then the dirty mark (8
+	// bytes, the time in Unix nanoseconds at which the journal last
+	// became non-empty, 0 once it was emptied with everything inserted).
+	var b [16]byte
+	if n, err := j.lf.ReadAt(b[:], 0); err != nil && !(errors.Is(err, io.EOF) && (n == 0 || n == 8 || n == 16)) {
 		unlock(j.lf)
 		return false, fmt.Errorf("%w: lease: %v", ErrJournal, err)
 	}
 	gen := binary.LittleEndian.Uint64(b[:])
+	mark := int64(binary.LittleEndian.Uint64(b[8:]))
 	if gen != j.gen {
 		clear(j.heads)
 	}
@@ -183,19 +230,70 @@ func (j *journal) take() (bool, error) {
 	if err == nil {
 		st, err = j.f.Stat()
 	}
+	if err == nil && st.Size() == 0 && mark != 0 {
+		err = j.lost(&JournalLossError{Path: j.jpath, Emptied: true, Since: time.Unix(0, mark)})
+	}
 	if err == nil && st.Size() > 0 {
 		err = j.replay(st.Size())
 	}
 	if err == nil {
 		binary.LittleEndian.PutUint64(b[:], gen+1)
+		binary.LittleEndian.PutUint64(b[8:], 0)
 		_, err = j.lf.WriteAt(b[:], 0)
 	}
 	if err != nil {
 		unlock(j.lf)
+		if errors.Is(err, ErrJournalLoss) {
+			return false, fmt.Errorf("%w: %w", ErrJournal, err)
+		}
 		return false, fmt.Errorf("%w: %v", ErrJournal, err)
 	}
-	j.gen, j.held, j.size = gen+1, true, 0
+	j.gen, j.held, j.size, j.dirty = gen+1, true, 0, false
 	return true, nil
+}
+
+// lost reports records lost to damage: an error that stops the open, or,
+// when the operator accepted the loss, a log line naming them.
+func (j *journal) lost(e *JournalLossError) error {
+	if !j.accept {
+		return e
+	}
+	j.log.Error("event journal: accepted the loss of records that may have been acknowledged",
+		"file", e.Path, "emptied", e.Emptied, "job_id", e.JobID, "seq", e.Seq, "bytes", e.Bytes, "offset", e.Offset)
+	return nil
+}
+
+// markDirty sets the lease file's dirty mark before the first record goes
+// into an empty journal (mu held, lease held), so that a journal emptied
+// behind this process's back is noticed by the next one to take the lease.
+func (j *journal) markDirty() error {
+	if j.dirty {
+		return nil
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	if _, err := j.lf.WriteAt(b[:], 8); err != nil {
+		return err
+	}
+	j.dirty = true
+	return nil
+}
+
+// empty truncates the journal once everything in it is in the database
+// (mu held, lease held). The dirty mark is cleared first: a crash between
+// the two leaves inserted records in the file, which a replay skips.
+func (j *journal) empty() {
+	if j.size == 0 && !j.dirty {
+		return
+	}
+	var b [8]byte
+	if _, err := j.lf.WriteAt(b[:], 8); err != nil {
+		return
+	}
+	j.dirty = false
+	if j.f.Truncate(0) == nil {
+		j.size = 0
+	}
 }
 
 // reopenIfMoved reopens the journal when the file at its path is no
@@ -255,11 +353,9 @@ func (j *journal) releaseNow() {
 	if !j.idle() {
 		return
 	}
-	// Emptying the file is only tidiness: a replay skips records already
-	// in the database.
-	if j.size > 0 && j.f.Truncate(0) == nil {
-		j.size = 0
-	}
+	// Emptying the file is tidiness, and it clears the dirty mark: a
+	// replay skips records already in the database.
+	j.empty()
 	unlock(j.lf)
 	j.held = false
 }
@@ -300,7 +396,7 @@ func (j *journal) append(jobID string, head *store.JobEvent, ev store.JobEvent, 
 		return store.JobEvent{}, false, nil
 	}
 	h, known := j.heads[jobID]
-	if !known || h.seq != headSeq || h.hash != headHash {
+	if !known || h.seq != headSeq || h.hash != headHash || j.markDirty() != nil {
 		j.release()
 		return store.JobEvent{}, false, nil
 	}
@@ -355,8 +451,8 @@ func (j *journal) run() {
 			} else {
 				j.queue = append(j.queue[:0], j.queue[n:]...)
 				j.committed += uint64(n)
-				if len(j.queue) == 0 && j.size >= truncateAt && j.f.Truncate(0) == nil {
-					j.size = 0
+				if len(j.queue) == 0 && j.size >= truncateAt {
+					j.empty()
 				}
 			}
 			j.settled.Broadcast()
@@ -583,28 +679,69 @@ func appendRecord(b []byte, r *jrec) []byte {
 
 var errTorn = errors.New("torn record")
 
-// decodeRecords parses a journal. A damaged last record is a write that
-// never completed (nothing was acknowledged for it) and is dropped; damage
-// before the end is an error.
-func decodeRecords(data []byte) ([]*jrec, error) {
+// tail describes what decodeRecords left out at the end of a journal.
+type tail struct {
+	Offset int64  // where the unused bytes start
+	Bytes  int64  // how many there are
+	Kind   string // tailZeros, tailIncomplete or tailDamaged
+	JobID  string // the job the record names, when its first fields are readable
+	Seq    int64  // and its event's sequence number
+}
+
+// Kinds of tail.
+const (
+	// tailZeros: the file was extended with zeros after a power cut; the
+	// writes never reached the disk.
+	tailZeros = "zeros"
+	// tailIncomplete: the last record runs past the end of the file, a
+	// write(2) that never completed, so nothing was acknowledged for it.
+	tailIncomplete = "incomplete"
+	// tailDamaged: the last record is whole but its checksum or body is
+	// wrong. It may have been acknowledged: this is loss.
+	tailDamaged = "damaged"
+)
+
+// decodeRecords parses a journal. What follows the last good record when
+// it is not a whole record is described by the tail (nil when the file
+// ends cleanly); damage before the end is an error.
+func decodeRecords(data []byte) ([]*jrec, *tail, error) {
 	var out []*jrec
 	for off := 0; off < len(data); {
 		if allZero(data[off:]) {
-			// A file extended with zeros after a power cut: the writes
-			// never reached the disk.
-			return out, nil
+			return out, &tail{Offset: int64(off), Bytes: int64(len(data) - off), Kind: tailZeros}, nil
 		}
 		r, n, err := decodeRecord(data[off:])
-		if errors.Is(err, errTorn) && (n < 0 || off+n >= len(data)) {
-			return out, nil
+		if err != nil && (n < 0 || off+n >= len(data)) {
+			t := &tail{Offset: int64(off), Bytes: int64(len(data) - off), Kind: tailDamaged}
+			if n < 0 {
+				t.Kind = tailIncomplete
+			}
+			t.JobID, t.Seq = peekRecord(data[off:])
+			return out, t, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("record at byte %d: %w", off, err)
+			return nil, nil, fmt.Errorf("record at byte %d: %w", off, err)
 		}
 		out = append(out, r)
 		off += n
 	}
-	return out, nil
+	return out, nil, nil
+}
+
+// peekRecord reads the job id and sequence number at the start of a
+// record's body without checking the record, for reports about damage;
+// "" when they cannot be read.
+func peekRecord(data []byte) (string, int64) {
+	if len(data) <= 8 {
+		return "", 0
+	}
+	d := recDecoder{b: data[8:]}
+	id := d.bytes()
+	seq := d.varint()
+	if d.err || len(id) == 0 || len(id) > 256 || !utf8.Valid(id) {
+		return "", 0
+	}
+	return string(id), seq
 }
 
 func allZero(b []byte) bool {
@@ -694,9 +831,22 @@ func (j *journal) replay(size int64) error {
 	if _, err := j.f.ReadAt(data, 0); err != nil {
 		return err
 	}
-	recs, err := decodeRecords(data)
+	recs, t, err := decodeRecords(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w (the file is kept; move it aside only after inspecting it)", j.jpath, err)
+	}
+	switch {
+	case t == nil:
+	case t.Kind == tailDamaged:
+		if err := j.lost(&JournalLossError{Path: j.jpath, JobID: t.JobID, Seq: t.Seq, Offset: t.Offset, Bytes: t.Bytes}); err != nil {
+			return err
+		}
+	default:
+		// A write that never completed, or zeros from a power cut: by
+		// the journal's durability (that of synchronous=NORMAL) nothing
+		// acknowledged that survived is lost, but say what is dropped.
+		j.log.Warn("event journal: dropped an unfinished last write", "file", j.jpath, "kind", t.Kind,
+			"job_id", t.JobID, "seq", t.Seq, "bytes", t.Bytes, "offset", t.Offset)
 	}
 	ctx := context.Background()
 	for _, r := range recs {

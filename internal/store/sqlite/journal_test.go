@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -319,8 +320,8 @@ func TestJournalReplay(t *testing.T) {
 }
 
 // TestJournalDamage: a damaged record before the end stops the open with
-// an error naming the file; nothing is lost, and moving the file aside
-// opens the database as it was.
+// an error naming the file, which is kept; moving the file aside loses its
+// records, so the open after that needs the loss accepted.
 func TestJournalDamage(t *testing.T) {
 	path := crashedWithJournal(t, 3)
 	data, err := os.ReadFile(path + "-events")
@@ -335,8 +336,18 @@ func TestJournalDamage(t *testing.T) {
 	if after, _ := os.ReadFile(path + "-events"); !bytes.Equal(after, data) {
 		t.Fatal("the damaged journal was changed")
 	}
+	// Moving the file aside loses its records: the next open says so and
+	// needs the loss accepted.
 	os.Rename(path+"-events", path+"-events.damaged")
-	db2 := reopen(t, path)
+	if _, err := Open(context.Background(), path); !errors.Is(err, ErrJournalLoss) {
+		t.Fatalf("open after moving the journal aside: %v", err)
+	}
+	log, _ := lossLog()
+	db2, err := OpenWith(context.Background(), path, Options{AcceptJournalLoss: true, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
 	checkChain(t, db2, "a", 1)
 }
 
@@ -546,9 +557,12 @@ func FuzzJournalRecords(f *testing.F) {
 // roundTrip checks that what decodes encodes to records that decode the
 // same.
 func roundTrip(t *testing.T, data []byte) {
-	recs, err := decodeRecords(data)
+	recs, tl, err := decodeRecords(data)
 	if err != nil {
 		return
+	}
+	if tl != nil && (tl.Offset+tl.Bytes != int64(len(data)) || tl.Bytes <= 0) {
+		t.Fatalf("tail %+v does not end the %d bytes", tl, len(data))
 	}
 	var out []byte
 	for _, r := range recs {
@@ -558,7 +572,7 @@ func roundTrip(t *testing.T, data []byte) {
 			t.Fatalf("a record of %d bytes exceeds its size bound %d", len(out)-n, r.size())
 		}
 	}
-	again, err := decodeRecords(out)
+	again, _, err := decodeRecords(out)
 	if err != nil || !reflect.DeepEqual(again, recs) {
 		t.Fatalf("re-encoded records decode differently: %v", err)
 	}
@@ -628,5 +642,144 @@ func TestEvidenceMustBeJSON(t *testing.T) {
 	}
 	if items, err := db.ListItems(context.Background(), "j"); err != nil || len(items) != 0 {
 		t.Fatalf("%d items stored, %v", len(items), err)
+	}
+}
+
+// lossLog captures what the journal logs.
+func lossLog() (*slog.Logger, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return slog.New(slog.NewTextHandler(&buf, nil)), &buf
+}
+
+// TestJournalDamagedLastRecord: a whole last record with a wrong checksum
+// may have been acknowledged. Open refuses, naming the job and the event,
+// and keeps the file; with AcceptJournalLoss it opens without that event
+// and logs the loss.
+func TestJournalDamagedLastRecord(t *testing.T) {
+	path := crashedWithJournal(t, 3)
+	data, err := os.ReadFile(path + "-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-3] ^= 0xff // inside the last record (event 4)
+	os.WriteFile(path+"-events", data, 0o600)
+	_, err = Open(context.Background(), path)
+	var le *JournalLossError
+	if !errors.Is(err, ErrJournalLoss) || !errors.Is(err, ErrJournal) || !errors.As(err, &le) {
+		t.Fatalf("open with a damaged last record: %v", err)
+	}
+	if le.JobID != "a" || le.Seq != 4 || !strings.Contains(err.Error(), "event 4 of job a") {
+		t.Fatalf("the error does not name the lost event: %+v: %v", le, err)
+	}
+	if after, _ := os.ReadFile(path + "-events"); !bytes.Equal(after, data) {
+		t.Fatal("the damaged journal was changed")
+	}
+	log, buf := lossLog()
+	db, err := OpenWith(context.Background(), path, Options{AcceptJournalLoss: true, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkChain(t, db, "a", 3)
+	if !strings.Contains(buf.String(), "job_id=a seq=4") || !strings.Contains(buf.String(), "ERROR") {
+		t.Fatalf("the accepted loss was not logged: %q", buf.String())
+	}
+}
+
+// TestJournalEmptied: a journal emptied while it held records that were
+// not inserted is noticed by the next process (the lease file's dirty
+// mark), which refuses to open unless the loss is accepted.
+func TestJournalEmptied(t *testing.T) {
+	path := crashedWithJournal(t, 3)
+	if err := os.Truncate(path+"-events", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path)
+	var le *JournalLossError
+	if !errors.Is(err, ErrJournalLoss) || !errors.As(err, &le) || !le.Emptied {
+		t.Fatalf("open with an emptied journal: %v", err)
+	}
+	// Removing the file is the same.
+	os.Remove(path + "-events")
+	if _, err := Open(context.Background(), path); !errors.Is(err, ErrJournalLoss) {
+		t.Fatalf("open with a removed journal: %v", err)
+	}
+	log, buf := lossLog()
+	db, err := OpenWith(context.Background(), path, Options{AcceptJournalLoss: true, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChain(t, db, "a", 1)
+	if !strings.Contains(buf.String(), "emptied=true") {
+		t.Fatalf("the accepted loss was not logged: %q", buf.String())
+	}
+	// Accepted once: the next open is clean.
+	db.Close()
+	db2 := reopen(t, path)
+	checkChain(t, db2, "a", 1)
+}
+
+// TestJournalCleanStops: a journal emptied by its own process after
+// inserting everything (a clean stop, or an idle release) leaves no mark,
+// so the next open neither refuses nor logs.
+func TestJournalCleanStops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	db := openJob(t, path, "a")
+	c := newChainer(db)
+	for range 3 {
+		c.append(t, "a")
+	}
+	db.jn.settle()
+	time.Sleep(3 * leaseLinger) // an idle release empties the journal
+	c.append(t, "a")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "-events") // gone after a clean stop: no loss
+	log, buf := lossLog()
+	db2, err := OpenWith(context.Background(), path, Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	checkChain(t, db2, "a", 4)
+	if buf.Len() != 0 {
+		t.Fatalf("a clean stop was reported: %q", buf.String())
+	}
+}
+
+// TestJournalUnfinishedWriteLogged: a last record cut short (a write that
+// never completed, so never acknowledged) is dropped with a warning that
+// names its job.
+func TestJournalUnfinishedWriteLogged(t *testing.T) {
+	path := crashedWithJournal(t, 3)
+	data, _ := os.ReadFile(path + "-events")
+	os.WriteFile(path+"-events", data[:len(data)-5], 0o600)
+	log, buf := lossLog()
+	db, err := OpenWith(context.Background(), path, Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkChain(t, db, "a", 3)
+	if !strings.Contains(buf.String(), "kind=incomplete") || !strings.Contains(buf.String(), "job_id=a seq=4") {
+		t.Fatalf("the dropped write was not logged: %q", buf.String())
+	}
+}
+
+func TestParseDSN(t *testing.T) {
+	for dsn, want := range map[string]Options{
+		"sqlite:/d/clawea.db":                           {},
+		"sqlite:/d/clawea.db?accept_journal_loss=true":  {AcceptJournalLoss: true},
+		"sqlite:/d/clawea.db?accept_journal_loss=1":     {AcceptJournalLoss: true},
+		"sqlite:/d/clawea.db?accept_journal_loss=false": {},
+	} {
+		path, opt, err := ParseDSN(dsn)
+		if err != nil || path != "/d/clawea.db" || opt != want {
+			t.Errorf("ParseDSN(%q) = %q, %+v, %v", dsn, path, opt, err)
+		}
+	}
+	if _, _, err := ParseDSN("sqlite:/d/x.db?nope=1"); err == nil {
+		t.Error("an unknown setting was accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,11 @@ import (
 
 func init() {
 	store.Register("sqlite:", func(ctx context.Context, dsn string) (store.Store, error) {
-		return Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		path, opt, err := ParseDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		return OpenWith(ctx, path, opt)
 	})
 }
 
@@ -50,12 +55,39 @@ type Options struct {
 	// NoJournal makes every append a transaction on the call's path
 	// instead of journaling prepared appends (see journal.go).
 	NoJournal bool
+	// AcceptJournalLoss opens a database whose journal lost records that
+	// may have been acknowledged (see ErrJournalLoss), logging what was
+	// lost, instead of refusing to open.
+	AcceptJournalLoss bool
+	// Log receives the journal's reports (default slog.Default()).
+	Log *slog.Logger
 }
 
 var (
 	_ store.Store            = (*DB)(nil)
 	_ store.PreparedAppender = (*DB)(nil)
 )
+
+// ParseDSN reads "sqlite:PATH" with optional settings after a '?':
+// accept_journal_loss=true sets Options.AcceptJournalLoss.
+func ParseDSN(dsn string) (string, Options, error) {
+	var opt Options
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite:"), "?")
+	if query == "" {
+		return path, opt, nil
+	}
+	for _, kv := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "accept_journal_loss" && (v == "true" || v == "1"):
+			opt.AcceptJournalLoss = true
+		case k == "accept_journal_loss" && (v == "false" || v == "0"):
+		default:
+			return "", opt, fmt.Errorf("sqlite: unknown setting %q in the DSN (known: accept_journal_loss=true)", kv)
+		}
+	}
+	return path, opt, nil
+}
 
 // Open opens (creating if needed, mode 0600) the database at path and
 // applies pending migrations; a file database journals prepared appends.
@@ -107,7 +139,7 @@ func OpenWith(ctx context.Context, path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	if path != ":memory:" && !opt.NoJournal && journalSupported {
-		if s.jn, err = openJournal(s, path); err == nil {
+		if s.jn, err = openJournal(s, path, opt); err == nil {
 			err = s.jn.recover()
 		}
 		if err != nil {

@@ -67,6 +67,22 @@ func testTokens(t *testing.T, s store.Store) {
 	if err != nil || len(keys) != 2 || keys[0].Kid != "k1" || !keys[0].NotAfter.Equal(t0.Add(2*time.Hour)) || keys[0].PublicKey[0] != 1 || !keys[1].NotAfter.IsZero() {
 		t.Fatalf("keys: %+v %v", keys, err)
 	}
+	// A retired key is never active again, and its end only moves earlier
+	// (a restarted issuer republishing its key, or a later rotation with a
+	// longer overlap, must not undo a revocation).
+	for _, put := range []store.IssuerKey{
+		{Kid: "k1", PublicKey: []byte{1}, CreatedAt: t0},
+		{Kid: "k1", PublicKey: []byte{1}, CreatedAt: t0, NotAfter: t0.Add(5 * time.Hour)},
+		{Kid: "k1", PublicKey: []byte{1}, CreatedAt: t0, NotAfter: t0.Add(time.Hour)},
+	} {
+		if err := s.PutIssuerKey(ctx, put); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err = s.ListIssuerKeys(ctx)
+	if err != nil || !keys[0].NotAfter.Equal(t0.Add(time.Hour)) || !keys[1].NotAfter.IsZero() {
+		t.Fatalf("keys after moving k1's end: %+v %v", keys, err)
+	}
 	tok := store.IssuedToken{TokenHash: "h1", JTI: "j1", Sub: "did:key:a", JobID: "job1", ScopeHash: "s", PolicyHash: "p", Kid: "k2",
 		IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), Claims: []byte(`{}`)}
 	if err := s.PutIssuedToken(ctx, tok); err != nil {
