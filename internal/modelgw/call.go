@@ -81,7 +81,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 		if errors.As(err, &te) {
 			return "", httpapi.FromToken(te)
 		}
-		return "", errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
+		return "", errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
 	}
 	c.ver = ver
 
@@ -156,7 +156,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	}
 	raw, err := readBody(r.Body, r.ContentLength, g.opt.MaxRequestBytes)
 	if err != nil {
-		return "", errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body: %v", err)
+		return "", errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body").Wrap(err)
 	}
 	if int64(len(raw)) > g.opt.MaxRequestBytes {
 		return "", errf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "the request body exceeds %d bytes", g.opt.MaxRequestBytes)
@@ -193,7 +193,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	var used store.Usage
 	if c.budget.tokens {
 		if used, err = g.opt.Store.GetUsage(ctx, ver.JobID); err != nil {
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage: %v", err)
+			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
 		}
 		if b.MaxTokensInput > 0 && used.TokensIn >= b.MaxTokensInput {
 			return "", errf(http.StatusTooManyRequests, CodeTokenBudget, "the job used its %d input tokens", b.MaxTokensInput)
@@ -256,7 +256,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 				w.Header().Set("X-RateLimit-Remaining", "0")
 				return "", errf(http.StatusTooManyRequests, CodeRequestBudget, "the job used its %d model calls", b.MaxRequests)
 			}
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage: %v", err)
+			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
 		}
 		c.reserved = true
 	}
@@ -309,7 +309,7 @@ func (c *call) forward(w http.ResponseWriter, r *http.Request, key string) strin
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint(c.api), bytes.NewReader(c.body))
 	if err != nil {
-		return c.fail(w, r, errf(http.StatusInternalServerError, CodeUpstreamUnreachable, "%v", err), outcome{})
+		return c.fail(w, r, errf(http.StatusInternalServerError, CodeUpstreamUnreachable, "the provider is unreachable").Wrap(err), outcome{})
 	}
 	req.ContentLength = int64(len(c.body))
 	req.Header.Set("Content-Type", "application/json")
@@ -359,7 +359,7 @@ func (c *call) transportError(r *http.Request, err error, deadline *time.Timer) 
 	case deadline != nil && !deadline.Stop(), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return errf(http.StatusGatewayTimeout, CodeUpstreamTimeout, "provider %s did not answer in time", c.prov.Name)
 	}
-	return errf(http.StatusBadGateway, CodeUpstreamUnreachable, "provider %s is unreachable: %v", c.prov.Name, err)
+	return errf(http.StatusBadGateway, CodeUpstreamUnreachable, "provider %s is unreachable", c.prov.Name).Wrap(err)
 }
 
 // outcome is what a finished call reports into its receipt.

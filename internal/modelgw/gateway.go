@@ -334,7 +334,7 @@ func (g *Gateway) budget(ctx context.Context, jobID string) (jobs.Budget, *Error
 	}
 	j, err := g.opt.Store.GetJob(ctx, jobID)
 	if err != nil {
-		return b, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s: %v", jobID, err)
+		return b, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s", jobID).Wrap(err)
 	}
 	b = jobs.ParseBudget(j.Budget)
 	g.budgetMu.Lock()

@@ -228,7 +228,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 	fp := c.fingerprint(r)
 	got, claimed, err := c.g.opt.Store.ClaimCall(ctx, store.GatewayCall{Nonce: key, JobID: c.ver.JobID, Fingerprint: fp, CreatedAt: c.g.opt.Now()})
 	if err != nil {
-		return false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "idempotency record: %v", err)
+		return false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the idempotency record is unavailable").Wrap(err)
 	}
 	if claimed {
 		c.nonce, c.claimed = key, true
@@ -291,7 +291,7 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 				writeError(w, r, false, httpapi.FromToken(te), nil)
 				return
 			}
-			writeError(w, r, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err), nil)
+			writeError(w, r, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err), nil)
 			return
 		}
 		jobID = ver.JobID
@@ -302,7 +302,7 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
 		return
 	case err != nil:
-		writeError(w, r, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err), nil)
+		writeError(w, r, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable").Wrap(err), nil)
 		return
 	case got.Status != store.CallDone || len(got.Receipt) == 0:
 		writeError(w, r, false, errf(http.StatusConflict, CodeReceiptPending, "the call with this nonce has not finished"), nil)

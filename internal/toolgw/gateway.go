@@ -193,7 +193,7 @@ func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
 		if errors.As(err, &te) {
 			return nil, httpapi.FromToken(te)
 		}
-		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
+		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
 	}
 	if !slices.Contains(ver.Claims.Scope, "tool:call") && !slices.Contains(ver.Claims.Scope, "tool:*") {
 		return nil, errf(http.StatusForbidden, token.CodeInsufficientScope, "the token's scopes do not include tool:call")
@@ -319,7 +319,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	if t.name == "servicebus_send" && j.Policy.Policy.References(keyMessagesSent) {
 		n, err := g.opt.Store.AddCounter(ctx, job.JobID, counterMessages, 1)
 		if err != nil {
-			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "message counter: %v", err)
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the message counter is unavailable").Wrap(err)
 		}
 		sendCounted = true
 		c.ctx[keyMessagesSent] = strconv.FormatInt(n-1, 10)
@@ -332,7 +332,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 
 	if mutating {
 		if on, err := g.lockdown(ctx); err != nil {
-			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "lockdown state: %v", err)
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the lockdown state is unavailable").Wrap(err)
 		} else if on {
 			return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeLockdown, "a lockdown is in force: every mutating tool is refused"))
 		}
@@ -389,7 +389,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	}
 	outVal, err := canon.Parse(recorded)
 	if err != nil {
-		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded: %v", err)
+		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded").Wrap(err)
 	}
 	// Strings the byte-level redaction missed (a secret escaped as \uXXXX).
 	outVal, _ = evidence.RedactValue(g.opt.Secrets, job.JobID, &outVal)
@@ -465,7 +465,7 @@ func (g *Gateway) render(jobID string, c *call, out any) ([]byte, int, *Error) {
 func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	raw, err := json.Marshal(out)
 	if err != nil {
-		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded: %v", err)
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded").Wrap(err)
 	}
 	red, n := g.opt.Secrets.Bytes(jobID, raw)
 	return red, n, nil
@@ -477,19 +477,19 @@ func connectorError(t *tool, err, ctxErr error) *Error {
 	case ctxErr != nil:
 		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name)
 	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound):
-		return errf(http.StatusNotFound, CodeNotFound, "%v", err)
+		return errf(http.StatusNotFound, CodeNotFound, "the resource does not exist").Wrap(err)
 	case errors.Is(err, keyvault.ErrConflict):
-		return errf(http.StatusConflict, CodeConflict, "%v", err)
+		return errf(http.StatusConflict, CodeConflict, "the resource is in a conflicting state").Wrap(err)
 	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden):
-		return errf(http.StatusForbidden, CodeForbidden, "the gateway's identity may not do this: %v", err)
+		return errf(http.StatusForbidden, CodeForbidden, "the gateway's identity may not do this").Wrap(err)
 	case errors.Is(err, keyvault.ErrInvalid):
-		return errf(http.StatusBadRequest, CodeInvalidArguments, "%v", err)
+		return errf(http.StatusBadRequest, CodeInvalidArguments, "the connector refused the arguments").Wrap(err)
 	case errors.Is(err, servicebus.ErrLockLost):
-		return errf(http.StatusConflict, CodeLockLost, "%v", err)
+		return errf(http.StatusConflict, CodeLockLost, "the message lock was lost or expired").Wrap(err)
 	case errors.Is(err, servicebus.ErrTooLarge):
-		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
+		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the message is too large for the entity").Wrap(err)
 	}
-	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed: %v", t.name, err)
+	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name).Wrap(err)
 }
 
 // deny records a refusal as a signed tool receipt (result_status error,
@@ -577,7 +577,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 	at := g.opt.Now()
 	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false)
 	if err != nil {
-		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built: %v", err)
+		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built").Wrap(err)
 	}
 	r.LatencyMS = max(at.Sub(start).Milliseconds(), 0)
 	resource := g.recordedResource(j.Token.JobID, c)
