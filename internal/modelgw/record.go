@@ -18,7 +18,6 @@ import (
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
-	"github.com/clawea/clawea/token"
 )
 
 // EventLLMCall is the event type of a model call in a job's chain;
@@ -276,25 +275,16 @@ func (c *call) complete(ctx context.Context, status int, ctype string, body, env
 // with that idempotency key, to the job's token (or the admin token).
 func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	nonce := r.PathValue("nonce")
-	tok, e := tokenFrom(r)
-	admin := g.opt.AdminToken != "" && tok == g.opt.AdminToken
-	if e != nil && !admin {
+	// The one credential layer: the admin token, or a job token.
+	p, e := (&httpapi.Auth{AdminToken: g.opt.AdminToken, Tokens: g.opt.Tokens}).Authenticate(r, "")
+	if e != nil {
 		writeError(w, r, false, e, nil)
 		return
 	}
+	admin := p.Kind == httpapi.KindAdmin
 	jobID := ""
 	if !admin {
-		ver, err := g.opt.Tokens.Verify(r.Context(), tok, token.Request{})
-		if err != nil {
-			var te *token.Error
-			if errors.As(err, &te) {
-				writeError(w, r, false, httpapi.FromToken(te), nil)
-				return
-			}
-			writeError(w, r, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err), nil)
-			return
-		}
-		jobID = ver.JobID
+		jobID = p.Job.JobID
 	}
 	got, err := g.opt.Store.GetCall(r.Context(), nonce)
 	switch {
