@@ -22,7 +22,7 @@ import (
 func TestSlowConnectionsAreClosedAndCapped(t *testing.T) {
 	node, err := server.Open(context.Background(), server.Config{DataDir: keystore.Dir(t.TempDir()), Listen: "127.0.0.1:0",
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		HTTP: server.HTTPLimits{ReadHeaderTimeout: 1500 * time.Millisecond, MaxConns: 4}})
+		HTTP: server.HTTPLimits{ReadHeaderTimeout: 1500 * time.Millisecond, ReadTimeout: 2 * time.Second, MaxConns: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,4 +106,12 @@ func TestSlowConnectionsAreClosedAndCapped(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
+
+	// A body that stalls is given up after the read timeout.
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("POST /v1/wpc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\nContent-Length: 1000\r\n\r\n{\"wpc\":"))
+	closedWithin([]net.Conn{c}, 15*time.Second)
 }
