@@ -76,6 +76,47 @@ func Credential(r *http.Request) (string, *Error) {
 	return got, nil
 }
 
+// CodeProviderKeyRefused: a model SDK's API key slot holds something that
+// is not a clawea job token (a provider key: keys live in the gateway).
+const CodeProviderKeyRefused = "PROVIDER_KEY_NOT_ACCEPTED"
+
+// SDKCredential is Credential for model API routes, where official SDKs
+// send their API key in Authorization or X-Api-Key: X-CST and
+// X-Scoped-Token must agree; an API key slot holding a token must carry
+// the same one; a non-token there (an SDK's placeholder) is ignored next
+// to X-CST and refused alone (PROVIDER_KEY_NOT_ACCEPTED). None at all is
+// 401 TOKEN_REQUIRED.
+func SDKCredential(r *http.Request) (string, *Error) {
+	cst, scoped := stripBearer(r.Header.Get("X-CST")), stripBearer(r.Header.Get("X-Scoped-Token"))
+	if cst != "" && scoped != "" && cst != scoped {
+		return "", New(http.StatusBadRequest, CodeStrictAuthHeaders, "X-CST and X-Scoped-Token carry different tokens")
+	}
+	if cst == "" {
+		cst = scoped
+	}
+	for _, h := range []string{"Authorization", "X-Api-Key"} {
+		v := stripBearer(r.Header.Get(h))
+		if v == "" {
+			continue
+		}
+		if strings.Count(v, ".") != 2 {
+			if cst != "" {
+				continue // an SDK's placeholder key next to X-CST is ignored
+			}
+			return "", Errorf(http.StatusUnauthorized, CodeProviderKeyRefused,
+				"%s does not hold a clawea job token; provider keys are not accepted here (the gateway holds them)", h)
+		}
+		if cst != "" && v != cst {
+			return "", Errorf(http.StatusBadRequest, CodeStrictAuthHeaders, "%s and X-CST carry different tokens", h)
+		}
+		cst = v
+	}
+	if cst == "" {
+		return "", New(http.StatusUnauthorized, token.CodeRequired, "a job token is required (X-CST, or as the API key)")
+	}
+	return cst, nil
+}
+
 // RunJob reads an X-Run-Id value: a job id or a segment's run id
 // (<job>.s<n>).
 func RunJob(runID string) string {

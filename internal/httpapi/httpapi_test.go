@@ -228,6 +228,36 @@ func TestAuthGuards(t *testing.T) {
 	}
 }
 
+func TestSDKCredential(t *testing.T) {
+	const tok = "aaa.bbb.ccc"
+	for _, tc := range []struct {
+		headers map[string]string
+		want    string
+		code    string
+	}{
+		{map[string]string{"Authorization": "Bearer " + tok}, tok, ""},
+		{map[string]string{"X-Api-Key": tok}, tok, ""},
+		{map[string]string{"X-CST": tok, "Authorization": "Bearer sk-placeholder"}, tok, ""},
+		{map[string]string{"Authorization": "Bearer sk-live-provider-key"}, "", CodeProviderKeyRefused},
+		{map[string]string{"X-CST": tok, "Authorization": "Bearer x.y.z"}, "", CodeStrictAuthHeaders},
+		{map[string]string{"X-CST": tok, "X-Scoped-Token": "x.y.z"}, "", CodeStrictAuthHeaders},
+		{map[string]string{}, "", token.CodeRequired},
+	} {
+		r := httptest.NewRequest("POST", "/", nil)
+		for k, v := range tc.headers {
+			r.Header.Set(k, v)
+		}
+		got, e := SDKCredential(r)
+		code := ""
+		if e != nil {
+			code = e.Code
+		}
+		if got != tc.want || code != tc.code {
+			t.Errorf("%v: %q %q", tc.headers, got, code)
+		}
+	}
+}
+
 func TestCheckPolicyHash(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	if CheckPolicyHash(r, "abc") != nil {
@@ -253,6 +283,9 @@ func FuzzCredential(f *testing.F) {
 			if v != "" {
 				r.Header.Set(k, v)
 			}
+		}
+		if c, e := SDKCredential(r); e == nil && (c == "" || c != stripBearer(cst) && c != stripBearer(scoped) && c != stripBearer(authz)) {
+			t.Fatalf("SDKCredential returned %q from none of the headers", c)
 		}
 		got, e := Credential(r)
 		if e != nil {

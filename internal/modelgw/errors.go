@@ -10,8 +10,8 @@ import (
 // Error codes the gateway answers with (besides the token verifier's
 // TOKEN_* codes and the policy source's WPC_* codes).
 const (
-	CodeStrictAuthHeaders   = "STRICT_AUTH_HEADERS"
-	CodeProviderKeyRefused  = "PROVIDER_KEY_NOT_ACCEPTED"
+	CodeStrictAuthHeaders   = httpapi.CodeStrictAuthHeaders
+	CodeProviderKeyRefused  = httpapi.CodeProviderKeyRefused
 	CodeBYOKDisabled        = "BYOK_DISABLED"
 	CodeUnknownProvider     = "UNKNOWN_PROVIDER"
 	CodeUnknownRoute        = "UNKNOWN_ROUTE"
@@ -20,7 +20,7 @@ const (
 	CodeRequestTooLarge     = "REQUEST_TOO_LARGE"
 	CodeInvalidRequest      = "INVALID_REQUEST"
 	CodePolicyRequired      = "POLICY_REQUIRED"
-	CodePolicyHashMismatch  = "POLICY_HASH_MISMATCH"
+	CodePolicyHashMismatch  = httpapi.CodePolicyHashMismatch
 	CodeProviderNotAllowed  = "POLICY_PROVIDER_NOT_ALLOWED"
 	CodeModelRequired       = "POLICY_MODEL_REQUIRED"
 	CodeModelNotAllowed     = "POLICY_MODEL_NOT_ALLOWED"
