@@ -207,11 +207,19 @@ func (g *Gateway) setLockdown(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"on\": true|false, \"reason\": \"...\"}"))
 		return
 	}
-	by := strings.TrimSpace(req.By)
+	by := httpapi.Actor(r.Context())
 	if by == "" {
-		by = "admin"
+		writeError(w, r, errf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is required"))
+		return
 	}
-	l, err := g.SetLockdown(context.WithoutCancel(r.Context()), *req.On, by, req.Reason)
+	reason := strings.TrimSpace(req.Reason)
+	if note := strings.TrimSpace(req.By + " " + req.Note); note != "" {
+		if len(note) > 256 {
+			note = strings.ToValidUTF8(note[:256], "")
+		}
+		reason += " [note: " + note + "]"
+	}
+	l, err := g.SetLockdown(context.WithoutCancel(r.Context()), *req.On, by, reason)
 	if err != nil {
 		writeError(w, r, httpapi.StoreUnavailable(err))
 		return
