@@ -192,6 +192,7 @@ func compile(doc *Document, resolve Resolver, qualify string, seen map[string]bo
 			}
 		}
 		for _, cd := range s.Conditions {
+			cd.Key, _ = CanonicalKey(cd.Key)
 			cc := ccond{src: cd, op: opNames[cd.Operator], str: cd.Value}
 			switch cc.op {
 			case opStringEquals, opStringNotEquals, opStringLike, opStringNotLike:
@@ -486,12 +487,14 @@ func (d *Decision) String() string {
 }
 
 // References reports whether a condition of the policy (or of a policy it
-// inherits) tests key, compared without regard to case. A gateway may skip
-// computing a context value no condition reads.
+// inherits) tests key (conditions' keys are compiled to their canonical
+// spelling, CanonicalKey; key is compared in that spelling). A gateway may
+// skip computing a context value no condition reads.
 func (p *Policy) References(key string) bool {
+	key, _ = CanonicalKey(key)
 	for i := range p.stmts {
 		for j := range p.stmts[i].conds {
-			if strings.EqualFold(p.stmts[i].conds[j].src.Key, key) {
+			if p.stmts[i].conds[j].src.Key == key {
 				return true
 			}
 		}

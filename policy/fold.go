@@ -35,8 +35,8 @@ func FoldsResource(resource string) bool {
 		(strings.EqualFold(resource[:2], "kv") || strings.EqualFold(resource[:2], "sb"))
 }
 
-// foldsKey reports whether key is one of FoldedKeys (keys compared without
-// regard to case, as References compares them).
+// foldsKey reports whether key is one of FoldedKeys (in any case, as
+// CanonicalKey matches keys).
 func foldsKey(key string) bool {
 	for _, k := range FoldedKeys {
 		if strings.EqualFold(k, key) {

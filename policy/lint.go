@@ -33,6 +33,13 @@ const (
 	// WarnConditionValueFolded: a String* condition on a connector name key
 	// (FoldedKeys) has upper-case letters; it is compared in lower case.
 	WarnConditionValueFolded = "CONDITION_VALUE_FOLDED"
+	// WarnConditionKeyCase: a condition key is a known key written in
+	// another case; it is compiled to the known spelling.
+	WarnConditionKeyCase = "CONDITION_KEY_CASE"
+	// WarnConditionKeyUnknown: no gateway sets the key, so the condition
+	// is false for every request (an Allow never applies through it, a
+	// Deny never fires).
+	WarnConditionKeyUnknown = "CONDITION_KEY_UNKNOWN"
 )
 
 // Lint returns advice about a valid policy: rules that are legal but
@@ -64,6 +71,13 @@ func Lint(d *Document) []Warning {
 			}
 		}
 		for _, c := range s.Conditions {
+			kp := path + ".conditions." + c.Operator + "." + c.Key
+			if ck, known := CanonicalKey(c.Key); !known {
+				ws = append(ws, Warning{WarnConditionKeyUnknown, kp,
+					fmt.Sprintf("no gateway sets %q (see the context keys in docs/policy.md), so this condition is false for every request", c.Key)})
+			} else if ck != c.Key {
+				ws = append(ws, Warning{WarnConditionKeyCase, kp, fmt.Sprintf("%q is compiled as the known key %q", c.Key, ck)})
+			}
 			if strings.HasPrefix(c.Operator, "String") && foldsKey(c.Key) && foldASCII(c.Value) != c.Value {
 				ws = append(ws, Warning{WarnConditionValueFolded, path + ".conditions." + c.Operator + "." + c.Key,
 					fmt.Sprintf("%s is a case-insensitive Azure name, compared in lower case: %q is compared as %q", c.Key, c.Value, foldASCII(c.Value))})

@@ -64,18 +64,12 @@ func Check(reg *redact.Registry, jobID string, blobs ...[]byte) error {
 }
 
 // FindString reports the label of a job secret that s holds in any form.
-//
-// This and FindValue are the one place that asks the registry; they move
-// to redact.Registry.Find and FindJSON when those exist.
+// This, FindJSON and FindValue are the one place that asks the registry.
 func FindString(reg *redact.Registry, jobID, s string) (string, bool) {
 	if reg == nil || s == "" {
 		return "", false
 	}
-	out, n := reg.String(jobID, s)
-	if n <= 0 {
-		return "", false
-	}
-	return newMarker(s, out)
+	return reg.Find(jobID, s)
 }
 
 // newMarker returns the label of the first marker in out that s did not
@@ -113,15 +107,13 @@ func newMarker(s, out string) (string, bool) {
 	return "?", true // a replacement happened; its label was not recovered
 }
 
-// FindJSON parses raw and reports the label of a job secret held by any
-// of its strings or keys, decoded.
+// FindJSON reports the label of a job secret held by any decoded string
+// or key of raw (and of JSON documents held in its strings).
 func FindJSON(reg *redact.Registry, jobID string, raw []byte) (string, bool, error) {
-	v, err := canon.Parse(raw)
-	if err != nil {
-		return "", false, err
+	if reg == nil {
+		return "", false, nil
 	}
-	label, ok := FindValue(reg, jobID, &v)
-	return label, ok, nil
+	return reg.FindJSON(jobID, raw)
 }
 
 // FindValue reports the label of a job secret held by any string or key

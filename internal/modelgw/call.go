@@ -230,7 +230,11 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 		c.body = canon.AppendCompact(nil, &body)
 	}
 	if g.opt.RedactRequest != nil {
-		if out, n := g.opt.RedactRequest(ver.JobID, c.body); n > 0 {
+		out, n, err := g.opt.RedactRequest(ver.JobID, c.body)
+		if err != nil {
+			return "", errf(http.StatusBadRequest, CodeRequestNotScannable, "the request body cannot be scanned for the job's secrets, so it is not forwarded: %v", err)
+		}
+		if n > 0 {
 			c.body, c.redacted = out, c.redacted+n
 		}
 	}

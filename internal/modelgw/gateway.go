@@ -65,9 +65,12 @@ type Options struct {
 	AllowBYOK bool
 	// ResolveKey resolves "@kv:NAME" provider keys.
 	ResolveKey KeyResolver
-	// RedactRequest replaces secrets the job has seen in a body about to be
-	// forwarded; it returns the new body and the number of replacements.
-	RedactRequest func(jobID string, body []byte) ([]byte, int)
+	// RedactRequest replaces secrets the job has seen in a JSON body about
+	// to be forwarded, by its decoded strings (redact.Registry.JSON); it
+	// returns the new body and the number of replacements, or an error
+	// for a body it cannot scan, which is then refused
+	// (REQUEST_NOT_SCANNABLE), never forwarded.
+	RedactRequest func(jobID string, body []byte) ([]byte, int, error)
 	// Limits. Zero means the default.
 	MaxRequestBytes   int64         // 8 MiB
 	MaxResponseBytes  int64         // 64 MiB (non-streaming)

@@ -219,7 +219,8 @@ func (c *call) fingerprint(r *http.Request) string {
 }
 
 // claim takes the idempotency key for this call, or answers a replay. done
-// is true when the answer was written.
+// is true when the answer was written. Keys are the job's own: another
+// job's use of the same key is invisible here.
 func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request, key string) (bool, *Error) {
 	if len(key) > 256 || strings.TrimSpace(key) != key || strings.ContainsAny(key, "\r\n") {
 		return false, errf(http.StatusBadRequest, CodeIdemInvalid, "X-Idempotency-Key must be 1 to 256 characters without surrounding spaces")
@@ -234,7 +235,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 		return false, nil
 	}
 	switch {
-	case got.JobID != c.ver.JobID || got.Fingerprint != fp:
+	case got.Fingerprint != fp:
 		return false, errf(http.StatusConflict, CodeIdemMismatch, "X-Idempotency-Key was used for a different request")
 	case got.Status != store.CallDone:
 		return false, errf(http.StatusConflict, CodeIdemInUse, "a call with this X-Idempotency-Key is still in flight")
@@ -254,7 +255,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 // provider.
 func (c *call) release(ctx context.Context) {
 	if c.claimed {
-		c.g.opt.Store.ReleaseCall(context.WithoutCancel(ctx), c.nonce)
+		c.g.opt.Store.ReleaseCall(context.WithoutCancel(ctx), c.ver.JobID, c.nonce)
 		c.claimed = false
 	}
 }
@@ -264,7 +265,7 @@ func (c *call) complete(ctx context.Context, status int, ctype string, body, env
 	if !c.claimed {
 		return
 	}
-	err := c.g.opt.Store.CompleteCall(context.WithoutCancel(ctx), store.GatewayCall{Nonce: c.nonce, HTTPStatus: status, ContentType: ctype,
+	err := c.g.opt.Store.CompleteCall(context.WithoutCancel(ctx), store.GatewayCall{Nonce: c.nonce, JobID: c.ver.JobID, HTTPStatus: status, ContentType: ctype,
 		Body: body, Receipt: env, UpdatedAt: c.g.opt.Now()})
 	if err != nil {
 		c.g.opt.Log.ErrorContext(ctx, "idempotency record not completed", "nonce", c.nonce, "err", err)
@@ -272,7 +273,8 @@ func (c *call) complete(ctx context.Context, status int, ctype string, body, env
 }
 
 // recoverReceipt serves GET /v1/receipt/{nonce}: the receipt of a call made
-// with that idempotency key, to the job's token (or the admin token).
+// with that idempotency key, to the job's token, or to the admin token
+// for the job named by ?job_id= (keys are scoped to their job).
 func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	nonce := r.PathValue("nonce")
 	// The one credential layer: the admin token, or a job token.
@@ -285,10 +287,13 @@ func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	jobID := ""
 	if !admin {
 		jobID = p.Job.JobID
+	} else if jobID = r.URL.Query().Get("job_id"); jobID == "" {
+		writeError(w, r, false, errf(http.StatusBadRequest, CodeInvalidRequest, "idempotency keys belong to a job: name it with ?job_id="), nil)
+		return
 	}
-	got, err := g.opt.Store.GetCall(r.Context(), nonce)
+	got, err := g.opt.Store.GetCall(r.Context(), jobID, nonce)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || err == nil && !admin && got.JobID != jobID:
+	case errors.Is(err, store.ErrNotFound) || err == nil && got.JobID != jobID:
 		writeError(w, r, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
 		return
 	case err != nil:

@@ -309,7 +309,7 @@ func TestIdempotencyAndRecovery(t *testing.T) {
 		t.Errorf("another job read the receipt: %d", resp.StatusCode)
 	}
 	// The admin token reads any job's receipt (through the credential layer).
-	req, _ = http.NewRequest("GET", e.url+"/v1/receipt/call-1", nil)
+	req, _ = http.NewRequest("GET", e.url+"/v1/receipt/call-1?job_id="+jobID, nil)
 	req.Header.Set("Authorization", "Bearer "+e.admin.Token)
 	resp, _ = http.DefaultClient.Do(req)
 	resp.Body.Close()

@@ -3,7 +3,10 @@
 // (<vault>/<path>); from then on the value — raw, and in its base64,
 // base64url, hex, URL-encoded and JSON-escaped forms — is replaced by
 // [REDACTED:<label>] in the job's later tool results, in the bodies the
-// model gateway forwards for the job, and in log lines.
+// model gateway forwards for the job, and in log lines. JSON (tool
+// results, forwarded bodies) is redacted by the decoded value of each of
+// its strings (JSON), so no escaping hides a secret; plain text (log
+// lines) by its bytes (String, Bytes, Any).
 //
 // The registry lives in memory: the gateways that must redact a job's
 // secrets run in the process that fetched them. Nothing here is written
@@ -35,8 +38,10 @@ type Registry struct {
 }
 
 type secrets struct {
-	forms map[string]string // form -> replacement
-	rep   *strings.Replacer
+	forms  map[string]string // form -> replacement
+	labels map[string]string // form -> label
+	order  []string          // the forms, longest first
+	rep    *strings.Replacer
 }
 
 // New returns an empty registry.
@@ -79,26 +84,32 @@ func (r *Registry) Add(jobID, value, label string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.jobs[jobID]
-	if s == nil {
-		s = &secrets{forms: map[string]string{}}
-		r.jobs[jobID] = s
+	// Readers use a job's secrets after releasing the lock: a change
+	// builds a new set rather than writing to the one they may hold.
+	old := r.jobs[jobID]
+	s := &secrets{forms: map[string]string{}, labels: map[string]string{}}
+	if old != nil {
+		for f, m := range old.forms {
+			s.forms[f], s.labels[f] = m, old.labels[f]
+		}
 	}
 	changed := false
 	for _, f := range Forms(value) {
 		if _, ok := s.forms[f]; !ok {
 			s.forms[f] = Marker(label)
+			s.labels[f] = label
 			changed = true
 		}
 	}
-	if changed {
-		s.rep = buildReplacer(s.forms)
+	if changed || old == nil {
+		s.order, s.rep = buildReplacer(s.forms)
+		r.jobs[jobID] = s
 	}
 }
 
 // buildReplacer prefers longer forms: a form that contains another is
-// replaced whole.
-func buildReplacer(forms map[string]string) *strings.Replacer {
+// replaced whole. It returns the forms in that order too.
+func buildReplacer(forms map[string]string) ([]string, *strings.Replacer) {
 	keys := make([]string, 0, len(forms))
 	for f := range forms {
 		keys = append(keys, f)
@@ -113,7 +124,7 @@ func buildReplacer(forms map[string]string) *strings.Replacer {
 	for _, k := range keys {
 		pairs = append(pairs, k, forms[k])
 	}
-	return strings.NewReplacer(pairs...)
+	return keys, strings.NewReplacer(pairs...)
 }
 
 // Known reports whether the job has registered secrets.

@@ -284,7 +284,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		g.Key, g.Tokens, g.Store, g.Metrics, g.Log = key, n.Tokens, st, n.Metrics, cfg.Log
 		g.Chain, g.Policies, g.AdminToken = chain, policies, tok
 		if g.RedactRequest == nil {
-			g.RedactRequest = secrets.Bytes
+			g.RedactRequest = secrets.JSON
 		}
 		if n.Models, err = modelgw.New(g); err != nil {
 			return fail(err)

@@ -235,7 +235,9 @@ const (
 )
 
 // GatewayCall is a model call made with an idempotency key (the receipt's
-// nonce): what a replay returns and what receipt recovery serves.
+// nonce): what a replay returns and what receipt recovery serves. Keys are
+// scoped to their job: a record is named by (JobID, Nonce), and one job's
+// key says nothing about another's.
 type GatewayCall struct {
 	Nonce       string
 	JobID       string
@@ -249,17 +251,21 @@ type GatewayCall struct {
 	UpdatedAt   time.Time
 }
 
-// GatewayCalls stores idempotency records.
+// GatewayCalls stores idempotency records, each under its job id and
+// nonce.
 type GatewayCalls interface {
-	// ClaimCall inserts c (in flight) unless a call with its nonce exists;
-	// it returns the stored record and whether c was inserted.
+	// ClaimCall inserts c (in flight) unless the job c.JobID has a call
+	// with its nonce; it returns the stored record and whether c was
+	// inserted.
 	ClaimCall(ctx context.Context, c GatewayCall) (GatewayCall, bool, error)
-	// CompleteCall records the outcome of a claimed call.
+	// CompleteCall records the outcome of a claimed call (c.JobID,
+	// c.Nonce); ErrNotFound when there is none.
 	CompleteCall(ctx context.Context, c GatewayCall) error
 	// ReleaseCall forgets an in-flight claim whose call never reached the
 	// provider, so that a retry may proceed.
-	ReleaseCall(ctx context.Context, nonce string) error
-	GetCall(ctx context.Context, nonce string) (GatewayCall, error)
+	ReleaseCall(ctx context.Context, jobID, nonce string) error
+	// GetCall returns the job's call with nonce, or ErrNotFound.
+	GetCall(ctx context.Context, jobID, nonce string) (GatewayCall, error)
 }
 
 // Approval states.

@@ -467,7 +467,13 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	if err != nil {
 		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded").Wrap(err)
 	}
-	red, n := g.opt.Secrets.Bytes(jobID, raw)
+	// Redaction works on the decoded strings of the JSON, whatever their
+	// escapes; json.Marshal writes valid UTF-8 JSON, so a failure here is
+	// unexpected and the answer is withheld.
+	red, n, err := g.opt.Secrets.JSON(jobID, raw)
+	if err != nil {
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets: %v", err)
+	}
 	return red, n, nil
 }
 

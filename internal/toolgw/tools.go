@@ -138,7 +138,23 @@ func (a *args) props(name string) map[string]any {
 		return nil
 	}
 	out := map[string]any{}
+	folded := map[string]string{}
 	for _, mem := range m.Members {
+		// A policy tests each property by its name in lower case
+		// (ServiceBus:AppProperty.<name>), so that a Deny on a name holds
+		// whatever case the sender used. Names are case-sensitive on the
+		// wire (AMQP): two names that differ only in case, or that hold
+		// characters a reader cannot tell apart, would let the policy see
+		// one property while a consumer reads another, so they are refused.
+		if !propertyName(mem.Key) {
+			a.bad = badArg("application property names must be 1 to 128 printable ASCII characters without spaces")
+			return nil
+		}
+		if prev, dup := folded[strings.ToLower(mem.Key)]; dup {
+			a.bad = badArg("application properties %q and %q differ only in case", prev, mem.Key)
+			return nil
+		}
+		folded[strings.ToLower(mem.Key)] = mem.Key
 		switch mem.Value.Kind {
 		case canon.String:
 			out[mem.Key] = mem.Value.Str
@@ -152,6 +168,20 @@ func (a *args) props(name string) map[string]any {
 		}
 	}
 	return out
+}
+
+// propertyName reports whether s is an application property name clawea
+// sends: 1 to 128 printable ASCII characters, no space.
+func propertyName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // closed refuses arguments the tool does not take.
@@ -515,7 +545,7 @@ func busTools() []*tool {
 				c.ctx["ServiceBus:Subject"] = m.Subject
 				c.ctx["ServiceBus:ContentType"] = m.ContentType
 				for k, v := range m.Properties {
-					c.ctx["ServiceBus:AppProperty."+strings.ToLower(k)] = fmt.Sprint(v)
+					c.ctx["ServiceBus:AppProperty."+strings.ToLower(k)] = fmt.Sprint(v) // ASCII: propertyName
 				}
 				return func(ctx context.Context) (any, error) {
 					if err := b.Send(ctx, entity, m); err != nil {

@@ -84,6 +84,11 @@ func (b *Bus) Send(ctx context.Context, entity string, m servicebus.Message) err
 	if err != nil {
 		return err
 	}
+	if strings.Contains(entity, "/subscriptions/") {
+		// As Azure: a message goes to the topic, never into one
+		// subscription directly.
+		return fmt.Errorf("%w: cannot send to subscription %q; send to its topic", servicebus.ErrInvalidEntity, entity)
+	}
 	if len(m.Body) > MaxMessageBytes {
 		return fmt.Errorf("%w: %d bytes (at most %d)", servicebus.ErrTooLarge, len(m.Body), MaxMessageBytes)
 	}

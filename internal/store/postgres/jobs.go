@@ -531,10 +531,10 @@ func scanCall(sc pgx.Row) (store.GatewayCall, error) {
 	return c, err
 }
 
-// ClaimCall inserts an in-flight call unless its nonce is known.
+// ClaimCall inserts an in-flight call unless its job knows its nonce.
 func (d *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayCall, bool, error) {
 	c.Status = store.CallInFlight
-	tag, err := d.pool.Exec(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (nonce) DO NOTHING`,
+	tag, err := d.pool.Exec(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (job_id, nonce) DO NOTHING`,
 		c.Nonce, c.JobID, c.Fingerprint, c.Status, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), tz(c.CreatedAt))
 	if err != nil {
 		return store.GatewayCall{}, false, fmt.Errorf("postgres: claim call: %w", err)
@@ -544,14 +544,14 @@ func (d *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayC
 		c.UpdatedAt = c.CreatedAt
 		return c, true, nil
 	}
-	got, err := d.GetCall(ctx, c.Nonce)
+	got, err := d.GetCall(ctx, c.JobID, c.Nonce)
 	return got, false, err
 }
 
 // CompleteCall records a call's outcome.
 func (d *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
-	tag, err := d.pool.Exec(ctx, `UPDATE gateway_calls SET status = $2, http_status = $3, content_type = $4, body = $5, receipt = $6, updated_at = $7 WHERE nonce = $1`,
-		c.Nonce, store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), tz(c.UpdatedAt))
+	tag, err := d.pool.Exec(ctx, `UPDATE gateway_calls SET status = $2, http_status = $3, content_type = $4, body = $5, receipt = $6, updated_at = $7 WHERE nonce = $1 AND job_id = $8`,
+		c.Nonce, store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), tz(c.UpdatedAt), c.JobID)
 	if err != nil {
 		return fmt.Errorf("postgres: complete call: %w", err)
 	}
@@ -562,16 +562,16 @@ func (d *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
 }
 
 // ReleaseCall forgets an in-flight claim.
-func (d *DB) ReleaseCall(ctx context.Context, nonce string) error {
-	if _, err := d.pool.Exec(ctx, `DELETE FROM gateway_calls WHERE nonce = $1 AND status = $2`, nonce, store.CallInFlight); err != nil {
+func (d *DB) ReleaseCall(ctx context.Context, jobID, nonce string) error {
+	if _, err := d.pool.Exec(ctx, `DELETE FROM gateway_calls WHERE job_id = $1 AND nonce = $2 AND status = $3`, jobID, nonce, store.CallInFlight); err != nil {
 		return fmt.Errorf("postgres: release call: %w", err)
 	}
 	return nil
 }
 
-// GetCall returns the call with nonce, or ErrNotFound.
-func (d *DB) GetCall(ctx context.Context, nonce string) (store.GatewayCall, error) {
-	c, err := scanCall(d.pool.QueryRow(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE nonce = $1`, nonce))
+// GetCall returns the job's call with nonce, or ErrNotFound.
+func (d *DB) GetCall(ctx context.Context, jobID, nonce string) (store.GatewayCall, error) {
+	c, err := scanCall(d.pool.QueryRow(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE job_id = $1 AND nonce = $2`, jobID, nonce))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, store.ErrNotFound
 	}

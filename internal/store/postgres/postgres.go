@@ -275,6 +275,13 @@ CREATE TABLE bus_messages (
 );
 CREATE INDEX bus_messages_entity ON bus_messages (namespace, entity, state, seq);
 CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
+	// Idempotency keys belong to their job: one job's key neither
+	// answers nor blocks another's. The primary key (job_id, nonce) also
+	// serves lookups by job, so the job index goes.
+	{Version: 5, Name: "gateway calls keyed by job", SQL: `
+ALTER TABLE gateway_calls DROP CONSTRAINT gateway_calls_pkey;
+ALTER TABLE gateway_calls ADD PRIMARY KEY (job_id, nonce);
+DROP INDEX gateway_calls_job;`},
 }
 
 // PutWPC stores a policy unless its hash exists.

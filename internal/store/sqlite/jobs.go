@@ -964,10 +964,10 @@ func scanCall(sc interface{ Scan(...any) error }) (store.GatewayCall, error) {
 	return c, err
 }
 
-// ClaimCall inserts an in-flight call unless its nonce is known.
+// ClaimCall inserts an in-flight call unless its job knows its nonce.
 func (s *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayCall, bool, error) {
 	c.Status = store.CallInFlight
-	res, err := s.w.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (nonce) DO NOTHING`,
+	res, err := s.w.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, nonce) DO NOTHING`,
 		c.Nonce, c.JobID, c.Fingerprint, c.Status, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.CreatedAt), us(c.CreatedAt))
 	if err != nil {
 		return store.GatewayCall{}, false, fmt.Errorf("sqlite: claim call: %w", err)
@@ -976,14 +976,14 @@ func (s *DB) ClaimCall(ctx context.Context, c store.GatewayCall) (store.GatewayC
 		c.UpdatedAt = c.CreatedAt
 		return c, true, nil
 	}
-	got, err := s.GetCall(ctx, c.Nonce)
+	got, err := s.GetCall(ctx, c.JobID, c.Nonce)
 	return got, false, err
 }
 
 // CompleteCall records a call's outcome.
 func (s *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE gateway_calls SET status = ?, http_status = ?, content_type = ?, body = ?, receipt = ?, updated_at = ? WHERE nonce = ?`,
-		store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.UpdatedAt), c.Nonce)
+	res, err := s.w.ExecContext(ctx, `UPDATE gateway_calls SET status = ?, http_status = ?, content_type = ?, body = ?, receipt = ?, updated_at = ? WHERE job_id = ? AND nonce = ?`,
+		store.CallDone, c.HTTPStatus, c.ContentType, bytesOf(c.Body), bytesOf(c.Receipt), us(c.UpdatedAt), c.JobID, c.Nonce)
 	if err != nil {
 		return fmt.Errorf("sqlite: complete call: %w", err)
 	}
@@ -994,16 +994,16 @@ func (s *DB) CompleteCall(ctx context.Context, c store.GatewayCall) error {
 }
 
 // ReleaseCall forgets an in-flight claim.
-func (s *DB) ReleaseCall(ctx context.Context, nonce string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM gateway_calls WHERE nonce = ? AND status = ?`, nonce, store.CallInFlight); err != nil {
+func (s *DB) ReleaseCall(ctx context.Context, jobID, nonce string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM gateway_calls WHERE job_id = ? AND nonce = ? AND status = ?`, jobID, nonce, store.CallInFlight); err != nil {
 		return fmt.Errorf("sqlite: release call: %w", err)
 	}
 	return nil
 }
 
-// GetCall returns the call with nonce, or ErrNotFound.
-func (s *DB) GetCall(ctx context.Context, nonce string) (store.GatewayCall, error) {
-	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE nonce = ?`, nonce))
+// GetCall returns the job's call with nonce, or ErrNotFound.
+func (s *DB) GetCall(ctx context.Context, jobID, nonce string) (store.GatewayCall, error) {
+	c, err := scanCall(s.db.QueryRowContext(ctx, `SELECT `+callCols+` FROM gateway_calls WHERE job_id = ? AND nonce = ?`, jobID, nonce))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	}

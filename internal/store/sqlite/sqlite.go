@@ -417,6 +417,27 @@ INSERT INTO job_events_v6 (job_id, seq, segment, idx, event_id, event_type, even
 	SELECT job_id, seq, segment, idx, event_id, event_type, event_hash, event, payload, created_at, anchor, items FROM job_events ORDER BY job_id, seq;
 DROP TABLE job_events;
 ALTER TABLE job_events_v6 RENAME TO job_events;`},
+	// Idempotency keys belong to their job: one job's key neither
+	// answers nor blocks another's. The primary key becomes (job_id,
+	// nonce); SQLite cannot change a primary key, so the table is rebuilt.
+	{Version: 7, Name: "gateway calls keyed by job", SQL: `
+CREATE TABLE gateway_calls_v7 (
+	job_id       TEXT NOT NULL,
+	nonce        TEXT NOT NULL,
+	fingerprint  TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	http_status  INTEGER NOT NULL DEFAULT 0,
+	content_type TEXT NOT NULL DEFAULT '',
+	body         BLOB NOT NULL DEFAULT x'',
+	receipt      BLOB NOT NULL DEFAULT x'',
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	PRIMARY KEY (job_id, nonce)
+);
+INSERT INTO gateway_calls_v7 (job_id, nonce, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at)
+	SELECT job_id, nonce, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at FROM gateway_calls;
+DROP TABLE gateway_calls;
+ALTER TABLE gateway_calls_v7 RENAME TO gateway_calls;`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

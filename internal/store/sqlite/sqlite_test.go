@@ -143,3 +143,39 @@ func TestMigrationRebuildsJobEvents(t *testing.T) {
 		t.Fatal("a repeated sequence number was stored")
 	}
 }
+
+// TestMigrationScopesGatewayCalls: version 7 keeps the idempotency records
+// of a database made before it, and from then on a key is per job.
+func TestMigrationScopesGatewayCalls(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "clawea.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetMaxOpenConns(1)
+	old := &DB{db: raw, w: raw, path: path}
+	if err := old.migrateWith(ctx, migrations[:6]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO gateway_calls (`+callCols+`) VALUES ('key-1', 'job_a', 'fp', 'done', 200, 'application/json', x'7b7d', x'7b7d', 1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.GetCall(ctx, "job_a", "key-1")
+	if err != nil || got.Status != store.CallDone || got.HTTPStatus != 200 || string(got.Body) != "{}" || got.Fingerprint != "fp" {
+		t.Fatalf("record after the migration: %+v %v", got, err)
+	}
+	if _, claimed, err := db.ClaimCall(ctx, store.GatewayCall{Nonce: "key-1", JobID: "job_b", Fingerprint: "fp2", CreatedAt: time.Now()}); err != nil || !claimed {
+		t.Fatalf("job_b could not claim its own key-1: %v %v", claimed, err)
+	}
+	if _, claimed, err := db.ClaimCall(ctx, store.GatewayCall{Nonce: "key-1", JobID: "job_a", Fingerprint: "fp", CreatedAt: time.Now()}); err != nil || claimed {
+		t.Fatalf("job_a's key-1 was claimed again: %v %v", claimed, err)
+	}
+}

@@ -433,41 +433,70 @@ func testGatewayCalls(t *testing.T, s store.Store) {
 	if err != nil || !claimed || got.Status != store.CallInFlight {
 		t.Fatalf("claim: %+v %v %v", got, claimed, err)
 	}
-	got, claimed, err = s.ClaimCall(ctx, store.GatewayCall{Nonce: "n1", JobID: "job_x", Fingerprint: "other", CreatedAt: t0})
+	got, claimed, err = s.ClaimCall(ctx, store.GatewayCall{Nonce: "n1", JobID: "job_g", Fingerprint: "other", CreatedAt: t0})
 	if err != nil || claimed || got.Fingerprint != "fp" || got.JobID != "job_g" {
 		t.Fatalf("second claim: %+v %v %v", got, claimed, err)
 	}
-	done := store.GatewayCall{Nonce: "n1", HTTPStatus: 200, ContentType: "application/json", Body: []byte(`{"ok":true}`), Receipt: []byte(`{"r":1}`), UpdatedAt: t0.Add(time.Second)}
+	done := store.GatewayCall{Nonce: "n1", JobID: "job_g", HTTPStatus: 200, ContentType: "application/json", Body: []byte(`{"ok":true}`), Receipt: []byte(`{"r":1}`), UpdatedAt: t0.Add(time.Second)}
 	if err := s.CompleteCall(ctx, done); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseCall(ctx, "n1"); err != nil {
+	if err := s.ReleaseCall(ctx, "job_g", "n1"); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.GetCall(ctx, "n1")
+	got, err = s.GetCall(ctx, "job_g", "n1")
 	if err != nil || got.Status != store.CallDone || got.HTTPStatus != 200 || string(got.Body) != `{"ok":true}` || string(got.Receipt) != `{"r":1}` || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
 		t.Fatalf("completed call (release must not drop it): %+v %v", got, err)
 	}
 	if _, _, err := s.ClaimCall(ctx, store.GatewayCall{Nonce: "n2", JobID: "job_g", Fingerprint: "fp", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseCall(ctx, "n2"); err != nil {
+	if err := s.ReleaseCall(ctx, "job_g", "n2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetCall(ctx, "n2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetCall(ctx, "job_g", "n2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("released call still there: %v", err)
 	}
-	if err := s.CompleteCall(ctx, store.GatewayCall{Nonce: "n3"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.CompleteCall(ctx, store.GatewayCall{Nonce: "n3", JobID: "job_g"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("complete unknown: %v", err)
 	}
-	if got, _ := s.GetCall(ctx, "n1"); got.Body == nil {
+	if got, _ := s.GetCall(ctx, "job_g", "n1"); got.Body == nil {
 		t.Error("body nil")
 	}
 	if _, _, err := s.ClaimCall(ctx, store.GatewayCall{Nonce: "n4", JobID: "job_g", Fingerprint: "fp", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.GetCall(ctx, "n4"); err != nil || len(got.Body) != 0 || len(got.Receipt) != 0 {
+	if got, err := s.GetCall(ctx, "job_g", "n4"); err != nil || len(got.Body) != 0 || len(got.Receipt) != 0 {
 		t.Errorf("empty call: %+v %v", got, err)
+	}
+
+	// Keys are scoped to their job: job_x using job_g's keys sees a fresh
+	// key, and neither job's records change through the other's calls.
+	got, claimed, err = s.ClaimCall(ctx, store.GatewayCall{Nonce: "n1", JobID: "job_x", Fingerprint: "other", CreatedAt: t0})
+	if err != nil || !claimed || got.JobID != "job_x" || got.Fingerprint != "other" || got.Status != store.CallInFlight {
+		t.Fatalf("another job's claim of a used key: %+v %v %v", got, claimed, err)
+	}
+	if _, err := s.GetCall(ctx, "job_x", "n4"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("job_x read job_g's key n4: %v", err)
+	}
+	if err := s.CompleteCall(ctx, store.GatewayCall{Nonce: "n4", JobID: "job_x", HTTPStatus: 500}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("job_x completed job_g's call: %v", err)
+	}
+	if err := s.ReleaseCall(ctx, "job_x", "n4"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetCall(ctx, "job_g", "n4"); err != nil || got.Status != store.CallInFlight || got.HTTPStatus != 0 {
+		t.Errorf("job_x's release or completion touched job_g's call: %+v %v", got, err)
+	}
+	xDone := store.GatewayCall{Nonce: "n1", JobID: "job_x", HTTPStatus: 201, ContentType: "text/plain", Body: []byte("x"), Receipt: []byte(`{"r":2}`), UpdatedAt: t0}
+	if err := s.CompleteCall(ctx, xDone); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetCall(ctx, "job_g", "n1"); err != nil || got.HTTPStatus != 200 || string(got.Body) != `{"ok":true}` {
+		t.Errorf("job_g's call after job_x completed the same key: %+v %v", got, err)
+	}
+	if got, err := s.GetCall(ctx, "job_x", "n1"); err != nil || got.HTTPStatus != 201 || string(got.Body) != "x" {
+		t.Errorf("job_x's call: %+v %v", got, err)
 	}
 }
 

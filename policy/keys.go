@@ -1,0 +1,40 @@
+package policy
+
+// KnownKeys are the context keys clawea's gateways set (docs/policy.md,
+// "Context keys"). A condition key is matched against them without regard
+// to case and compiled to the spelling listed here, so that a policy means
+// the same thing whatever case its author typed: the request's context is
+// looked up with that spelling, and References answers for it.
+var KnownKeys = []string{
+	"Agent:DID", "Job:ID", "Tool:Name", "Context:Hour",
+	"Request:Bytes", "Request:Stream", "Request:ViaGateway", ApprovalKey,
+	"Model:Name", "Model:Provider", "Namespace:Name", "SideEffect:TargetDomain",
+	"KeyVault:Vault", "KeyVault:SecretName", "KeyVault:SecretVersion", "KeyVault:ContentType", "KeyVault:ValueBytes",
+	"ServiceBus:Namespace", "ServiceBus:Entity", "ServiceBus:Subject", "ServiceBus:ContentType",
+	"ServiceBus:MessageBytes", "ServiceBus:MessagesSentInJob", "ServiceBus:ReceiveMode",
+	"Egress:CarriesSecret",
+}
+
+// KnownKeyPrefixes are families of keys whose suffix is a name: the prefix
+// is matched without regard to case, and the name is compiled in ASCII
+// lower case (the gateway sets ServiceBus:AppProperty.<name> with the
+// property's name in lower case, so a condition holds whatever case the
+// sender used; names that differ only in case are refused).
+var KnownKeyPrefixes = []string{"ServiceBus:AppProperty."}
+
+// CanonicalKey returns the spelling a condition key is compiled to, and
+// whether it is a key the gateways set. Only ASCII letters are compared
+// without regard to case (no Unicode folding: U+212A is not K).
+func CanonicalKey(key string) (string, bool) {
+	for _, k := range KnownKeys {
+		if len(k) == len(key) && foldASCII(k) == foldASCII(key) {
+			return k, true
+		}
+	}
+	for _, p := range KnownKeyPrefixes {
+		if len(key) > len(p) && foldASCII(key[:len(p)]) == foldASCII(p) {
+			return p + foldASCII(key[len(p):]), true
+		}
+	}
+	return key, false
+}
