@@ -232,7 +232,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if g.opt.RedactRequest != nil {
 		out, n, err := g.opt.RedactRequest(ver.JobID, c.body)
 		if err != nil {
-			return "", errf(http.StatusBadRequest, CodeRequestNotScannable, "the request body cannot be scanned for the job's secrets, so it is not forwarded: %v", err)
+			return "", errf(http.StatusBadRequest, CodeRequestNotScannable, "the request body cannot be scanned for the job's secrets, so it is not forwarded").Wrap(err)
 		}
 		if n > 0 {
 			c.body, c.redacted = out, c.redacted+n

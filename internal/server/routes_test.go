@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,6 +44,36 @@ type failStore struct {
 }
 
 func (f *failStore) fail() error { return errors.New(marker) }
+
+// TestFailStoreCoversTheStore: failStore declares every method of
+// store.Store (but Backend and Close) itself, so a new store method
+// cannot escape the failure injection by being promoted from the
+// embedded store.
+func TestFailStoreCoversTheStore(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Recv == nil || len(fd.Recv.List) != 1 {
+			continue
+		}
+		if star, ok := fd.Recv.List[0].Type.(*ast.StarExpr); ok {
+			if id, ok := star.X.(*ast.Ident); ok && id.Name == "failStore" {
+				declared[fd.Name.Name] = true
+			}
+		}
+	}
+	st := reflect.TypeOf((*store.Store)(nil)).Elem()
+	for i := range st.NumMethod() {
+		if m := st.Method(i).Name; m != "Backend" && m != "Close" && !declared[m] {
+			t.Errorf("failStore does not fail store method %s", m)
+		}
+	}
+}
 
 func (f *failStore) PutWPC(ctx context.Context, w store.WPC) (r0 store.WPC, r1 bool, r2 error) {
 	if f.on.Load() {
@@ -236,18 +271,18 @@ func (f *failStore) CompleteCall(ctx context.Context, c store.GatewayCall) (r0 e
 	return f.Store.CompleteCall(ctx, c)
 }
 
-func (f *failStore) ReleaseCall(ctx context.Context, nonce string) (r0 error) {
+func (f *failStore) ReleaseCall(ctx context.Context, jobID string, nonce string) (r0 error) {
 	if f.on.Load() {
 		return f.fail()
 	}
-	return f.Store.ReleaseCall(ctx, nonce)
+	return f.Store.ReleaseCall(ctx, jobID, nonce)
 }
 
-func (f *failStore) GetCall(ctx context.Context, nonce string) (r0 store.GatewayCall, r1 error) {
+func (f *failStore) GetCall(ctx context.Context, jobID string, nonce string) (r0 store.GatewayCall, r1 error) {
 	if f.on.Load() {
 		return r0, f.fail()
 	}
-	return f.Store.GetCall(ctx, nonce)
+	return f.Store.GetCall(ctx, jobID, nonce)
 }
 
 func (f *failStore) CreateApproval(ctx context.Context, a store.Approval) (r0 store.Approval, r1 bool, r2 error) {

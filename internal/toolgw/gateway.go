@@ -472,7 +472,7 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	// unexpected and the answer is withheld.
 	red, n, err := g.opt.Secrets.JSON(jobID, raw)
 	if err != nil {
-		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets: %v", err)
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets").Wrap(err)
 	}
 	return red, n, nil
 }
