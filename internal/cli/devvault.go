@@ -19,7 +19,7 @@ import (
 func newDevVaultCmd(e *env) *cobra.Command {
 	var dataDir, vault string
 	var port int
-	var seeds []string
+	var seeds, faults []string
 	cmd := &cobra.Command{
 		Use:   "devvault",
 		Short: "Run the built-in development Key Vault (TLS, the secrets REST subset the Azure SDK uses)",
@@ -32,7 +32,10 @@ to <data-dir>/devvault/<vault>.conn.json; point the config file at it:
 
   {"tool_gateway": {"vaults": [{"name": "kv-dev", "devvault": "<data-dir>/devvault/kv-dev.conn.json"}]}}
 
-Seed secrets with --seed PATH=VALUE (repeatable). Stops on SIGINT or SIGTERM.`,
+Seed secrets with --seed PATH=VALUE (repeatable). For testing error handling,
+--fault PATH=STATUS[:RETRY_AFTER_SECONDS] or PATH=hang (repeatable; PATH "*"
+for every request) makes requests for a secret answer an Azure-shaped error
+(e.g. 403, 429:5, 503) or never answer. Stops on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := filepath.Join(dataDir, "devvault")
@@ -57,6 +60,25 @@ Seed secrets with --seed PATH=VALUE (repeatable). Stops on SIGINT or SIGTERM.`,
 					return withCode(ExitUsage, err)
 				}
 			}
+			for _, f := range faults {
+				path, spec, ok := strings.Cut(f, "=")
+				if !ok || path == "" {
+					return withCode(ExitUsage, fmt.Errorf("--fault %q: want PATH=STATUS[:RETRY_AFTER_SECONDS] or PATH=hang", f))
+				}
+				name := devvault.FaultAll
+				if path != devvault.FaultAll {
+					if name, err = keyvaultName(path); err != nil {
+						return withCode(ExitUsage, err)
+					}
+				}
+				fault, err := devvault.ParseFault(spec)
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				if err := srv.SetFault(name, fault); err != nil {
+					return withCode(ExitUsage, err)
+				}
+			}
 			url, err := srv.Start()
 			if err != nil {
 				return withCode(ExitUsage, err)
@@ -78,6 +100,7 @@ Seed secrets with --seed PATH=VALUE (repeatable). Stops on SIGINT or SIGTERM.`,
 	cmd.Flags().StringVar(&vault, "vault", "kv-dev", "vault name (as in kv://<vault>/...)")
 	cmd.Flags().IntVar(&port, "port", 0, "port on 127.0.0.1 (0: a free one)")
 	cmd.Flags().StringArrayVar(&seeds, "seed", nil, "put a secret PATH=VALUE at start (repeatable)")
+	cmd.Flags().StringArrayVar(&faults, "fault", nil, "make requests for a secret fail: PATH=STATUS[:RETRY_AFTER_SECONDS] or PATH=hang (repeatable; testing only)")
 	return cmd
 }
 

@@ -93,6 +93,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Faults make requests for some secret names fail (see Fault and
+	// Server.SetFault), keyed by name or FaultAll.
+	Faults map[string]Fault
 }
 
 // Server is a development Key Vault. Create it with New, then either Start
@@ -117,6 +120,11 @@ type Server struct {
 	secrets  map[string]*secret
 	versions int // stored versions, deleted included
 
+	faultMu   sync.Mutex // guards faults and faultHits
+	faults    map[string]Fault
+	faultHits map[string]int
+	stop      chan struct{} // closed by Close: hung requests give up
+
 	lifeMu  sync.Mutex // guards the fields below
 	srv     *http.Server
 	done    chan struct{}
@@ -138,6 +146,12 @@ func New(opts Options) (*Server, error) {
 		log:         opts.Logger,
 		now:         opts.Now,
 		secrets:     map[string]*secret{},
+		stop:        make(chan struct{}),
+	}
+	for name, f := range opts.Faults {
+		if err := s.SetFault(name, f); err != nil {
+			return nil, err
+		}
 	}
 	if s.vault == "" {
 		s.vault = "kv-dev"
@@ -260,6 +274,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	var err error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

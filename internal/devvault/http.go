@@ -98,6 +98,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParameter("malformed request path"))
 		return
 	}
+	if f, ok := s.fault(faultName(segs)); ok {
+		s.serveFault(w, r, faultName(segs), f)
+		return
+	}
 	m := r.Method
 	switch {
 	case len(segs) == 1 && segs[0] == "secrets":
@@ -461,4 +465,14 @@ func (s *Server) listVersions(q *request, name string) {
 	s.mu.Unlock()
 	out.NextLink = q.nextLink("/secrets/"+name+"/versions", next, size)
 	writeJSON(q.w, http.StatusOK, out)
+}
+
+// faultName is the secret name a request is about, for faults: the second
+// segment of /secrets/{name}/... and /deletedsecrets/{name}/..., "" for a
+// listing.
+func faultName(segs []string) string {
+	if len(segs) >= 2 && (segs[0] == "secrets" || segs[0] == "deletedsecrets") {
+		return segs[1]
+	}
+	return ""
 }

@@ -365,12 +365,16 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	// Run the connector with the gateway's identity.
 	rctx, cancel := context.WithTimeout(ctx, g.opt.CallTimeout)
 	out, err := c.run(rctx)
+	// Read before cancel: after it, rctx.Err() is never nil.
+	deadlinePassed := errors.Is(rctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if c.secretOut != "" {
 		g.opt.Secrets.Add(job.JobID, c.secretOut, c.label)
 	}
 	if err != nil {
-		ce := connectorError(t, err, rctx.Err())
+		ce := connectorError(t, err, deadlinePassed, ctx.Err())
+		detail, _ := g.opt.Secrets.String(job.JobID, err.Error())
+		g.opt.Log.WarnContext(ctx, "connector call failed", "job_id", job.JobID, "tool", t.name, "code", ce.Code, "err", detail)
 		id, rerr := g.recordCall(ctx, j, c, argsRec, map[string]any{"error": map[string]any{"code": ce.Code}}, statusOf(ce), approvalID, false, start)
 		if rerr != nil {
 			return nil, rerr
@@ -477,23 +481,40 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	return red, n, nil
 }
 
-// connectorError maps a connector failure to a code.
-func connectorError(t *tool, err, ctxErr error) *Error {
+// connectorError maps a connector failure to a code by its class. A class
+// the service answered with (not found, forbidden, conflict, throttled...)
+// is kept even if a deadline passed meanwhile. Only a deadline of the
+// call's own (deadlinePassed, or a timeout the connector reports) is
+// CONNECTOR_TIMEOUT; a caller that went away (callerErr, its context's
+// error) is CLIENT_CANCELLED. Messages are class-level: the connector's
+// error text (hosts, service messages) stays out of the answer.
+func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *Error {
 	switch {
-	case ctxErr != nil:
-		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name)
 	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound):
-		return errf(http.StatusNotFound, CodeNotFound, "the resource does not exist").Wrap(err)
-	case errors.Is(err, keyvault.ErrConflict):
-		return errf(http.StatusConflict, CodeConflict, "the resource is in a conflicting state").Wrap(err)
+		return errf(http.StatusNotFound, CodeNotFound, "%s: the secret or entity does not exist", t.name).Wrap(err)
+	case errors.Is(err, keyvault.ErrConflict), errors.Is(err, servicebus.ErrConflict):
+		return errf(http.StatusConflict, CodeConflict, "%s: the service refused the call as conflicting with the current state", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden):
-		return errf(http.StatusForbidden, CodeForbidden, "the gateway's identity may not do this").Wrap(err)
+		return errf(http.StatusForbidden, CodeForbidden, "%s: the gateway's identity may not do this (check its access to the vault or namespace)", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrInvalid):
-		return errf(http.StatusBadRequest, CodeInvalidArguments, "the connector refused the arguments").Wrap(err)
+		return errf(http.StatusBadRequest, CodeInvalidArguments, "%s: the service refused the arguments", t.name).Wrap(err)
 	case errors.Is(err, servicebus.ErrLockLost):
-		return errf(http.StatusConflict, CodeLockLost, "the message lock was lost or expired").Wrap(err)
+		return errf(http.StatusConflict, CodeLockLost, "%s: the message's lock is lost, expired or unknown", t.name).Wrap(err)
 	case errors.Is(err, servicebus.ErrTooLarge):
-		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "the message is too large for the entity").Wrap(err)
+		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s: the message is too large", t.name).Wrap(err)
+	case errors.Is(err, keyvault.ErrThrottled), errors.Is(err, servicebus.ErrThrottled):
+		e := errf(http.StatusTooManyRequests, CodeConnectorThrottled, "%s: the service is throttling the gateway", t.name).Wrap(err)
+		if d, ok := retryAfter(err); ok {
+			e.Msg += "; retry after " + strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + " s"
+		}
+		return e
+	case callerErr != nil:
+		return errf(StatusClientClosedRequest, CodeClientCancelled, "%s: the caller cancelled the call before it finished", t.name).Wrap(err)
+	case errors.Is(err, keyvault.ErrUnreachable), errors.Is(err, servicebus.ErrUnreachable):
+		return errf(http.StatusBadGateway, CodeConnectorUnreachable, "%s: the service could not be reached", t.name).Wrap(err)
+	case deadlinePassed, errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, keyvault.ErrTimeout), errors.Is(err, servicebus.ErrTimeout):
+		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name).Wrap(err)
 	}
 	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name).Wrap(err)
 }

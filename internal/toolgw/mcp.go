@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -133,12 +132,10 @@ func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
 }
 
 // toolError is a refusal as an MCP tool error the agent can read: the
-// code, the public message and the deciding statements (the private
-// cause is logged, never sent).
+// code, the public message and the deciding statements. The private cause
+// is not sent (nor logged here: the gateway logs connector failures
+// itself, redacted).
 func toolError(e *Error) *mcp.CallToolResult {
-	if e.Cause() != nil || e.Status >= 500 {
-		slog.Warn("tool call failed", "code", e.Code, "status", e.Status, "err", e.Error())
-	}
 	text := e.Code + ": " + e.Msg
 	if len(e.Statements) > 0 {
 		text += " [statements: " + strings.Join(e.Statements, ", ") + "]"

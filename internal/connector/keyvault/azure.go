@@ -2,18 +2,25 @@ package keyvault
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 )
 
@@ -345,16 +352,33 @@ func clip(s string) string {
 	return s
 }
 
-// mapError turns an SDK error into one wrapping ErrNotFound, ErrConflict,
-// ErrForbidden or ErrInvalid where the HTTP status says so. The message
-// carries the operation, path, status, service error code and (shortened)
-// service message, never the response body as a whole or the request's
-// secret value.
+// mapError turns an SDK error into one wrapping the sentinel of its class
+// (see the Err* variables): by HTTP status for an answer of the service
+// (404 ErrNotFound, 409 ErrConflict, 401/403 ErrForbidden, 400/413
+// ErrInvalid, 429 ErrThrottled, 502/503/504 ErrUnreachable, 408
+// ErrTimeout), by the Go error otherwise (a deadline ErrTimeout, a
+// transport failure ErrUnreachable, a refused credential ErrForbidden). A
+// caller's cancellation keeps context.Canceled and gets no class. The
+// message carries the operation, path, status, service error code and
+// (shortened) service message, never the response body as a whole or the
+// request's secret value.
 func mapError(op, path string, err error, value string) error {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
+		kind := transportClass(err)
 		if value != "" && strings.Contains(err.Error(), value) {
-			return fmt.Errorf("keyvault: %s %s: %s", op, path, redact(err.Error(), value))
+			// The chain is dropped with the value; the class is kept.
+			msg := redact(err.Error(), value)
+			switch {
+			case kind != nil:
+				return fmt.Errorf("%w: %s %s: %s", kind, op, path, msg)
+			case errors.Is(err, context.Canceled):
+				return fmt.Errorf("keyvault: %s %s: %s: %w", op, path, msg, context.Canceled)
+			}
+			return fmt.Errorf("keyvault: %s %s: %s", op, path, msg)
+		}
+		if kind != nil {
+			return fmt.Errorf("%w: %s %s: %w", kind, op, path, err)
 		}
 		return fmt.Errorf("keyvault: %s %s: %w", op, path, err)
 	}
@@ -368,6 +392,12 @@ func mapError(op, path string, err error, value string) error {
 		kind = ErrForbidden
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		kind = ErrInvalid
+	case http.StatusTooManyRequests:
+		kind = ErrThrottled
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		kind = ErrUnreachable
+	case http.StatusRequestTimeout:
+		kind = ErrTimeout
 	}
 	detail := fmt.Sprintf("%s %s: HTTP %d", op, path, re.StatusCode)
 	if re.ErrorCode != "" {
@@ -379,8 +409,100 @@ func mapError(op, path string, err error, value string) error {
 	if kind == nil {
 		return errors.New("keyvault: " + detail)
 	}
-	return fmt.Errorf("%w: %s", kind, detail)
+	out := fmt.Errorf("%w: %s", kind, detail)
+	if kind == ErrThrottled || kind == ErrUnreachable {
+		if re.RawResponse != nil {
+			if d := parseRetryAfter(re.RawResponse.Header, time.Now()); d > 0 {
+				return &retryAfterError{err: out, after: d}
+			}
+		}
+	}
+	return out
 }
+
+// transportClass classes an error that is not an answer of the service:
+// ErrTimeout for a deadline, ErrForbidden for a credential the identity
+// provider refused, ErrUnreachable for a failure to reach the vault; nil
+// for anything else (a cancellation included).
+func transportClass(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		return ErrForbidden
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return ErrTimeout
+	}
+	var (
+		urlErr    *url.Error
+		opErr     *net.OpError
+		dnsErr    *net.DNSError
+		certErr   *tls.CertificateVerificationError
+		recErr    tls.RecordHeaderError
+		alertErr  tls.AlertError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &urlErr), errors.As(err, &opErr), errors.As(err, &dnsErr),
+		errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &alertErr),
+		errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return ErrUnreachable
+	}
+	return nil
+}
+
+// MaxRetryAfter caps the wait a Retry-After can ask for.
+const MaxRetryAfter = time.Hour
+
+// parseRetryAfter reads how long the service asks a client to wait:
+// retry-after-ms or x-ms-retry-after-ms (milliseconds), or Retry-After
+// (whole seconds or an HTTP date). It returns 0 when none is usable, and
+// at most MaxRetryAfter.
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+				return min(time.Duration(min(n, int64(MaxRetryAfter/time.Millisecond)))*time.Millisecond, MaxRetryAfter)
+			}
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(MaxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return min(d, MaxRetryAfter)
+		}
+	}
+	return 0
+}
+
+// retryAfterError is a classed error with the wait the service asked for.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string             { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error             { return e.err }
+func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
 
 // serviceMessage extracts error.message from a Key Vault error body.
 func serviceMessage(resp *http.Response) string {

@@ -59,13 +59,36 @@ type Client interface {
 	ListVersions(ctx context.Context, path string) ([]Info, error)
 }
 
-// Errors a Client returns (wrapped with detail).
+// Errors a Client returns (wrapped with detail). Every failure of the
+// service or of the way to it wraps exactly one of them, except failures
+// the service reports with a status outside these classes (HTTP 500, an
+// unexpected 3xx) and errors of the client itself.
 var (
-	ErrNotFound  = errors.New("keyvault: not found")        // SecretNotFound, DeletedSecretNotFound
-	ErrConflict  = errors.New("keyvault: conflict")         // e.g. a deleted secret of that name exists
-	ErrForbidden = errors.New("keyvault: forbidden")        // the gateway's identity lacks access
-	ErrInvalid   = errors.New("keyvault: invalid argument") // a bad path or value
+	ErrNotFound  = errors.New("keyvault: not found")        // HTTP 404: SecretNotFound, DeletedSecretNotFound
+	ErrConflict  = errors.New("keyvault: conflict")         // HTTP 409: e.g. a deleted secret of that name exists
+	ErrForbidden = errors.New("keyvault: forbidden")        // HTTP 401, 403: the gateway's identity lacks access
+	ErrInvalid   = errors.New("keyvault: invalid argument") // HTTP 400, 413, or refused before the call
+	// ErrThrottled: HTTP 429, after the SDK's retries. The error may carry
+	// the service's Retry-After (see RetryAfter).
+	ErrThrottled = errors.New("keyvault: throttled")
+	// ErrUnreachable: the vault could not be reached or did not answer
+	// itself: a transport failure (connection refused or reset, DNS, TLS)
+	// or HTTP 502, 503 or 504 from the front end, after the SDK's retries.
+	ErrUnreachable = errors.New("keyvault: vault unreachable")
+	// ErrTimeout: a deadline passed inside the client (the call's context
+	// or a transport timeout).
+	ErrTimeout = errors.New("keyvault: timed out")
 )
+
+// RetryAfter returns how long the service asked the caller to wait, when
+// err carries a Retry-After it sent (with ErrThrottled or ErrUnreachable).
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}
 
 // ToName turns a secret path into a Key Vault secret name; FromName is its
 // inverse. Empty segments, and characters other than letters, digits and

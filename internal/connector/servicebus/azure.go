@@ -2,10 +2,14 @@ package servicebus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -644,8 +648,11 @@ func convert(m *azservicebus.ReceivedMessage, locked bool) Message {
 	return out
 }
 
-// mapError wraps an SDK error with the operation and entity, and with
-// ErrNotFound, ErrForbidden, ErrTooLarge or ErrLockLost where one applies.
+// mapError wraps an SDK error with the operation and entity, and with the
+// sentinel of its class where one applies: ErrTooLarge, ErrNotFound,
+// ErrForbidden, ErrLockLost, ErrConflict, ErrThrottled, ErrUnreachable or
+// ErrTimeout. A caller's cancellation keeps context.Canceled and gets no
+// class.
 func mapError(op string, ent entityRef, err error) error {
 	if err == nil {
 		return nil
@@ -653,40 +660,123 @@ func mapError(op string, ent entityRef, err error) error {
 	if errors.Is(err, ErrClosed) {
 		return err
 	}
-	var sentinel error
-	var sbErr *azservicebus.Error
-	var amqpErr *amqp.Error
-	switch {
-	case errors.Is(err, azservicebus.ErrMessageTooLarge):
-		sentinel = ErrTooLarge
-	case errors.As(err, &sbErr):
-		switch sbErr.Code {
-		case azservicebus.CodeNotFound:
-			sentinel = ErrNotFound
-		case azservicebus.CodeUnauthorizedAccess:
-			sentinel = ErrForbidden
-		case azservicebus.CodeLockLost:
-			sentinel = ErrLockLost
-		case azservicebus.CodeClosed:
-			sentinel = ErrClosed
-		}
-	}
-	if sentinel == nil && errors.As(err, &amqpErr) {
-		switch amqpErr.Condition {
-		case amqp.ErrCondNotFound:
-			sentinel = ErrNotFound
-		case amqp.ErrCondUnauthorizedAccess:
-			sentinel = ErrForbidden
-		case amqp.ErrCondMessageSizeExceeded:
-			sentinel = ErrTooLarge
-		case "com.microsoft:message-lock-lost":
-			sentinel = ErrLockLost
-		}
-	}
+	sentinel := classOf(err)
 	if sentinel != nil {
 		return fmt.Errorf("%w: %s %q: %w", sentinel, op, ent, err)
 	}
 	return fmt.Errorf("servicebus: %s %q: %w", op, ent, err)
+}
+
+// Service Bus AMQP conditions beyond go-amqp's constants.
+const (
+	condServerBusy          = amqp.ErrCond("com.microsoft:server-busy")
+	condTimeout             = amqp.ErrCond("com.microsoft:timeout")
+	condLockLost            = amqp.ErrCond("com.microsoft:message-lock-lost")
+	condSessionLockLost     = amqp.ErrCond("com.microsoft:session-lock-lost")
+	condSessionCannotBeLock = amqp.ErrCond("com.microsoft:session-cannot-be-locked")
+	condEntityAlreadyExists = amqp.ErrCond("com.microsoft:entity-already-exists")
+	condMessageNotFound     = amqp.ErrCond("com.microsoft:message-not-found")
+	condSessionNotFound     = amqp.ErrCond("com.microsoft:session-not-found")
+	condPublisherRevoked    = amqp.ErrCond("com.microsoft:publisher-revoked")
+)
+
+// classOf is the sentinel of an SDK error's class, or nil.
+func classOf(err error) error {
+	if errors.Is(err, azservicebus.ErrMessageTooLarge) {
+		return ErrTooLarge
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	// The AMQP condition is the most specific; the SDK's code comes from it
+	// or from where the error was delivered.
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) {
+		switch amqpErr.Condition {
+		case amqp.ErrCondNotFound, condMessageNotFound, condSessionNotFound:
+			return ErrNotFound
+		case amqp.ErrCondUnauthorizedAccess, condPublisherRevoked:
+			return ErrForbidden
+		case amqp.ErrCondMessageSizeExceeded:
+			return ErrTooLarge
+		case condLockLost:
+			return ErrLockLost
+		case amqp.ErrCondResourceLocked, condSessionLockLost, condSessionCannotBeLock, condEntityAlreadyExists:
+			return ErrConflict
+		case condServerBusy:
+			return ErrThrottled
+		case condTimeout:
+			return ErrTimeout
+		case amqp.ErrCondConnectionForced, amqp.ErrCondConnectionRedirect, amqp.ErrCondFramingError:
+			return ErrUnreachable
+		}
+	}
+	var sbErr *azservicebus.Error
+	if errors.As(err, &sbErr) {
+		switch sbErr.Code {
+		case azservicebus.CodeNotFound:
+			return ErrNotFound
+		case azservicebus.CodeUnauthorizedAccess:
+			return ErrForbidden
+		case azservicebus.CodeLockLost:
+			return ErrLockLost
+		case azservicebus.CodeTimeout:
+			return ErrTimeout
+		case azservicebus.CodeConnectionLost:
+			return ErrUnreachable
+		case azservicebus.CodeClosed:
+			return ErrClosed
+		}
+	}
+	// A management (RPC) answer's status.
+	var rpc interface{ RPCCode() int }
+	if errors.As(err, &rpc) {
+		switch rpc.RPCCode() {
+		case 401, 403:
+			return ErrForbidden
+		case 404:
+			return ErrNotFound
+		case 408:
+			return ErrTimeout
+		case 409:
+			return ErrConflict
+		case 410:
+			return ErrLockLost
+		case 413:
+			return ErrTooLarge
+		case 429:
+			return ErrThrottled
+		case 502, 503, 504:
+			return ErrUnreachable
+		}
+	}
+	// The way to the namespace: a dial that failed (even by timing out)
+	// is unreachable; another network timeout is a timeout.
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return ErrUnreachable
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return ErrTimeout
+	}
+	var (
+		connErr *amqp.ConnError
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		recErr  tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &opErr), errors.As(err, &dnsErr),
+		errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &netErr),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrUnreachable
+	}
+	return nil
 }
 
 // errSDKPanic marks an error made from a panic inside the SDK.

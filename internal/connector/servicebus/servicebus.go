@@ -61,12 +61,28 @@ type Bus interface {
 	Close() error
 }
 
-// Errors a Bus returns (wrapped with detail).
+// Errors a Bus returns (wrapped with detail). A failure of the service or
+// of the way to it wraps at most one of them; see mapError in azure.go for
+// the AMQP conditions and SDK codes behind each.
 var (
 	ErrNotFound  = errors.New("servicebus: entity not found")
 	ErrLockLost  = errors.New("servicebus: message lock lost or unknown")
 	ErrTooLarge  = errors.New("servicebus: message too large")
 	ErrForbidden = errors.New("servicebus: forbidden")
+	// ErrConflict: the entity or message is held or exists in a way that
+	// refuses the operation (amqp:resource-locked, session locks,
+	// entity-already-exists).
+	ErrConflict = errors.New("servicebus: conflict")
+	// ErrThrottled: the namespace is busy (com.microsoft:server-busy),
+	// after the SDK's retries.
+	ErrThrottled = errors.New("servicebus: throttled")
+	// ErrUnreachable: the namespace could not be reached or the connection
+	// was lost for good (transport errors, azservicebus CodeConnectionLost,
+	// AMQP connection errors).
+	ErrUnreachable = errors.New("servicebus: namespace unreachable")
+	// ErrTimeout: a deadline passed (the call's context, a transport
+	// timeout, or com.microsoft:timeout from the service).
+	ErrTimeout = errors.New("servicebus: timed out")
 )
 
 // Named returns b under another namespace name: the name policies and tool

@@ -38,7 +38,10 @@ What it does:
     sniffing: every data section is itself an encoded message, because the
     Python binding does not expose a delivery's message format);
   * entities named with --absent do not exist (attach fails with
-    amqp:not-found).
+    amqp:not-found);
+  * faults: --refuse ENTITY=CONDITION refuses every attach to ENTITY with
+    that AMQP error condition (e.g. com.microsoft:server-busy), and --hang
+    ENTITY never answers an attach to ENTITY.
 
 What it does not do: TLS, real authentication (any token is accepted),
 sessions, deferral (a defer is refused with amqp:not-implemented),
@@ -49,6 +52,7 @@ administration API, persistence. Entity names are case-insensitive.
 Usage: sbstub.py --port N [--host 127.0.0.1] [--lock-seconds 60]
                  [--max-delivery-count 10] [--max-message-size 262144]
                  [--absent NAME]... [--deny NAME]...
+                 [--refuse NAME=CONDITION]... [--hang NAME]...
                  [--exit-on-stdin-eof] [--verbose]
 It prints "sbstub listening on HOST:PORT" once the socket is bound.
 """
@@ -375,6 +379,11 @@ class Broker(Handler):
         self.conn_seq = 0
         self.absent = set(n.strip("/").lower() for n in opts.absent)
         self.deny = set(n.strip("/").lower() for n in opts.deny)
+        self.refusals = {}
+        for spec in opts.refuse:
+            name, _, cond = spec.partition("=")
+            self.refusals[name.strip("/").lower()] = cond
+        self.hang = set(n.strip("/").lower() for n in opts.hang)
         self.container = None
 
     # -- reactor lifecycle --------------------------------------------------
@@ -493,6 +502,11 @@ class Broker(Handler):
                 )
             if base in self.deny:
                 return self.refuse(link, "amqp:unauthorized-access", "access to '%s' is denied" % base)
+            if base in self.refusals:
+                return self.refuse(link, self.refusals[base], "fault injected for '%s'" % base)
+            if base in self.hang:
+                log("hang", repr(address))
+                return
         link.source.copy(link.remote_source)
         link.target.copy(link.remote_target)
         if kind == "mgmt":
@@ -924,6 +938,8 @@ def main(argv):
     p.add_argument("--max-message-size", type=int, default=256 * 1024)
     p.add_argument("--absent", action="append", default=[], help="entity that does not exist")
     p.add_argument("--deny", action="append", default=[], help="entity whose claims are refused")
+    p.add_argument("--refuse", action="append", default=[], help="ENTITY=CONDITION: refuse attaches with that condition")
+    p.add_argument("--hang", action="append", default=[], help="entity whose attaches are never answered")
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     p.add_argument("--verbose", action="store_true")
     opts = p.parse_args(argv)
