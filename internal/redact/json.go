@@ -99,14 +99,13 @@ func (r *Registry) lookup(jobID string) *secrets {
 	return r.jobs[jobID]
 }
 
-// find returns the label of the first form found in s.
+// find returns the label of a form found in text, as it is or behind
+// escapes (hidden.go).
 func (s *secrets) find(text string) (string, bool) {
-	for _, f := range s.order {
-		if strings.Contains(text, f) {
-			return s.labels[f], true
-		}
+	if l, ok := s.findPlain(text); ok {
+		return l, true
 	}
-	return "", false
+	return s.hidden(text)
 }
 
 // scanner walks one JSON document. With redact set it builds out from the
@@ -433,8 +432,8 @@ func (sc *scanner) decoded(start int, s string, depth int) error {
 		}
 		return nil
 	}
-	if out := sc.sec.rep.Replace(red); out != red {
-		n += strings.Count(out, "[REDACTED:") - strings.Count(red, "[REDACTED:")
+	if out, k := sc.sec.scrub(red); out != red {
+		n += k
 		red = out
 	}
 	if red == s {

@@ -143,11 +143,11 @@ func (r *Registry) String(jobID, s string) (string, int) {
 	if sec == nil || s == "" {
 		return s, 0
 	}
-	out := sec.rep.Replace(s)
+	out, n := sec.scrub(s)
 	if out == s {
 		return s, 0
 	}
-	return out, strings.Count(out, "[REDACTED:") - strings.Count(s, "[REDACTED:")
+	return out, max(n, 1)
 }
 
 // Bytes is String for byte slices; the input is returned as is when
@@ -171,7 +171,7 @@ func (r *Registry) Any(s string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, sec := range r.jobs {
-		s = sec.rep.Replace(s)
+		s, _ = sec.scrub(s)
 	}
 	return s
 }

@@ -1,0 +1,71 @@
+package redact
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestHiddenBehindEscapes: a secret written inside a plain string behind
+// JSON escapes (as encoding/json writes `&`), or behind percent-escapes in
+// lower case or in part, is found, and the string holding it is replaced
+// whole, in plain text, in JSON strings (at any depth of escaping) and in
+// log lines.
+func TestHiddenBehindEscapes(t *testing.T) {
+	const sec = "Tr0ub4dor&3-correct-horse/+="
+	r := New()
+	r.Add("j", sec, "v/db")
+	goEsc, _ := json.Marshal(sec) // "Tr0ub4dor\u00263-correct-horse/+="
+	inner := string(goEsc[1 : len(goEsc)-1])
+	texts := map[string]string{
+		"json escape in text":    "pw=" + inner,
+		"every char escaped":     "pw=" + strings.Trim(escapeAll(sec), `"`),
+		"escaped slash":          "pw=" + strings.ReplaceAll(sec, "/", `\/`),
+		"lower-case percent":     "pw=" + strings.NewReplacer("&", "%26", "/", "%2f", "+", "%2b", "=", "%3d").Replace(sec),
+		"partly percent-encoded": "pw=" + strings.Replace(sec, "+", "%2B", 1),
+	}
+	for name, text := range texts {
+		if _, ok := r.Find("j", text); !ok {
+			t.Errorf("%s: Find misses %q", name, text)
+		}
+		if got, n := r.String("j", text); got != Marker("v/db") || n == 0 {
+			t.Errorf("%s: String(%q) = %q, %d", name, text, got, n)
+		}
+		raw, _ := json.Marshal(map[string]any{"body": text, "n": 1.50})
+		out, n, err := r.JSON("j", raw)
+		if err != nil || n == 0 || strings.Contains(string(out), "correct-horse") || !strings.Contains(string(out), `"n":1.5`) {
+			t.Errorf("%s: JSON(%s) = %s, %d, %v", name, raw, out, n, err)
+		}
+		if _, ok, err := r.FindJSON("j", raw); !ok || err != nil {
+			t.Errorf("%s: FindJSON misses %s", name, raw)
+		}
+		if got := r.Any("line " + text); strings.Contains(got, "correct-horse") {
+			t.Errorf("%s: Any(%q) = %q", name, text, got)
+		}
+	}
+	// Text with escapes but no secret is left alone.
+	for _, text := range []string{`a\u0026b`, "100%", "%zz", `\`, `\u12`, `\ud800`, "a%2Fb"} {
+		if got, n := r.String("j", text); got != text || n != 0 {
+			t.Errorf("String(%q) = %q, %d", text, got, n)
+		}
+	}
+}
+
+func FuzzUnescape(f *testing.F) {
+	for _, s := range []string{`a\u0026b`, `\ud83d\ude00`, `\ud800x`, "%2f%zz%", `\`, `\u`, "+%2B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Undoing escapes never panics and never grows the text beyond
+		// what a rune per byte allows; a text without escapes is its own
+		// only variant.
+		for _, v := range unescapedVariants(s) {
+			if len(v) > 3*len(s)+3 {
+				t.Fatalf("variant of %q grew to %d bytes", s, len(v))
+			}
+		}
+		if !strings.ContainsAny(s, `\%`) && len(unescapedVariants(s)) != 0 {
+			t.Fatalf("variants of %q without escapes", s)
+		}
+	})
+}
