@@ -230,7 +230,7 @@ who, when and why.
 		f.add(c)
 		if sub != "status" {
 			c.Flags().StringVar(&reason, "reason", "", "why (recorded)")
-			c.Flags().StringVar(&by, "by", os.Getenv("USER"), "who (recorded)")
+			c.Flags().StringVar(&by, "by", os.Getenv("USER"), "a note kept beside the reason (the recorded actor is the admin token used)")
 		}
 		cmd.AddCommand(c)
 	}

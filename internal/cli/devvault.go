@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,10 @@ for every request) makes requests for a secret answer an Azure-shaped error
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := filepath.Join(dataDir, "devvault")
+			// A fresh data directory has no devvault folder yet.
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return withCode(ExitUsage, err)
+			}
 			srv, err := devvault.New(devvault.Options{Vault: vault, Port: port, PersistPath: filepath.Join(dir, vault+".json")})
 			if err != nil {
 				return withCode(ExitUsage, err)

@@ -49,7 +49,16 @@ Routes (admin = Authorization: Bearer <admin token>):
             POST /v1/approvals/{id}/decision (signed), GET|POST /v1/lockdown (admin)
   all       GET /v1/did, /healthz, /readyz, /metrics
 Job routes also accept the job's own token; model routes take it as the API
-key (Authorization: Bearer, x-api-key) or in X-CST.
+key (Authorization: Bearer, x-api-key) or in X-CST. A credential may come in
+X-CST, X-Scoped-Token or Authorization; headers that carry different
+credentials are refused (STRICT_AUTH_HEADERS), as is an X-Run-Id naming
+another job (TOKEN_JOB_MISMATCH) or an X-Policy-Hash other than the token's
+pin (POLICY_HASH_MISMATCH). Every error is {"error":{"code","message"}};
+every response carries X-Request-Id (the caller's, when well formed).
+
+Connections are bounded: --read-header-timeout, --read-timeout (whole
+request), --idle-timeout, --max-conns; --write-timeout is off by default so
+that streamed model answers are not cut.
 
 The model gateway runs when a provider is configured: --provider NAME=BASEURL
 (repeatable; the key comes from CLAWEA_PROVIDER_<NAME>_API_KEY, or for openai,
@@ -132,6 +141,12 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringArrayVar(&localBuses, "local-bus", nil, "serve this Service Bus namespace from the store's local queue (repeatable)")
 	fl.StringArrayVar(&devVaults, "devvault", nil, "a dev vault's connection file (clawea devvault) to serve as a Key Vault (repeatable)")
 	fl.StringArrayVar(&trustGateways, "trust-gateway", nil, "gateway signer did:key whose receipts finished bundles may carry (repeatable; gateways of this data directory are trusted)")
+	d := server.DefaultHTTPLimits
+	fl.DurationVar(&cfg.HTTP.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time allowed to read a request's headers")
+	fl.DurationVar(&cfg.HTTP.ReadTimeout, "read-timeout", d.ReadTimeout, "time allowed to read a whole request, body included")
+	fl.DurationVar(&cfg.HTTP.WriteTimeout, "write-timeout", 0, "time allowed to write a response, streamed model answers included (0: none)")
+	fl.DurationVar(&cfg.HTTP.IdleTimeout, "idle-timeout", d.IdleTimeout, "close keep-alive connections idle this long")
+	fl.IntVar(&cfg.HTTP.MaxConns, "max-conns", d.MaxConns, "open connections at most; further clients wait to be accepted")
 	fl.StringArrayVar(&registrySigners, "registry-signer", nil, "policy registry signer did:key a gateway trusts (repeatable; default: this data directory's registry)")
 	return cmd
 }

@@ -116,9 +116,25 @@ func TestPersistenceRejectsBadFiles(t *testing.T) {
 			t.Errorf("%s: New accepted the file", name)
 		}
 	}
-	// A missing file is an empty vault; a missing directory fails on write.
-	srv, err := devvault.New(devvault.Options{PersistPath: filepath.Join(dir, "nope", "v.json")})
+	// A missing file is an empty vault, and a missing directory is
+	// created on the first write (a fresh data directory).
+	fresh := filepath.Join(dir, "nope", "deeper", "v.json")
+	srv, err := devvault.New(devvault.Options{PersistPath: fresh})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Put("a", "b", ""); err != nil {
+		t.Fatalf("Put into a fresh directory: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal(err)
+	}
+	// A directory that cannot be made (a file took its name) fails on write.
+	srv, err = devvault.New(devvault.Options{PersistPath: filepath.Join(dir, "late", "v.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "late"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.Put("a", "b", ""); err == nil || !strings.Contains(err.Error(), "persist") {

@@ -431,6 +431,10 @@ func (s *Server) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("devvault: encoding store: %w", err)
 	}
+	// The folder may not exist yet (a fresh data directory).
+	if err := os.MkdirAll(filepath.Dir(s.persistPath), 0o700); err != nil {
+		return fmt.Errorf("devvault: persisting: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(s.persistPath), ".devvault-*.tmp")
 	if err != nil {
 		return fmt.Errorf("devvault: persisting: %w", err)

@@ -7,7 +7,6 @@ package issuer
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/policy"
@@ -224,18 +224,12 @@ type Issued struct {
 	Kid       string
 }
 
-// APIError is an issuer error: {"error": CODE, "message": ...} in the
-// reference's shape, with an HTTP status.
-type APIError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"error"`
-	Message string `json:"message"`
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+// APIError is an issuer error: httpapi's one error type, written as
+// {"error":{"code","message"}}.
+type APIError = httpapi.Error
 
 func apiErr(status int, code, format string, args ...any) *APIError {
-	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
 // Issue validates a request the way the reference issuer does and mints a
@@ -298,7 +292,7 @@ func (is *Issuer) Issue(ctx context.Context, r IssueRequest) (*Issued, error) {
 		return nil, ae
 	}
 	if err != nil {
-		return nil, apiErr(503, "SIGNING_NOT_CONFIGURED", "%v", err)
+		return nil, httpapi.New(503, "SIGNING_NOT_CONFIGURED", "no active signing key").Wrap(err)
 	}
 	if is.state != nil {
 		// A key revoked elsewhere reaches this node's mirror within a poll.
@@ -312,14 +306,14 @@ func (is *Issuer) Issue(ctx context.Context, r IssueRequest) (*Issued, error) {
 	c.TokenScopeHash = c.ScopeHash()
 	tok, err := token.Sign(&c, k)
 	if err != nil {
-		return nil, apiErr(500, "ISSUE_FAILED", "%v", err)
+		return nil, httpapi.New(500, "ISSUE_FAILED", "the token could not be signed").Wrap(err)
 	}
 	claimsJSON, _ := canon.Marshal(c)
 	out := &Issued{Token: tok, TokenHash: token.Hash(tok), Claims: c, Kid: signer.KID(k.Public())}
 	if err := is.st.PutIssuedToken(ctx, store.IssuedToken{TokenHash: out.TokenHash, JTI: c.JTI, Sub: c.Sub, JobID: c.MissionID,
 		ScopeHash: c.TokenScopeHash, PolicyHash: c.PolicyHash, Kid: out.Kid, IssuedAt: now, ExpiresAt: time.Unix(exp, 0),
 		Claims: claimsJSON}); err != nil {
-		return nil, apiErr(503, "ISSUE_FAILED", "cannot record the token: %v", err)
+		return nil, httpapi.New(503, "ISSUE_FAILED", "cannot record the token").Wrap(err)
 	}
 	return out, nil
 }
@@ -339,24 +333,8 @@ func (is *Issuer) Revoke(ctx context.Context, tokenHash, reason, by, jobID strin
 
 // Register adds the issuer routes. adminToken guards issue, revoke and the
 // revocation feeds.
-func (is *Issuer) Register(mux *http.ServeMux, adminToken string) {
-	admin := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			auth := strings.TrimSpace(r.Header.Get("Authorization"))
-			if auth == "" {
-				writeErr(w, apiErr(401, "UNAUTHORIZED", "Missing Authorization header"))
-				return
-			}
-			if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-				auth = strings.TrimSpace(auth[7:])
-			}
-			if adminToken == "" || subtle.ConstantTimeCompare([]byte(auth), []byte(adminToken)) != 1 {
-				writeErr(w, apiErr(401, "UNAUTHORIZED", "Invalid admin token"))
-				return
-			}
-			h(w, r)
-		}
-	}
+func (is *Issuer) Register(mux httpapi.Router, adminToken string) {
+	admin := (&httpapi.Auth{AdminToken: adminToken}).Admin
 	mux.HandleFunc("POST /v1/tokens/issue", admin(is.handleIssue))
 	mux.HandleFunc("POST /v1/tokens/revoke", admin(is.handleRevoke))
 	mux.HandleFunc("POST /v1/tokens/introspect", is.handleIntrospect)
@@ -375,7 +353,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, e *APIError) { writeJSON(w, e.Status, e) }
+func writeErr(w http.ResponseWriter, r *http.Request, e *APIError) { httpapi.Write(w, r, e) }
 
 func readBody(w http.ResponseWriter, r *http.Request, v any) *APIError {
 	data, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
@@ -385,7 +363,7 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) *APIError {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return apiErr(400, "INVALID_JSON", "body: %v", err)
+		return apiErr(400, "INVALID_JSON", "the body is not a valid JSON object for this request (malformed, an unknown field or a wrong type)").Wrap(err)
 	}
 	return nil
 }
@@ -406,7 +384,7 @@ type issueBody struct {
 func (is *Issuer) handleIssue(w http.ResponseWriter, r *http.Request) {
 	var b issueBody
 	if e := readBody(w, r, &b); e != nil {
-		writeErr(w, e)
+		writeErr(w, r, e)
 		return
 	}
 	req := IssueRequest{Sub: b.Sub, Scope: b.Scope, MissionID: b.MissionID, PolicyHash: b.PolicyHash, AgentDID: b.AgentDID,
@@ -414,21 +392,21 @@ func (is *Issuer) handleIssue(w http.ResponseWriter, r *http.Request) {
 	if len(b.Aud) > 0 {
 		var a token.Audience
 		if err := json.Unmarshal(b.Aud, &a); err != nil {
-			writeErr(w, apiErr(400, "INVALID_REQUEST", "aud must be a string or a list of strings"))
+			writeErr(w, r, apiErr(400, "INVALID_REQUEST", "aud must be a string or a list of strings"))
 			return
 		}
 		req.Aud = a.Values
 	}
 	if b.TTLSec != nil {
 		if *b.TTLSec <= 0 {
-			writeErr(w, apiErr(400, "INVALID_TTL", "ttl_sec must be a positive number"))
+			writeErr(w, r, apiErr(400, "INVALID_TTL", "ttl_sec must be a positive number"))
 			return
 		}
 		req.TTL = time.Duration(*b.TTLSec) * time.Second
 	}
 	if b.Exp != nil {
 		if *b.Exp <= 0 {
-			writeErr(w, apiErr(400, "INVALID_EXP", "exp must be a positive number"))
+			writeErr(w, r, apiErr(400, "INVALID_EXP", "exp must be a positive number"))
 			return
 		}
 		req.Exp = int64(*b.Exp)
@@ -437,10 +415,10 @@ func (is *Issuer) handleIssue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) {
-			writeErr(w, ae)
+			writeErr(w, r, ae)
 			return
 		}
-		writeErr(w, apiErr(500, "ISSUE_FAILED", "%v", err))
+		writeErr(w, r, httpapi.New(500, "ISSUE_FAILED", "the token could not be issued").Wrap(err))
 		return
 	}
 	c := out.Claims
@@ -472,7 +450,7 @@ func isHex64(s string) bool {
 func (is *Issuer) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	var b revokeBody
 	if e := readBody(w, r, &b); e != nil {
-		writeErr(w, e)
+		writeErr(w, r, e)
 		return
 	}
 	hash := strings.ToLower(strings.TrimSpace(b.TokenHash))
@@ -486,11 +464,11 @@ func (is *Issuer) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if hash == "" {
-		writeErr(w, apiErr(400, "INVALID_REQUEST", "token or token_hash is required"))
+		writeErr(w, r, apiErr(400, "INVALID_REQUEST", "token or token_hash is required"))
 		return
 	}
 	if !isHex64(hash) {
-		writeErr(w, apiErr(400, "INVALID_TOKEN_HASH", "token_hash must be 64 lowercase hex characters"))
+		writeErr(w, r, apiErr(400, "INVALID_TOKEN_HASH", "token_hash must be 64 lowercase hex characters"))
 		return
 	}
 	reason := strings.TrimSpace(b.Reason)
@@ -500,9 +478,9 @@ func (is *Issuer) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		reason = "revoked"
 	}
-	rec, existed, err := is.Revoke(r.Context(), hash, reason, "admin", jobID, expires)
+	rec, existed, err := is.Revoke(r.Context(), hash, reason, httpapi.Actor(r.Context()), jobID, expires)
 	if err != nil {
-		writeErr(w, apiErr(503, "REVOCATION_NOT_CONFIGURED", "revocation storage is unavailable"))
+		writeErr(w, r, apiErr(503, "REVOCATION_NOT_CONFIGURED", "revocation storage is unavailable"))
 		return
 	}
 	status := "revoked"
@@ -519,21 +497,21 @@ func (is *Issuer) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		Token string `json:"token"`
 	}
 	if e := readBody(w, r, &b); e != nil {
-		writeErr(w, e)
+		writeErr(w, r, e)
 		return
 	}
 	if b.Token == "" {
-		writeErr(w, apiErr(400, "INVALID_REQUEST", "token is required"))
+		writeErr(w, r, apiErr(400, "INVALID_REQUEST", "token is required"))
 		return
 	}
 	out, err := is.Introspect(r.Context(), b.Token)
 	if err != nil {
 		var te *token.Error
 		if errors.As(err, &te) {
-			writeErr(w, apiErr(te.Status, te.Code, "%s", te.Msg))
+			writeErr(w, r, apiErr(te.Status, te.Code, "%s", te.Msg))
 			return
 		}
-		writeErr(w, apiErr(500, "INTROSPECTION_FAILED", "%v", err))
+		writeErr(w, r, httpapi.New(500, "INTROSPECTION_FAILED", "the token could not be introspected").Wrap(err))
 		return
 	}
 	writeJSON(w, 200, out)
@@ -594,7 +572,7 @@ type JWK struct {
 func (is *Issuer) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	keys, err := is.st.ListIssuerKeys(r.Context())
 	if err != nil {
-		writeErr(w, apiErr(503, "SIGNING_CONFIG_INVALID", "keys unavailable"))
+		writeErr(w, r, apiErr(503, "SIGNING_CONFIG_INVALID", "keys unavailable"))
 		return
 	}
 	now := is.now()
@@ -629,7 +607,7 @@ func (is *Issuer) handleEvents(stream bool) http.HandlerFunc {
 		if l := r.URL.Query().Get("limit"); l != "" {
 			n, err := strconv.Atoi(l)
 			if err != nil {
-				writeErr(w, apiErr(400, "INVALID_REQUEST", "limit must be a number"))
+				writeErr(w, r, apiErr(400, "INVALID_REQUEST", "limit must be a number"))
 				return
 			}
 			limit = max(1, min(n, 200))
@@ -638,14 +616,14 @@ func (is *Issuer) handleEvents(stream bool) http.HandlerFunc {
 		if c := r.URL.Query().Get("cursor"); c != "" {
 			n, err := strconv.ParseInt(c, 10, 64)
 			if err != nil || n < 0 {
-				writeErr(w, apiErr(400, "INVALID_REQUEST", "cursor must be a number from a previous page"))
+				writeErr(w, r, apiErr(400, "INVALID_REQUEST", "cursor must be a number from a previous page"))
 				return
 			}
 			after = n
 		}
 		revs, err := is.st.RevocationsSince(r.Context(), after, limit+1)
 		if err != nil {
-			writeErr(w, apiErr(503, "REVOCATION_NOT_CONFIGURED", "revocation storage is unavailable"))
+			writeErr(w, r, apiErr(503, "REVOCATION_NOT_CONFIGURED", "revocation storage is unavailable"))
 			return
 		}
 		complete := len(revs) <= limit

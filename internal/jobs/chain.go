@@ -131,7 +131,7 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	} else {
 		pv, err := canon.ValueOf(payload)
 		if err != nil {
-			return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err)
+			return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload is not valid JSON").Wrap(err)
 		}
 		praw = canon.AppendCompact(nil, &pv)
 	}
@@ -192,7 +192,7 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	case errors.Is(err, store.ErrConflict):
 		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open (or the evidence was already recorded)", jobID)
 	case err != nil:
-		return ev, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return ev, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	return ev, nil
 }

@@ -1,23 +1,17 @@
 package jobs
 
 import (
-	"context"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/clawea/clawea/token"
+	"github.com/clawea/clawea/internal/httpapi"
 )
 
 // Verifier checks job tokens (a *token.Verifier).
-type Verifier interface {
-	Verify(ctx context.Context, tok string, req token.Request) (*token.Verified, error)
-}
+type Verifier = httpapi.Verifier
 
 // API serves the job routes. Opening and listing jobs and managing agents
 // need the admin token; a job's own token (scope job:events) may read its
@@ -29,17 +23,19 @@ type API struct {
 }
 
 // Register adds the routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/jobs", a.admin(a.start))
-	mux.HandleFunc("GET /v1/jobs", a.admin(a.list))
-	mux.HandleFunc("GET /v1/jobs/{id}", a.jobAuth(a.get))
-	mux.HandleFunc("GET /v1/jobs/{id}/events", a.jobAuth(a.events))
-	mux.HandleFunc("POST /v1/jobs/{id}/events", a.jobAuth(a.appendEvent))
-	mux.HandleFunc("POST /v1/jobs/{id}/finish", a.jobAuth(a.finish))
-	mux.HandleFunc("GET /v1/jobs/{id}/bundles", a.admin(a.bundles))
-	mux.HandleFunc("GET /v1/jobs/{id}/export", a.admin(a.export))
-	mux.HandleFunc("POST /v1/agents", a.admin(a.createAgent))
-	mux.HandleFunc("GET /v1/agents", a.admin(a.listAgents))
+func (a *API) Register(mux httpapi.Router) {
+	auth := &httpapi.Auth{AdminToken: a.AdminToken, Tokens: a.Tokens}
+	admin, jobAuth := auth.Admin, auth.AdminOrJob("id", ScopeJobEvents)
+	mux.HandleFunc("POST /v1/jobs", admin(a.start))
+	mux.HandleFunc("GET /v1/jobs", admin(a.list))
+	mux.HandleFunc("GET /v1/jobs/{id}", jobAuth(a.get))
+	mux.HandleFunc("GET /v1/jobs/{id}/events", jobAuth(a.events))
+	mux.HandleFunc("POST /v1/jobs/{id}/events", jobAuth(a.appendEvent))
+	mux.HandleFunc("POST /v1/jobs/{id}/finish", jobAuth(a.finish))
+	mux.HandleFunc("GET /v1/jobs/{id}/bundles", admin(a.bundles))
+	mux.HandleFunc("GET /v1/jobs/{id}/export", admin(a.export))
+	mux.HandleFunc("POST /v1/agents", admin(a.createAgent))
+	mux.HandleFunc("GET /v1/agents", admin(a.listAgents))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -51,75 +47,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// WriteError writes {"error":{"code","message"}}.
-func WriteError(w http.ResponseWriter, err error) {
-	var je *Error
-	if !errors.As(err, &je) {
-		var te *token.Error
-		if errors.As(err, &te) {
-			je = &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
-		} else {
-			je = &Error{Status: 500, Code: "INTERNAL", Msg: "internal error"}
-		}
-	}
-	writeJSON(w, je.Status, map[string]any{"error": map[string]string{"code": je.Code, "message": je.Msg}})
-}
-
-func bearer(r *http.Request) string {
-	if t := strings.TrimSpace(r.Header.Get("X-CST")); t != "" {
-		return strings.TrimSpace(strings.TrimPrefix(t, "Bearer "))
-	}
-	h := strings.TrimSpace(r.Header.Get("Authorization"))
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
-
-func (a *API) isAdmin(r *http.Request) bool {
-	t := bearer(r)
-	return a.AdminToken != "" && t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(a.AdminToken)) == 1
-}
-
-func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !a.isAdmin(r) {
-			WriteError(w, jerr(401, "UNAUTHORIZED", "admin token required"))
-			return
-		}
-		h(w, r)
-	}
-}
-
-// jobAuth admits the admin, or the job's own token with scope job:events.
-func (a *API) jobAuth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.isAdmin(r) {
-			h(w, r)
-			return
-		}
-		tok := bearer(r)
-		if tok == "" {
-			WriteError(w, jerr(401, "TOKEN_REQUIRED", "the admin token or the job's token is required"))
-			return
-		}
-		v, err := a.Tokens.Verify(r.Context(), tok, token.Request{JobID: r.PathValue("id")})
-		if err != nil {
-			WriteError(w, err)
-			return
-		}
-		if !slices.Contains(v.Claims.Scope, ScopeJobEvents) {
-			WriteError(w, jerr(403, "TOKEN_INSUFFICIENT_SCOPE", "the token lacks scope %s", ScopeJobEvents))
-			return
-		}
-		h(w, r)
-	}
-}
+// WriteError writes err in the one error shape (httpapi.Write).
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { httpapi.Write(w, r, err) }
 
 func decode(r *http.Request, v any) error {
 	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		return jerr(400, "BODY_READ_FAILED", "cannot read the body")
+		return jerr(400, "BODY_READ_FAILED", "cannot read the body").Wrap(err)
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil
@@ -127,7 +61,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jerr(400, "INVALID_JSON", "body: %v", err)
+		return jerr(400, "INVALID_JSON", "the body is not a valid JSON object for this request (malformed, an unknown field or a wrong type)").Wrap(err)
 	}
 	return nil
 }
@@ -135,12 +69,12 @@ func decode(r *http.Request, v any) error {
 func (a *API) start(w http.ResponseWriter, r *http.Request) {
 	var req StartRequest
 	if err := decode(r, &req); err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	out, err := a.Service.Start(r.Context(), req)
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
@@ -150,7 +84,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	jobs, err := a.Service.List(r.Context(), r.URL.Query().Get("after"), r.URL.Query().Get("status"), limit)
 	if err != nil {
-		WriteError(w, jerr(503, "STORE_UNAVAILABLE", "%v", err))
+		WriteError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	out := []map[string]any{}
@@ -164,7 +98,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	v, err := a.Service.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, 200, v)
@@ -173,12 +107,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := a.Service.Get(r.Context(), id); err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	evs, err := a.Service.st.ListEvents(r.Context(), id)
 	if err != nil {
-		WriteError(w, jerr(503, "STORE_UNAVAILABLE", "%v", err))
+		WriteError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	out := []json.RawMessage{}
@@ -196,23 +130,23 @@ type appendBody struct {
 func (a *API) appendEvent(w http.ResponseWriter, r *http.Request) {
 	var b appendBody
 	if err := decode(r, &b); err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	if ReservedEventType(b.EventType) {
-		WriteError(w, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are written only by clawea's gateways, with their receipts; choose another type", b.EventType))
+		WriteError(w, r, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are written only by clawea's gateways, with their receipts; choose another type", b.EventType))
 		return
 	}
 	var payload any = map[string]any{}
 	if len(b.Payload) > 0 {
 		if err := json.Unmarshal(b.Payload, &payload); err != nil {
-			WriteError(w, jerr(400, "EVENT_PAYLOAD_INVALID", "payload: %v", err))
+			WriteError(w, r, jerr(400, "EVENT_PAYLOAD_INVALID", "payload is not valid JSON").Wrap(err))
 			return
 		}
 	}
 	ev, err := a.Service.AppendEvent(r.Context(), r.PathValue("id"), b.EventType, payload)
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"event": json.RawMessage(ev.Event), "seq": ev.Seq, "segment": ev.Segment})
@@ -225,12 +159,12 @@ type finishBody struct {
 func (a *API) finish(w http.ResponseWriter, r *http.Request) {
 	var b finishBody
 	if err := decode(r, &b); err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	out, err := a.Service.Finish(r.Context(), r.PathValue("id"), b.Signed)
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	status := 200
@@ -244,11 +178,11 @@ func (a *API) bundles(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	bs, err := a.Service.Bundles(r.Context(), id)
 	if err != nil {
-		WriteError(w, jerr(503, "STORE_UNAVAILABLE", "%v", err))
+		WriteError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	if len(bs) == 0 {
-		WriteError(w, jerr(404, "BUNDLES_NOT_FOUND", "job %s has no bundles (not finished?)", id))
+		WriteError(w, r, ErrBundlesNotFound)
 		return
 	}
 	out := []FinishedBundle{}
@@ -271,12 +205,12 @@ func (a *API) createAgent(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 	}
 	if err := decode(r, &b); err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	ag, err := a.Service.CreateAgent(r.Context(), b.Name)
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"did": ag.DID, "name": ag.Name, "created_at": ts(ag.CreatedAt), "custodial": true})
@@ -285,7 +219,7 @@ func (a *API) createAgent(w http.ResponseWriter, r *http.Request) {
 func (a *API) listAgents(w http.ResponseWriter, r *http.Request) {
 	list, err := a.Service.ListAgents(r.Context())
 	if err != nil {
-		WriteError(w, jerr(503, "STORE_UNAVAILABLE", "%v", err))
+		WriteError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	out := []map[string]any{}
@@ -298,7 +232,7 @@ func (a *API) listAgents(w http.ResponseWriter, r *http.Request) {
 func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	x, err := a.Service.Export(r.Context(), r.PathValue("id"))
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, 200, x)

@@ -24,6 +24,7 @@ import (
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
 	"github.com/clawea/clawea/internal/evidence"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
@@ -67,17 +68,12 @@ type Store interface {
 	GetWPC(ctx context.Context, hash string) (store.WPC, error)
 }
 
-// Error is a job service error with a stable code and HTTP status.
-type Error struct {
-	Status int
-	Code   string
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error is a job service error: httpapi's one error type (a Go error
+// passed to jerr is kept as the private cause, never sent).
+type Error = httpapi.Error
 
 func jerr(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
 // Service is the job service.
@@ -226,7 +222,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, jerr(404, "POLICY_NOT_FOUND", "policy %s is not in the registry", req.PolicyHash)
 	} else if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	if req.Budget != nil && (req.Budget.MaxRequests < 0 || req.Budget.MaxTokensInput < 0 || req.Budget.MaxTokensOutput < 0) {
 		return nil, jerr(400, "BUDGET_INVALID", "budget limits must not be negative")
@@ -242,7 +238,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if err != nil {
 		var ae *issuer.APIError
 		if errors.As(err, &ae) {
-			return nil, jerr(ae.Status, ae.Code, "%s", ae.Message)
+			return nil, jerr(ae.Status, ae.Code, "%s", ae.Msg)
 		}
 		return nil, err
 	}
@@ -256,7 +252,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, refused(err)
 	}
 	if err := s.st.CreateJob(ctx, job); err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job: %v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job").Wrap(err)
 	}
 	if s.onChange != nil {
 		s.onChange(job)
@@ -316,15 +312,15 @@ func (s *Service) Get(ctx context.Context, id string) (*View, error) {
 		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", id)
 	}
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	evs, err := s.st.ListEvents(ctx, id)
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	items, err := s.st.ListItems(ctx, id)
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	v := &View{ID: j.ID, Status: j.Status, AgentDID: j.AgentDID, PolicyHash: j.PolicyHash, ScopeHash: j.ScopeHash, TokenHash: j.TokenHash,
 		Labels: j.Labels, Budget: j.Budget, CreatedAt: ts(j.CreatedAt), ExpiresAt: ts(j.ExpiresAt), Events: len(evs),
@@ -389,7 +385,7 @@ func (s *Service) AddEvidence(ctx context.Context, ev store.JobEvent, kind, item
 	case errors.Is(err, store.ErrConflict):
 		return jerr(409, "EVIDENCE_REJECTED", "job %s is not open, or %s %s is already recorded", ev.JobID, kind, itemID)
 	case err != nil:
-		return jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	return nil
 }
@@ -407,7 +403,7 @@ func (s *Service) CreateAgent(ctx context.Context, name string) (store.Agent, er
 	}
 	a := store.Agent{DID: k.DID(), Name: strings.TrimSpace(name), SealedKey: sealed, CreatedAt: s.now()}
 	if err := s.st.PutAgent(ctx, a); err != nil {
-		return store.Agent{}, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return store.Agent{}, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	return a, nil
 }
@@ -465,7 +461,7 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
 	}
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	switch j.Status {
 	case store.JobFinished:
@@ -473,18 +469,18 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 	case store.JobOpen:
 		// An empty job stays open: there is nothing to prove yet.
 		if evs, err := s.st.ListEvents(ctx, jobID); err != nil {
-			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		} else if len(evs) == 0 {
 			return nil, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", jobID)
 		}
 		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-				return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+				return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 			}
-			return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", jobID, err)
+			return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state", jobID).Wrap(err)
 		}
 		if j, err = s.st.GetJob(ctx, jobID); err != nil {
-			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		}
 		if s.onChange != nil {
 			s.onChange(j)
@@ -503,7 +499,7 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 	case aerr == nil:
 		key, err := s.custody.Open(agent.DID, agent.SealedKey)
 		if err != nil {
-			return nil, jerr(500, "AGENT_KEY_UNAVAILABLE", "%v", err)
+			return nil, jerr(500, "AGENT_KEY_UNAVAILABLE", "the agent's key is unavailable").Wrap(err)
 		}
 		for _, p := range payloads {
 			env, err := envelope.Sign(key, envelope.TypeBundle, mustValue(p), envelope.Options{IssuedAt: j.FinishedAt})
@@ -513,7 +509,7 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 			envs = append(envs, env)
 		}
 	case !errors.Is(aerr, store.ErrNotFound):
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", aerr)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(aerr)
 	case len(signed) == 0:
 		v, _ := s.Get(ctx, jobID)
 		return &FinishResult{Job: v, Status: "awaiting_signature", SignBy: j.AgentDID, Payloads: payloads}, nil
@@ -524,7 +520,7 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 		for i, raw := range signed {
 			env, err := checkSigned(raw, payloads[i], j.AgentDID)
 			if err != nil {
-				return nil, jerr(400, "SIGNATURE_REJECTED", "signed bundle %d: %v", i, err)
+				return nil, jerr(400, "SIGNATURE_REJECTED", "signed bundle %d does not verify", i).Wrap(err)
 			}
 			envs = append(envs, env)
 		}
@@ -569,11 +565,11 @@ func checkSigned(raw, payload json.RawMessage, agent string) (*envelope.Envelope
 func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, int, error) {
 	evs, err := s.st.ListEvents(ctx, j.ID)
 	if err != nil {
-		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	items, err := s.st.ListItems(ctx, j.ID)
 	if err != nil {
-		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, 0, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	var segs []*segmentEvidence
 	bySeg := map[int]*segmentEvidence{}
@@ -594,7 +590,7 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 		sg.events = append(sg.events, ev)
 		e, err := Event(ev)
 		if err != nil {
-			return nil, 0, jerr(500, "EVENT_CORRUPTED", "event %d: %v", ev.Seq, err)
+			return nil, 0, jerr(500, "EVENT_CORRUPTED", "event %d is corrupted", ev.Seq).Wrap(err)
 		}
 		sg.chain = append(sg.chain, e)
 	}
@@ -661,7 +657,7 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 		case KindGatewayReceipt, KindToolReceipt:
 			var env envelope.Envelope
 			if err := json.Unmarshal(it.JSON, &env); err != nil {
-				return nil, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+				return nil, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
 			}
 			if it.Kind == KindGatewayReceipt {
 				p.Receipts = append(p.Receipts, &env)
@@ -682,7 +678,7 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	}
 	p.SideEffects, p.HumanApprovals, sg.unanchored = rs.sideEffects, rs.approvals, rs.unanchored
 	if p.Metadata.Unanchored, err = bundle.NewUnanchored(rs.unanchored); err != nil {
-		return nil, jerr(500, "EVIDENCE_CORRUPTED", "segment %d: %v", sg.seg, err)
+		return nil, jerr(500, "EVIDENCE_CORRUPTED", "segment %d has a corrupted record", sg.seg).Wrap(err)
 	}
 	labels := map[string]any{}
 	var b Budget
@@ -799,7 +795,7 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d does not verify: %s %s", i, res.ReasonCode, res.Reason)
 		}
 		if err := bundle.CheckUnanchored(p.Metadata.Unanchored, sg.unanchored); err != nil {
-			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d: %v", i, err)
+			return nil, jerr(500, "BUNDLE_SELF_CHECK_FAILED", "bundle %d does not match its records", i).Wrap(err)
 		}
 		out = append(out, FinishedBundle{Part: sg.seg, BundleID: p.BundleID, Kind: "proof_bundle", Envelope: raw, URM: urm, TrustPulse: tp,
 			UnanchoredRecords: rawList(sg.unanchored)})
@@ -808,7 +804,7 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 	if len(envs) > 1 {
 		agg, err := bundle.NewAggregate(s.key, "aggregate_"+j.ID, envs, j.FinishedAt)
 		if err != nil {
-			return nil, jerr(500, "AGGREGATE_FAILED", "%v", err)
+			return nil, jerr(500, "AGGREGATE_FAILED", "the aggregate bundle could not be built").Wrap(err)
 		}
 		raw, err := agg.JSON()
 		if err != nil {
@@ -831,17 +827,17 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 			s.log.WarnContext(ctx, "a finished bundle holds a value registered as a secret after it was recorded", slog.String("job_id", j.ID), slog.String("code", evidence.CodeSecretRefused), slog.String("error", err.Error()))
 		}
 		if err := s.st.PutBundle(ctx, b); err != nil {
-			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		}
 	}
 	if err := s.st.SetJobStatus(ctx, j.ID, store.JobFinishing, store.JobFinished, s.now()); err != nil {
 		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		}
-		return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state: %v", j.ID, err)
+		return nil, jerr(409, "JOB_NOT_OPEN", "job %s changed state", j.ID).Wrap(err)
 	}
 	if _, _, err := s.issuer.Revoke(ctx, j.TokenHash, "job_finished", "jobs", j.ID, j.ExpiresAt); err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "job finished but its token could not be revoked: %v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "job finished but its token could not be revoked").Wrap(err)
 	}
 	if fj, err := s.st.GetJob(ctx, j.ID); err == nil && s.onChange != nil {
 		s.onChange(fj)
@@ -881,13 +877,13 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
 	case err != nil:
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	case j.Status != store.JobFinished:
 		return nil, jerr(404, "BUNDLES_NOT_FOUND", "job %s is %s, not finished: it has no bundles to export", jobID, j.Status)
 	}
 	bs, err := s.st.ListBundles(ctx, jobID)
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	if len(bs) == 0 {
 		return nil, jerr(404, "BUNDLES_NOT_FOUND", "job %s has no bundles (not finished?)", jobID)
@@ -911,10 +907,10 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 				} `json:"payload"`
 			}
 			if err := json.Unmarshal(b.Envelope, &env); err != nil {
-				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d: %v", b.Part, err)
+				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d is corrupted", b.Part).Wrap(err)
 			}
 			if err := bundle.CheckUnanchored(env.Payload.Metadata.Unanchored, beside[b.Part]); err != nil {
-				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d and the job's stored records disagree: %v", b.Part, err)
+				return nil, jerr(500, "BUNDLE_CORRUPTED", "bundle %d and the job's stored records disagree", b.Part).Wrap(err)
 			}
 			fb.UnanchoredRecords = rawList(beside[b.Part])
 		}
@@ -923,11 +919,11 @@ func (s *Service) Export(ctx context.Context, jobID string) (*Export, error) {
 	if len(bs) == 1 {
 		var env envelope.Envelope
 		if err := json.Unmarshal(bs[0].Envelope, &env); err != nil {
-			return nil, jerr(500, "BUNDLE_CORRUPTED", "%v", err)
+			return nil, jerr(500, "BUNDLE_CORRUPTED", "a stored bundle is corrupted").Wrap(err)
 		}
 		exp, err := bundle.NewExport(s.key, "export_"+jobID, bundle.ExportArtifacts{ProofBundle: &env}, s.now())
 		if err != nil {
-			return nil, jerr(500, "EXPORT_FAILED", "%v", err)
+			return nil, jerr(500, "EXPORT_FAILED", "the export could not be built").Wrap(err)
 		}
 		raw, err := canon.Marshal(exp)
 		if err != nil {

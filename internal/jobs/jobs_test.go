@@ -367,14 +367,14 @@ func TestIssuerRoutes(t *testing.T) {
 		"INVALID_REQUEST":            {"scope": []string{"a"}},
 		"INVALID_TTL":                {"sub": agent.DID(), "scope": []string{"a"}, "ttl_sec": -5},
 	} {
-		if st := h.call("POST", "/v1/tokens/issue", h.admin, body, &e); st != 400 || e["error"] != name {
+		if st := h.call("POST", "/v1/tokens/issue", h.admin, body, &e); st != 400 || errCode(e) != name {
 			t.Errorf("%s: %d %v", name, st, e)
 		}
 	}
-	if st := h.call("POST", "/v1/tokens/issue", "", map[string]any{"sub": agent.DID(), "scope": []string{"a"}}, &e); st != 401 || e["error"] != "UNAUTHORIZED" {
+	if st := h.call("POST", "/v1/tokens/issue", "", map[string]any{"sub": agent.DID(), "scope": []string{"a"}}, &e); st != 401 || errCode(e) != "UNAUTHORIZED" {
 		t.Errorf("issue without admin: %d %v", st, e)
 	}
-	if st := h.call("POST", "/v1/tokens/revoke", h.admin, map[string]any{"token_hash": "xyz"}, &e); st != 400 || e["error"] != "INVALID_TOKEN_HASH" {
+	if st := h.call("POST", "/v1/tokens/revoke", h.admin, map[string]any{"token_hash": "xyz"}, &e); st != 400 || errCode(e) != "INVALID_TOKEN_HASH" {
 		t.Errorf("bad hash: %d %v", st, e)
 	}
 	h.call("POST", "/v1/tokens/revoke", h.admin, map[string]any{"token": tok}, &e)

@@ -41,7 +41,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 			} `json:"payload"`
 		}
 		if err := json.Unmarshal(it.JSON, &r); err != nil {
-			return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+			return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
 		}
 		if b := r.Payload.Binding; b != nil && b.SpanID != "" {
 			spans[b.SpanID] = true
@@ -56,7 +56,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 		case KindSideEffect:
 			var se receipt.SideEffect
 			if err := json.Unmarshal(it.JSON, &se); err != nil {
-				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
 			}
 			if anchored(se.Binding) {
 				out.sideEffects = append(out.sideEffects, se)
@@ -66,7 +66,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 		case KindHumanApproval:
 			var ha receipt.HumanApproval
 			if err := json.Unmarshal(it.JSON, &ha); err != nil {
-				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s: %v", it.Kind, it.ItemID, err)
+				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
 			}
 			if anchored(ha.Binding) {
 				out.approvals = append(out.approvals, ha)
@@ -145,7 +145,7 @@ func rawList(records [][]byte) []json.RawMessage {
 func (s *Service) unanchoredBySegment(ctx context.Context, jobID string) (map[int][][]byte, error) {
 	items, err := s.st.ListItems(ctx, jobID)
 	if err != nil {
-		return nil, jerr(503, "STORE_UNAVAILABLE", "%v", err)
+		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	bySeg := map[int][]store.JobItem{}
 	for _, it := range items {

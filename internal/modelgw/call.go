@@ -16,6 +16,7 @@ import (
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/token"
 )
@@ -54,7 +55,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, providerName str
 	}
 	if e != nil {
 		code = e.Code
-		writeError(w, c.anthropic, e, nil)
+		writeError(w, r, c.anthropic, e, nil)
 		if c.ver != nil && e.Status != http.StatusUnauthorized {
 			c.refused(r.Context(), e)
 		}
@@ -78,9 +79,9 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if err != nil {
 		var te *token.Error
 		if errors.As(err, &te) {
-			return "", &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
+			return "", httpapi.FromToken(te)
 		}
-		return "", errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
+		return "", errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
 	}
 	c.ver = ver
 
@@ -155,7 +156,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	}
 	raw, err := readBody(r.Body, r.ContentLength, g.opt.MaxRequestBytes)
 	if err != nil {
-		return "", errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body: %v", err)
+		return "", errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body").Wrap(err)
 	}
 	if int64(len(raw)) > g.opt.MaxRequestBytes {
 		return "", errf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "the request body exceeds %d bytes", g.opt.MaxRequestBytes)
@@ -192,7 +193,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	var used store.Usage
 	if c.budget.tokens {
 		if used, err = g.opt.Store.GetUsage(ctx, ver.JobID); err != nil {
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage: %v", err)
+			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
 		}
 		if b.MaxTokensInput > 0 && used.TokensIn >= b.MaxTokensInput {
 			return "", errf(http.StatusTooManyRequests, CodeTokenBudget, "the job used its %d input tokens", b.MaxTokensInput)
@@ -231,7 +232,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if g.opt.RedactRequest != nil {
 		out, n, err := g.opt.RedactRequest(ver.JobID, c.body)
 		if err != nil {
-			return "", errf(http.StatusBadRequest, CodeRequestNotScannable, "the request body cannot be scanned for the job's secrets, so it is not forwarded: %v", err)
+			return "", errf(http.StatusBadRequest, CodeRequestNotScannable, "the request body cannot be scanned for the job's secrets, so it is not forwarded").Wrap(err)
 		}
 		if n > 0 {
 			c.body, c.redacted = out, c.redacted+n
@@ -259,7 +260,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 				w.Header().Set("X-RateLimit-Remaining", "0")
 				return "", errf(http.StatusTooManyRequests, CodeRequestBudget, "the job used its %d model calls", b.MaxRequests)
 			}
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage: %v", err)
+			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
 		}
 		c.reserved = true
 	}
@@ -312,7 +313,7 @@ func (c *call) forward(w http.ResponseWriter, r *http.Request, key string) strin
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint(c.api), bytes.NewReader(c.body))
 	if err != nil {
-		return c.fail(w, r, errf(http.StatusInternalServerError, CodeUpstreamUnreachable, "%v", err), outcome{})
+		return c.fail(w, r, errf(http.StatusInternalServerError, CodeUpstreamUnreachable, "the provider is unreachable").Wrap(err), outcome{})
 	}
 	req.ContentLength = int64(len(c.body))
 	req.Header.Set("Content-Type", "application/json")
@@ -362,7 +363,7 @@ func (c *call) transportError(r *http.Request, err error, deadline *time.Timer) 
 	case deadline != nil && !deadline.Stop(), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return errf(http.StatusGatewayTimeout, CodeUpstreamTimeout, "provider %s did not answer in time", c.prov.Name)
 	}
-	return errf(http.StatusBadGateway, CodeUpstreamUnreachable, "provider %s is unreachable: %v", c.prov.Name, err)
+	return errf(http.StatusBadGateway, CodeUpstreamUnreachable, "provider %s is unreachable", c.prov.Name).Wrap(err)
 }
 
 // outcome is what a finished call reports into its receipt.
@@ -390,7 +391,7 @@ func (c *call) fail(w http.ResponseWriter, r *http.Request, e *Error, o outcome)
 	}
 	var buf bytes.Buffer
 	rec := &captureWriter{ResponseWriter: w, buf: &buf, limit: c.g.opt.MaxStoredResponse}
-	writeError(rec, c.anthropic, e, env)
+	writeError(rec, r, c.anthropic, e, env)
 	c.complete(r.Context(), e.Status, "application/json", rec.kept(), env)
 	return e.Code
 }
@@ -425,7 +426,7 @@ func (c *call) relayWhole(w http.ResponseWriter, r *http.Request, resp *http.Res
 	env, e := c.record(r.Context(), o)
 	if e != nil {
 		// Fail closed: an answer without its stored receipt is withheld.
-		writeError(w, c.anthropic, e, nil)
+		writeError(w, r, c.anthropic, e, nil)
 		c.complete(r.Context(), e.Status, "application/json", nil, nil)
 		return e.Code
 	}

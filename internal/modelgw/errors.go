@@ -2,15 +2,16 @@ package modelgw
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
+
+	"github.com/clawea/clawea/internal/httpapi"
 )
 
 // Error codes the gateway answers with (besides the token verifier's
 // TOKEN_* codes and the policy source's WPC_* codes).
 const (
-	CodeStrictAuthHeaders   = "STRICT_AUTH_HEADERS"
-	CodeProviderKeyRefused  = "PROVIDER_KEY_NOT_ACCEPTED"
+	CodeStrictAuthHeaders   = httpapi.CodeStrictAuthHeaders
+	CodeProviderKeyRefused  = httpapi.CodeProviderKeyRefused
 	CodeBYOKDisabled        = "BYOK_DISABLED"
 	CodeUnknownProvider     = "UNKNOWN_PROVIDER"
 	CodeUnknownRoute        = "UNKNOWN_ROUTE"
@@ -19,7 +20,7 @@ const (
 	CodeRequestTooLarge     = "REQUEST_TOO_LARGE"
 	CodeInvalidRequest      = "INVALID_REQUEST"
 	CodePolicyRequired      = "POLICY_REQUIRED"
-	CodePolicyHashMismatch  = "POLICY_HASH_MISMATCH"
+	CodePolicyHashMismatch  = httpapi.CodePolicyHashMismatch
 	CodeProviderNotAllowed  = "POLICY_PROVIDER_NOT_ALLOWED"
 	CodeModelRequired       = "POLICY_MODEL_REQUIRED"
 	CodeModelNotAllowed     = "POLICY_MODEL_NOT_ALLOWED"
@@ -50,19 +51,13 @@ const (
 	CodeStoreUnavailable    = "STORE_UNAVAILABLE"
 )
 
-// Error is a refusal with a stable code and an HTTP status.
-type Error struct {
-	Status int
-	Code   string
-	Msg    string
-	// Statements are the deciding policy statements of a policy refusal.
-	Statements []string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error is a refusal with a stable code and an HTTP status: httpapi's one
+// error type (a Go error passed to errf is kept as the private cause,
+// never sent).
+type Error = httpapi.Error
 
 func errf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
 // errorBody is {"error":{"code","message","type"}}: clawea's shape, which
@@ -80,10 +75,14 @@ type errorDetail struct {
 	Message    string   `json:"message"`
 	Type       string   `json:"type"`
 	Statements []string `json:"statements,omitempty"`
+	RequestID  string   `json:"request_id,omitempty"`
 }
 
-func writeError(w http.ResponseWriter, anthropic bool, e *Error, receipt []byte) {
-	b := errorBody{Error: errorDetail{Code: e.Code, Message: e.Msg, Type: e.Code, Statements: e.Statements}, Receipt: receipt}
+// writeError answers e in clawea's shape with the SDK-compatible extras;
+// httpapi.Prepare logs its private cause with the request id.
+func writeError(w http.ResponseWriter, r *http.Request, anthropic bool, err *Error, receipt []byte) {
+	e := httpapi.Prepare(r, err)
+	b := errorBody{Error: errorDetail{Code: e.Code, Message: e.Msg, Type: e.Code, Statements: e.Statements, RequestID: e.RequestID}, Receipt: receipt}
 	if anthropic {
 		b.Type = "error"
 	}

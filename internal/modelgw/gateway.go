@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/store"
@@ -213,7 +214,7 @@ func (g *Gateway) Providers() []string {
 }
 
 // Register adds the gateway's routes to mux.
-func (g *Gateway) Register(mux *http.ServeMux) {
+func (g *Gateway) Register(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiChat) })
 	mux.HandleFunc("POST /v1/responses", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiResponses) })
 	mux.HandleFunc("POST /v1/messages", func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, "", apiMessages) })
@@ -223,7 +224,7 @@ func (g *Gateway) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/proxy/{provider}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		a, ok := apiOfPath(r.PathValue("rest"))
 		if !ok {
-			writeError(w, false, errf(http.StatusNotFound, CodeUnknownRoute, "no model API at %s (chat/completions, responses or messages)", r.URL.Path), nil)
+			writeError(w, r, false, errf(http.StatusNotFound, CodeUnknownRoute, "no model API at %s (chat/completions, responses or messages)", r.URL.Path), nil)
 			return
 		}
 		g.serve(w, r, r.PathValue("provider"), a)
@@ -264,55 +265,15 @@ func apiOfPath(rest string) (api, bool) {
 	return apiAuto, false
 }
 
-// tokenFrom finds the job token: X-CST or X-Scoped-Token (the reference's
+// tokenFrom finds the job token through the credential layer's model-SDK
+// form (httpapi.SDKCredential): X-CST or X-Scoped-Token (the reference's
 // headers), else the API key an official SDK sends (Authorization: Bearer
 // or x-api-key) when it is a token. A provider key there is refused: keys
 // live in the gateway.
-func tokenFrom(r *http.Request) (string, *Error) {
-	strip := func(s string) string {
-		s = strings.TrimSpace(s)
-		if len(s) > 7 && strings.EqualFold(s[:7], "bearer ") {
-			s = strings.TrimSpace(s[7:])
-		}
-		return s
-	}
-	cst, scoped := strip(r.Header.Get("X-CST")), strip(r.Header.Get("X-Scoped-Token"))
-	if cst != "" && scoped != "" && cst != scoped {
-		return "", errf(http.StatusBadRequest, CodeStrictAuthHeaders, "X-CST and X-Scoped-Token carry different tokens")
-	}
-	if cst == "" {
-		cst = scoped
-	}
-	for _, h := range []string{"Authorization", "X-Api-Key"} {
-		v := strip(r.Header.Get(h))
-		if v == "" {
-			continue
-		}
-		if strings.Count(v, ".") != 2 {
-			if cst != "" {
-				continue // an SDK's placeholder key next to X-CST is ignored
-			}
-			return "", errf(http.StatusUnauthorized, CodeProviderKeyRefused,
-				"%s does not hold a clawea job token; provider keys are not accepted here (the gateway holds them)", h)
-		}
-		if cst != "" && v != cst {
-			return "", errf(http.StatusBadRequest, CodeStrictAuthHeaders, "%s and X-CST carry different tokens", h)
-		}
-		cst = v
-	}
-	if cst == "" {
-		return "", errf(http.StatusUnauthorized, token.CodeRequired, "a job token is required (X-CST, or as the API key)")
-	}
-	return cst, nil
-}
+func tokenFrom(r *http.Request) (string, *Error) { return httpapi.SDKCredential(r) }
 
 // runJob reads X-Run-Id: a job id or a segment's run id (<job>.s<n>).
-func runJob(runID string) string {
-	if i := strings.LastIndex(runID, ".s"); i > 0 {
-		return runID[:i]
-	}
-	return runID
-}
+func runJob(runID string) string { return httpapi.RunJob(runID) }
 
 // scopeAllows applies the reference gateway's scope rule for a provider.
 func scopeAllows(scopes []string, provider string) bool {
@@ -336,7 +297,7 @@ func (g *Gateway) budget(ctx context.Context, jobID string) (jobs.Budget, *Error
 	}
 	j, err := g.opt.Store.GetJob(ctx, jobID)
 	if err != nil {
-		return b, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s: %v", jobID, err)
+		return b, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s", jobID).Wrap(err)
 	}
 	b = jobs.ParseBudget(j.Budget)
 	g.budgetMu.Lock()

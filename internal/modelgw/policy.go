@@ -54,7 +54,7 @@ func newPolicies(src PolicySource) policies {
 func (ps policies) get(ctx context.Context, hash string) (*compiled, *Error) {
 	e, err := ps.c.Get(ctx, hash)
 	if err != nil {
-		return nil, &Error{Status: err.Status, Code: err.Code, Msg: err.Msg}
+		return nil, err
 	}
 	return e.Extra.(*compiled), nil
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
-	"github.com/clawea/clawea/token"
 )
 
 // EventLLMCall is the event type of a model call in a job's chain;
@@ -153,8 +153,7 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 		if signErr != nil {
 			return nil, errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		var je *jobs.Error
-		if errors.As(err, &je) && je.Code == "JOB_NOT_OPEN" {
+		if errors.Is(err, jobs.ErrJobNotOpen) {
 			return nil, errf(http.StatusConflict, CodeJobClosed, "the job closed during the call; its answer is withheld")
 		}
 		return nil, errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the answer is withheld")
@@ -229,7 +228,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 	fp := c.fingerprint(r)
 	got, claimed, err := c.g.opt.Store.ClaimCall(ctx, store.GatewayCall{Nonce: key, JobID: c.ver.JobID, Fingerprint: fp, CreatedAt: c.g.opt.Now()})
 	if err != nil {
-		return false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "idempotency record: %v", err)
+		return false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the idempotency record is unavailable").Wrap(err)
 	}
 	if claimed {
 		c.nonce, c.claimed = key, true
@@ -242,7 +241,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 		return false, errf(http.StatusConflict, CodeIdemInUse, "a call with this X-Idempotency-Key is still in flight")
 	case len(got.Body) == 0:
 		e := errf(http.StatusConflict, CodeIdemUnavailable, "the call with this X-Idempotency-Key completed, but its answer was too large to keep; the receipt is attached")
-		writeError(w, c.anthropic, e, got.Receipt)
+		writeError(w, r, c.anthropic, e, got.Receipt)
 		return true, nil
 	}
 	w.Header().Set("Content-Type", got.ContentType)
@@ -278,39 +277,30 @@ func (c *call) complete(ctx context.Context, status int, ctype string, body, env
 // for the job named by ?job_id= (keys are scoped to their job).
 func (g *Gateway) recoverReceipt(w http.ResponseWriter, r *http.Request) {
 	nonce := r.PathValue("nonce")
-	tok, e := tokenFrom(r)
-	admin := g.opt.AdminToken != "" && tok == g.opt.AdminToken
-	if e != nil && !admin {
-		writeError(w, false, e, nil)
+	// The one credential layer: the admin token, or a job token.
+	p, e := (&httpapi.Auth{AdminToken: g.opt.AdminToken, Tokens: g.opt.Tokens}).Authenticate(r, "")
+	if e != nil {
+		writeError(w, r, false, e, nil)
 		return
 	}
+	admin := p.Kind == httpapi.KindAdmin
 	jobID := ""
 	if !admin {
-		ver, err := g.opt.Tokens.Verify(r.Context(), tok, token.Request{})
-		if err != nil {
-			var te *token.Error
-			if errors.As(err, &te) {
-				writeError(w, false, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}, nil)
-				return
-			}
-			writeError(w, false, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err), nil)
-			return
-		}
-		jobID = ver.JobID
+		jobID = p.Job.JobID
 	} else if jobID = r.URL.Query().Get("job_id"); jobID == "" {
-		writeError(w, false, errf(http.StatusBadRequest, CodeInvalidRequest, "idempotency keys belong to a job: name it with ?job_id="), nil)
+		writeError(w, r, false, errf(http.StatusBadRequest, CodeInvalidRequest, "idempotency keys belong to a job: name it with ?job_id="), nil)
 		return
 	}
 	got, err := g.opt.Store.GetCall(r.Context(), jobID, nonce)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
+	case errors.Is(err, store.ErrNotFound) || err == nil && got.JobID != jobID:
+		writeError(w, r, false, errf(http.StatusNotFound, CodeReceiptNotFound, "no receipt for this nonce in this job"), nil)
 		return
 	case err != nil:
-		writeError(w, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err), nil)
+		writeError(w, r, false, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable").Wrap(err), nil)
 		return
 	case got.Status != store.CallDone || len(got.Receipt) == 0:
-		writeError(w, false, errf(http.StatusConflict, CodeReceiptPending, "the call with this nonce has not finished"), nil)
+		writeError(w, r, false, errf(http.StatusConflict, CodeReceiptPending, "the call with this nonce has not finished"), nil)
 		return
 	}
 	out, _ := json.Marshal(map[string]any{"nonce": got.Nonce, "job_id": got.JobID, "status": got.Status, "http_status": got.HTTPStatus,

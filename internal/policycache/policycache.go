@@ -7,10 +7,10 @@ package policycache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/policy"
 )
 
@@ -28,14 +28,9 @@ type ParentSource interface {
 // (an unresolvable parent, say).
 const CodeInvalid = "POLICY_INVALID"
 
-// Error is a fetch or compile failure.
-type Error struct {
-	Status int
-	Code   string
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error is a fetch or compile failure: httpapi's one error type (the
+// underlying failure is its private cause).
+type Error = httpapi.Error
 
 // Entry is a compiled policy.
 type Entry struct {
@@ -71,9 +66,9 @@ func (c *Cache) Get(ctx context.Context, hash string) (*Entry, *Error) {
 	if err != nil {
 		var ve *policy.VerifyError
 		if errors.As(err, &ve) {
-			return nil, &Error{Status: ve.Status, Code: ve.Code, Msg: ve.Msg}
+			return nil, httpapi.New(ve.Status, ve.Code, ve.Msg).Wrap(err)
 		}
-		return nil, &Error{Status: http.StatusServiceUnavailable, Code: "WPC_REGISTRY_FETCH_FAILED", Msg: err.Error()}
+		return nil, httpapi.New(http.StatusServiceUnavailable, "WPC_REGISTRY_FETCH_FAILED", "the policy could not be fetched").Wrap(err)
 	}
 	var resolve policy.Resolver
 	if parents, ok := c.src.(ParentSource); ok {
@@ -81,12 +76,12 @@ func (c *Cache) Get(ctx context.Context, hash string) (*Entry, *Error) {
 	}
 	pol, err := policy.Compile(doc, resolve)
 	if err != nil {
-		return nil, &Error{Status: http.StatusInternalServerError, Code: CodeInvalid, Msg: fmt.Sprintf("policy %s cannot be compiled: %v", hash, err)}
+		return nil, compileError(hash, "cannot be compiled", err)
 	}
 	e = &Entry{Doc: doc, Policy: pol}
 	if c.Prepare != nil {
 		if err := c.Prepare(e); err != nil {
-			return nil, &Error{Status: http.StatusInternalServerError, Code: CodeInvalid, Msg: fmt.Sprintf("policy %s: %v", hash, err)}
+			return nil, compileError(hash, "is not usable here", err)
 		}
 	}
 	c.mu.Lock()
@@ -96,4 +91,19 @@ func (c *Cache) Get(ctx context.Context, hash string) (*Entry, *Error) {
 	c.m[hash] = e
 	c.mu.Unlock()
 	return e, nil
+}
+
+// compileError refuses a policy that verified but cannot be used. A
+// policy's own diagnostics (policy.Error, policy.VerifyError: public
+// messages about the document) are shown; any other failure stays private.
+func compileError(hash, what string, err error) *Error {
+	var pe *policy.Error
+	var ve *policy.VerifyError
+	switch {
+	case errors.As(err, &pe):
+		return httpapi.Errorf(http.StatusInternalServerError, CodeInvalid, "policy %s %s: %s", hash, what, pe.Msg).Wrap(err)
+	case errors.As(err, &ve):
+		return httpapi.Errorf(http.StatusInternalServerError, CodeInvalid, "policy %s %s: %s", hash, what, ve.Msg).Wrap(err)
+	}
+	return httpapi.Errorf(http.StatusInternalServerError, CodeInvalid, "policy %s %s", hash, what).Wrap(err)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/policy"
 )
 
@@ -98,9 +99,33 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// fetchErr is a fetch failure: a *policy.VerifyError with a public message.
+// A Go error among args is not formatted into the message (it reads
+// "internal error" there) but kept as a private cause beside it.
 func fetchErr(code string, status int, format string, args ...any) error {
-	return &policy.VerifyError{Code: code, Status: status, Msg: fmt.Sprintf(format, args...)}
+	e := httpapi.Errorf(status, code, format, args...)
+	ve := &policy.VerifyError{Code: code, Status: status, Msg: e.Msg}
+	if e.Cause() == nil {
+		return ve
+	}
+	return &fetchFailure{ve: ve, cause: e.Cause()}
 }
+
+// fetchFail is a fetch failure with a fixed public message and a private
+// cause.
+func fetchFail(code string, status int, msg string, cause error) error {
+	return &fetchFailure{ve: &policy.VerifyError{Code: code, Status: status, Msg: msg}, cause: cause}
+}
+
+// fetchFailure keeps a fetch failure's private cause beside its public
+// *policy.VerifyError; errors.As finds either.
+type fetchFailure struct {
+	ve    *policy.VerifyError
+	cause error
+}
+
+func (f *fetchFailure) Error() string   { return f.ve.Error() + ": " + f.cause.Error() }
+func (f *fetchFailure) Unwrap() []error { return []error{f.ve, f.cause} }
 
 // Fetch returns the verified policy with the given hash.
 func (c *Client) Fetch(ctx context.Context, hash string) (*policy.Document, error) {
@@ -115,17 +140,17 @@ func (c *Client) Fetch(ctx context.Context, hash string) (*policy.Document, erro
 	c.mu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/v1/wpc/"+hash, nil)
 	if err != nil {
-		return nil, fetchErr(CodeFetchFailed, http.StatusServiceUnavailable, "%v", err)
+		return nil, fetchFail(CodeFetchFailed, http.StatusServiceUnavailable, "the registry request failed", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fetchErr(CodeFetchFailed, http.StatusServiceUnavailable, "registry unreachable: %v", err)
+		return nil, fetchFail(CodeFetchFailed, http.StatusServiceUnavailable, "the registry is unreachable", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4*policy.MaxDocumentBytes))
 	if err != nil {
-		return nil, fetchErr(CodeFetchFailed, http.StatusServiceUnavailable, "reading the registry response: %v", err)
+		return nil, fetchFail(CodeFetchFailed, http.StatusServiceUnavailable, "the registry response could not be read", err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:

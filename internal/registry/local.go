@@ -44,11 +44,11 @@ func (l *Local) Fetch(ctx context.Context, hash string) (*policy.Document, error
 		return nil, fetchErr(CodeWPCNotFound, http.StatusNotFound, "policy %s is not in the registry", hash)
 	}
 	if err != nil {
-		return nil, fetchErr(CodeFetchFailed, http.StatusServiceUnavailable, "policy store: %v", err)
+		return nil, fetchFail(CodeFetchFailed, http.StatusServiceUnavailable, "the policy store is unavailable", err)
 	}
 	env, e := checkStored(rec)
 	if e != nil {
-		return nil, fetchErr(e.Code, e.Status, "%s", e.Message)
+		return nil, fetchErr(e.Code, e.Status, "%s", e.Msg)
 	}
 	doc, err = policy.VerifyEnvelope(&env, hash, l.verify)
 	if err != nil {
@@ -72,7 +72,7 @@ func (l *Local) FetchByID(ctx context.Context, id string) (*policy.Document, err
 	for {
 		page, err := l.st.ListWPCs(ctx, after, 500)
 		if err != nil {
-			return nil, fetchErr(CodeFetchFailed, http.StatusServiceUnavailable, "policy store: %v", err)
+			return nil, fetchFail(CodeFetchFailed, http.StatusServiceUnavailable, "the policy store is unavailable", err)
 		}
 		for _, w := range page {
 			if w.PolicyID == id {

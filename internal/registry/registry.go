@@ -7,10 +7,8 @@ package registry
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/signer"
@@ -65,31 +64,24 @@ const (
 	CodeStoreUnavailable  = "STORE_UNAVAILABLE"
 )
 
-// APIError is an error response: {ok:false, error:{code, message,
-// details?}} with an HTTP status.
-type APIError struct {
-	Status  int            `json:"-"`
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details,omitempty"`
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+// APIError is a registry error: httpapi's one error type, written as
+// {"error":{"code","message","details"?}}.
+type APIError = httpapi.Error
 
 func apiErr(status int, code, format string, args ...any) *APIError {
-	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
-// AdminToken returns an Authorizer that requires "Authorization: Bearer
-// <token>" (compared in constant time). An empty token refuses everyone.
+// AdminToken returns an Authorizer that admits the admin token only
+// (through httpapi's credential layer). An empty token refuses everyone.
 func AdminToken(token string) Authorizer {
+	auth := &httpapi.Auth{AdminToken: token}
 	return func(r *http.Request) *APIError {
-		h := strings.TrimSpace(r.Header.Get("Authorization"))
-		got := ""
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			got = strings.TrimSpace(h[7:])
+		admin, e := auth.IsAdmin(r)
+		if e != nil {
+			return e
 		}
-		if token == "" || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		if !admin {
 			return apiErr(http.StatusUnauthorized, CodeUnauthorized, "admin token required (Authorization: Bearer <token>)")
 		}
 		return nil
@@ -97,7 +89,7 @@ func AdminToken(token string) Authorizer {
 }
 
 // Register adds the registry routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/wpc", s.publish)
 	mux.HandleFunc("GET /v1/wpc", s.list)
 	mux.HandleFunc("GET /v1/wpc/{hash...}", s.get)
@@ -126,10 +118,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// WriteError writes e in the registry's error shape.
-func WriteError(w http.ResponseWriter, e *APIError) {
-	writeJSON(w, e.Status, map[string]any{"ok": false, "error": e})
-}
+// WriteError writes err in the one error shape (httpapi.Write).
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { httpapi.Write(w, r, err) }
 
 // published is the success body of POST and GET.
 type published struct {
@@ -141,70 +131,70 @@ type published struct {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if s.Authorize == nil {
-		WriteError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "publishing is not enabled on this registry"))
+		WriteError(w, r, apiErr(http.StatusUnauthorized, CodeUnauthorized, "publishing is not enabled on this registry"))
 		return
 	}
 	if e := s.Authorize(r); e != nil {
-		WriteError(w, e)
+		WriteError(w, r, e)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, policy.MaxDocumentBytes+1))
 	if err != nil {
-		WriteError(w, apiErr(http.StatusBadRequest, CodeBodyReadFailed, "cannot read the request body"))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeBodyReadFailed, "cannot read the request body"))
 		return
 	}
 	if len(body) > policy.MaxDocumentBytes {
-		WriteError(w, apiErr(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "WPC body exceeds %d bytes", policy.MaxDocumentBytes))
+		WriteError(w, r, apiErr(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "WPC body exceeds %d bytes", policy.MaxDocumentBytes))
 		return
 	}
 	v, err := canon.Parse(body)
 	if err != nil {
-		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidJSON, "body is not valid JSON: %v", err))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidJSON, "the body is not valid JSON").Wrap(err))
 		return
 	}
 	if !v.IsObject() || v.Get("wpc") == nil {
-		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidRequest, `body must be {"wpc": {...}}`))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidRequest, `body must be {"wpc": {...}}`))
 		return
 	}
 	doc, err := policy.FromValue(v.Get("wpc").Clone())
 	if err != nil {
-		e := apiErr(http.StatusBadRequest, CodeInvalidWPC, "%v", err)
+		e := apiErr(http.StatusBadRequest, CodeInvalidWPC, "the policy is not a valid WPC").Wrap(err)
 		var pe *policy.Error
 		if errors.As(err, &pe) {
-			e.Message = pe.Msg
+			e.Msg = pe.Msg
 			e.Details = map[string]any{"reason_code": pe.Code, "path": pe.Path}
 		}
-		WriteError(w, e)
+		WriteError(w, r, e)
 		return
 	}
 	hash := doc.Hash()
 	ctx := r.Context()
 	if existing, err := s.Store.GetWPC(ctx, hash); err == nil {
-		s.respondStored(w, existing, http.StatusOK, true)
+		s.respondStored(w, r, existing, http.StatusOK, true)
 		return
 	} else if !errors.Is(err, store.ErrNotFound) {
-		s.storeFailed(w, err)
+		s.storeFailed(w, r, err)
 		return
 	}
 	if s.Signer == nil {
-		WriteError(w, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "the registry has no signing key"))
+		WriteError(w, r, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "the registry has no signing key"))
 		return
 	}
 	env, err := policy.SignEnvelope(s.Signer, doc, s.now())
 	if err != nil {
-		WriteError(w, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "signing failed: %v", err))
+		WriteError(w, r, apiErr(http.StatusServiceUnavailable, CodeSigningNotConfig, "signing failed").Wrap(err))
 		return
 	}
 	envJSON, err := env.JSON()
 	if err != nil {
-		WriteError(w, apiErr(http.StatusInternalServerError, CodeSigningNotConfig, "envelope encoding failed"))
+		WriteError(w, r, apiErr(http.StatusInternalServerError, CodeSigningNotConfig, "envelope encoding failed"))
 		return
 	}
 	rec := store.WPC{Hash: hash, PolicyID: doc.PolicyID(), PolicyVersion: doc.Version, IssuerDID: doc.IssuerDID(),
 		Payload: canon.AppendCompact(nil, &doc.Value), Envelope: envJSON, CreatedAt: s.now()}
 	stored, existed, err := s.Store.PutWPC(ctx, rec)
 	if err != nil {
-		s.storeFailed(w, err)
+		s.storeFailed(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -212,12 +202,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	s.log().InfoContext(ctx, "policy published", slog.String("policy_hash", hash), slog.String("policy_id", doc.PolicyID()), slog.Bool("existed", existed))
-	s.respondStored(w, stored, status, existed)
+	s.respondStored(w, r, stored, status, existed)
 }
 
-func (s *Server) storeFailed(w http.ResponseWriter, err error) {
-	s.log().Error("registry store failed", slog.String("error", err.Error()))
-	WriteError(w, apiErr(http.StatusServiceUnavailable, CodeStoreUnavailable, "policy storage is unavailable"))
+func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	WriteError(w, r, apiErr(http.StatusServiceUnavailable, CodeStoreUnavailable, "policy storage is unavailable").Wrap(err))
 }
 
 // checkStored re-hashes a stored policy and its envelope payload.
@@ -237,11 +226,11 @@ func checkStored(rec store.WPC) (canon.Value, *APIError) {
 	return env, nil
 }
 
-func (s *Server) respondStored(w http.ResponseWriter, rec store.WPC, status int, existed bool) {
+func (s *Server) respondStored(w http.ResponseWriter, r *http.Request, rec store.WPC, status int, existed bool) {
 	env, e := checkStored(rec)
 	if e != nil {
 		s.log().Error("stored policy is corrupted", slog.String("policy_hash", rec.Hash))
-		WriteError(w, e)
+		WriteError(w, r, e)
 		return
 	}
 	writeJSON(w, status, published{OK: true, Existed: &existed, PolicyHash: rec.Hash, Envelope: env})
@@ -251,28 +240,28 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	hash := strings.TrimSpace(r.PathValue("hash"))
 	switch {
 	case hash == "":
-		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be non-empty"))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be non-empty"))
 		return
 	case !b64u.IsValid(hash):
-		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be base64url (no padding)"))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must be base64url (no padding)"))
 		return
 	case len(hash) != 43:
-		WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must have length 43"))
+		WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidPolicyHash, "policy_hash_b64u must have length 43"))
 		return
 	}
 	rec, err := s.Store.GetWPC(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
-		WriteError(w, apiErr(http.StatusNotFound, CodeWPCNotFound, "WPC not found"))
+		WriteError(w, r, apiErr(http.StatusNotFound, CodeWPCNotFound, "WPC not found"))
 		return
 	}
 	if err != nil {
-		s.storeFailed(w, err)
+		s.storeFailed(w, r, err)
 		return
 	}
 	env, e := checkStored(rec)
 	if e != nil {
 		s.log().Error("stored policy is corrupted", slog.String("policy_hash", hash))
-		WriteError(w, e)
+		WriteError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, published{OK: true, PolicyHash: hash, Envelope: env})
@@ -293,14 +282,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 1000 {
-			WriteError(w, apiErr(http.StatusBadRequest, CodeInvalidRequest, "limit must be 1 to 1000"))
+			WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidRequest, "limit must be 1 to 1000"))
 			return
 		}
 		limit = n
 	}
 	recs, err := s.Store.ListWPCs(r.Context(), after, limit+1)
 	if err != nil {
-		s.storeFailed(w, err)
+		s.storeFailed(w, r, err)
 		return
 	}
 	next := ""

@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/internal/connector/localbus"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
@@ -78,6 +78,50 @@ type Config struct {
 	// LocalBuses are Service Bus namespaces served from the store's local
 	// queue.
 	LocalBuses []string
+	// HTTP bounds connections (zero fields take DefaultHTTPLimits').
+	HTTP HTTPLimits
+	// WrapStore, when set, wraps the opened store (tests inject failures).
+	WrapStore func(store.Store) store.Store
+}
+
+// HTTPLimits bound the server's connections.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response. It applies to streamed
+	// model responses too, so it is off (0) by default: streams end when
+	// the provider's stream does, and the gateways bound upstream calls.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration
+	// MaxConns caps open connections; further ones wait to be accepted.
+	MaxConns int
+}
+
+// DefaultHTTPLimits are clawea serve's defaults.
+var DefaultHTTPLimits = HTTPLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+	IdleTimeout: 120 * time.Second, MaxConns: 1024}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	d := DefaultHTTPLimits
+	if l.ReadHeaderTimeout > 0 {
+		d.ReadHeaderTimeout = l.ReadHeaderTimeout
+	}
+	if l.ReadTimeout > 0 {
+		d.ReadTimeout = l.ReadTimeout
+	}
+	if l.WriteTimeout > 0 {
+		d.WriteTimeout = l.WriteTimeout
+	}
+	if l.IdleTimeout > 0 {
+		d.IdleTimeout = l.IdleTimeout
+	}
+	if l.MaxConns > 0 {
+		d.MaxConns = l.MaxConns
+	}
+	return d
 }
 
 // TuneGC sets the garbage collector for a serving process, or a one-shot
@@ -110,7 +154,9 @@ type Node struct {
 	Tools   *toolgw.Gateway
 	Metrics *metrics.Registry
 	// Secrets is the redaction registry the gateways share.
-	Secrets  *redact.Registry
+	Secrets *redact.Registry
+	// Routes lists every registered route pattern.
+	Routes   []string
 	listener net.Listener
 	srv      *http.Server
 }
@@ -154,12 +200,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WrapStore != nil {
+		st = cfg.WrapStore(st)
+	}
 	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry(), Secrets: secrets}
 	fail := func(err error) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
+	mux := httpapi.NewMux()
 	tok, created, err := cfg.DataDir.AdminToken()
 	if err != nil {
 		return fail(err)
@@ -295,7 +344,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		(&jobs.API{Service: n.Jobs, Tokens: n.Tokens, AdminToken: tok}).Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "roles": cfg.Roles})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "roles": cfg.Roles})
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
 	mux.Handle("GET /metrics", n.Metrics.Handler())
@@ -308,9 +357,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 				}
 			}
 		}
-		writeJSON(w, http.StatusOK, body)
+		httpapi.WriteJSON(w, http.StatusOK, body)
 	})
-	n.Handler = withRequestLimits(mux)
+	n.Routes = mux.Routes()
+	n.Handler = httpapi.Middleware(mux, cfg.Log)
 	return n, nil
 }
 
@@ -318,24 +368,12 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := n.Store.ListWPCs(ctx, "", 1); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "store": n.Store.Backend()})
+		n.cfg.Log.WarnContext(ctx, "not ready: store unavailable", "request_id", httpapi.RequestID(r.Context()), "err", err.Error())
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "store": n.Store.Backend(),
+			"error": map[string]string{"code": httpapi.CodeStoreUnavailable, "message": "the store is unavailable"}})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": n.Store.Backend()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// withRequestLimits sets security headers every response carries.
-func withRequestLimits(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		h.ServeHTTP(w, r)
-	})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": n.Store.Backend()})
 }
 
 // Listen binds the configured address and returns the base URL.
@@ -344,7 +382,7 @@ func (n *Node) Listen() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("server: listen %s: %w", n.cfg.Listen, err)
 	}
-	n.listener = ln
+	n.listener = limitListener(ln, n.cfg.HTTP.withDefaults().MaxConns)
 	return "http://" + ln.Addr().String(), nil
 }
 
@@ -372,7 +410,10 @@ func (n *Node) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	n.srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	lim := n.cfg.HTTP.withDefaults()
+	n.srv = &http.Server{Handler: n.Handler, ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(n.cfg.Log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.listener) }()
 	select {

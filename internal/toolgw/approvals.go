@@ -112,7 +112,7 @@ func (g *Gateway) approval(ctx context.Context, j *Job, c *call, argsRec canon.V
 			return nil, e
 		}
 	case !errors.Is(err, store.ErrNotFound):
-		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "approvals: %v", err)
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "approvals are unavailable").Wrap(err)
 	}
 	return nil, g.requestApproval(ctx, j, c, argsRec, argsKey, statements)
 }
@@ -128,7 +128,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 		"action": c.tool.action, "resource": resource, "arguments_key": argsKey, "policy_hash_b64u": j.Policy.Doc.Hash(),
 		"statements": statements, "expires_at": envelope.FormatTime(expires)})
 	if err != nil {
-		return errf(http.StatusServiceUnavailable, CodeStoreFailed, "the approval request could not be recorded: %v", err)
+		return errf(http.StatusServiceUnavailable, CodeStoreFailed, "the approval request could not be recorded").Wrap(err)
 	}
 	req := approvalRequest{Event: ev, AgentDID: job.Claims.Sub, ScopeHash: job.ScopeHash}
 	req.Event.Event, req.Event.Payload = nil, nil
@@ -139,13 +139,13 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 		}
 		r, err := g.toolReceipt(j, c.tool.name, argsRec, map[string]any{"approval_id": id, "decision": dec, "resource": resource}, status, now, true)
 		if err != nil {
-			return errf(http.StatusInternalServerError, CodeSigningFailed, "the approval receipts could not be prepared: %v", err)
+			return errf(http.StatusInternalServerError, CodeSigningFailed, "the approval receipts could not be prepared").Wrap(err)
 		}
 		r.Version, r.HashAlgorithm = "2", envelope.HashSHA256
 		r.Binding = &receipt.Binding{RunID: jobs.RunID(ev.JobID, ev.Segment), EventHash: ev.EventHash, Nonce: id, PolicyHash: j.Policy.Doc.Hash(), TokenScopeHash: job.ScopeHash}
 		val, err := canon.ValueOf(r)
 		if err != nil {
-			return errf(http.StatusInternalServerError, CodeSigningFailed, "%v", err)
+			return errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed").Wrap(err)
 		}
 		p := prepared{Payload: canon.AppendCompact(nil, &val), PayloadHash: envelope.PayloadHash(&val, false)}
 		if dec == DecisionAllow {
@@ -163,7 +163,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	a, existed, err := g.opt.Store.CreateApproval(ctx, store.Approval{ID: id, JobID: job.JobID, Tool: c.tool.name, Action: c.tool.action,
 		Resource: resource, ArgsHash: argsKey, PolicyHash: j.Policy.Doc.Hash(), Summary: sumRaw, Request: reqRaw, CreatedAt: now, ExpiresAt: expires})
 	if err != nil {
-		return errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "approvals: %v", err)
+		return errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "approvals are unavailable").Wrap(err)
 	}
 	code, msg := CodeApprovalRequired, "this call needs a human's approval: approval %s was requested (clawea approve allow %s --key APPROVER.key.json); call again with the same arguments once it is allowed"
 	if existed {
@@ -218,7 +218,7 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 		return nil, errf(http.StatusNotFound, CodeApprovalNotFound, "no approval %s", id)
 	}
 	if err != nil {
-		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err)
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable").Wrap(err)
 	}
 	if a.Status != store.ApprovalPending {
 		return nil, errf(http.StatusConflict, CodeApprovalDecided, "approval %s is %s", id, a.Status)
@@ -256,7 +256,7 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 	}
 	env, err := envelope.Sign(g.opt.Key, envelope.TypeTool, &val, envelope.Options{Version: envelope.Version2, IssuedAt: now})
 	if err != nil {
-		return nil, errf(http.StatusInternalServerError, CodeSigningFailed, "%v", err)
+		return nil, errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed").Wrap(err)
 	}
 	env.CoSignatures = append(env.CoSignatures, sig)
 	envRaw, _ := env.JSON()
@@ -273,7 +273,7 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errf(http.StatusConflict, CodeApprovalDecided, "approval %s was decided meanwhile", id)
 		}
-		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err)
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable").Wrap(err)
 	}
 	kind := "explicit_approve"
 	if decision == DecisionDeny {

@@ -587,7 +587,8 @@ func TestLockdown(t *testing.T) {
 	if _, _, err := client.New(e.url, tok).Do(context.Background(), "POST", "/v1/lockdown", map[string]any{"on": false, "reason": "x"}, nil); err == nil {
 		t.Error("a job token turned the lockdown off")
 	}
-	e.admin.Do(context.Background(), "POST", "/v1/lockdown", map[string]any{"on": false, "reason": "resolved"}, nil)
+	// The caller's "by" is a note; the recorded actor is the credential.
+	e.admin.Do(context.Background(), "POST", "/v1/lockdown", map[string]any{"on": false, "reason": "resolved", "by": "mallory"}, nil)
 	if a := call(t, cs, "servicebus_send", args); a.isError {
 		t.Errorf("send after lockdown: %+v", a)
 	}
@@ -598,5 +599,8 @@ func TestLockdown(t *testing.T) {
 	e.admin.Do(context.Background(), "GET", "/v1/lockdown", nil, &l)
 	if l.On || len(l.Log) != 2 || l.Log[1]["reason"] != "incident 42" {
 		t.Errorf("lockdown log: %+v", l)
+	}
+	if len(l.Log) == 2 && (l.Log[0]["by"] != "admin-token" || l.Log[1]["by"] != "admin-token" || l.Log[0]["reason"] != "resolved [note: mallory]") {
+		t.Errorf("lockdown actor: %+v", l.Log)
 	}
 }

@@ -1,9 +1,9 @@
 package toolgw
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
+
+	"github.com/clawea/clawea/internal/httpapi"
 )
 
 // Codes the tool gateway answers with (besides the token verifier's
@@ -34,35 +34,19 @@ const (
 	CodeSigningFailed     = "RECEIPT_SIGNING_FAILED"
 	CodeStoreFailed       = "RECEIPT_STORE_FAILED"
 	CodeStoreUnavailable  = "STORE_UNAVAILABLE"
-	CodeUnauthorized      = "UNAUTHORIZED"
-	CodeInvalidRequest    = "INVALID_REQUEST"
+	CodeUnauthorized      = httpapi.CodeUnauthorized
+	CodeInvalidRequest    = httpapi.CodeInvalidRequest
 )
 
-// Error is a refusal or failure with a stable code.
-type Error struct {
-	Status     int      `json:"-"`
-	Code       string   `json:"code"`
-	Msg        string   `json:"message"`
-	Statements []string `json:"statements,omitempty"`
-	ApprovalID string   `json:"approval_id,omitempty"`
-	// ReceiptID names the signed record of the refusal, when one was made.
-	ReceiptID string `json:"receipt_id,omitempty"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error is a refusal or failure with a stable code: httpapi's one error
+// type (Statements, ApprovalID and ReceiptID are its public extras; a Go
+// error passed to errf is kept as the private cause, never sent).
+type Error = httpapi.Error
 
 func errf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+	return httpapi.Errorf(status, code, format, args...)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	raw, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(raw, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }
 
-func writeError(w http.ResponseWriter, e *Error) {
-	w.Header().Set("X-Clawea-Error", e.Code)
-	writeJSON(w, e.Status, map[string]any{"error": e})
-}
+func writeError(w http.ResponseWriter, r *http.Request, e *Error) { httpapi.Write(w, r, e) }

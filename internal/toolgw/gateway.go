@@ -35,6 +35,7 @@ import (
 	"github.com/clawea/clawea/internal/connector/keyvault"
 	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/evidence"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/policycache"
@@ -190,9 +191,9 @@ func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
 	if err != nil {
 		var te *token.Error
 		if errors.As(err, &te) {
-			return nil, &Error{Status: te.Status, Code: te.Code, Msg: te.Msg}
+			return nil, httpapi.FromToken(te)
 		}
-		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "%v", err)
+		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
 	}
 	if !slices.Contains(ver.Claims.Scope, "tool:call") && !slices.Contains(ver.Claims.Scope, "tool:*") {
 		return nil, errf(http.StatusForbidden, token.CodeInsufficientScope, "the token's scopes do not include tool:call")
@@ -202,7 +203,7 @@ func (g *Gateway) Authorize(ctx context.Context, tok string) (*Job, *Error) {
 	}
 	ent, pe := g.pols.Get(ctx, ver.Claims.PolicyHash)
 	if pe != nil {
-		return nil, &Error{Status: pe.Status, Code: pe.Code, Msg: pe.Msg}
+		return nil, pe
 	}
 	return &Job{Token: ver, Policy: ent}, nil
 }
@@ -318,7 +319,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	if t.name == "servicebus_send" && j.Policy.Policy.References(keyMessagesSent) {
 		n, err := g.opt.Store.AddCounter(ctx, job.JobID, counterMessages, 1)
 		if err != nil {
-			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "message counter: %v", err)
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the message counter is unavailable").Wrap(err)
 		}
 		sendCounted = true
 		c.ctx[keyMessagesSent] = strconv.FormatInt(n-1, 10)
@@ -331,7 +332,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 
 	if mutating {
 		if on, err := g.lockdown(ctx); err != nil {
-			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "lockdown state: %v", err)
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the lockdown state is unavailable").Wrap(err)
 		} else if on {
 			return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeLockdown, "a lockdown is in force: every mutating tool is refused"))
 		}
@@ -390,7 +391,7 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	}
 	outVal, err := canon.Parse(recorded)
 	if err != nil {
-		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded: %v", err)
+		return nil, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be recorded").Wrap(err)
 	}
 	// Strings the byte-level redaction missed (a secret escaped as \uXXXX).
 	outVal, _ = evidence.RedactValue(g.opt.Secrets, job.JobID, &outVal)
@@ -466,14 +467,14 @@ func (g *Gateway) render(jobID string, c *call, out any) ([]byte, int, *Error) {
 func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	raw, err := json.Marshal(out)
 	if err != nil {
-		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded: %v", err)
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be encoded").Wrap(err)
 	}
 	// Redaction works on the decoded strings of the JSON, whatever their
 	// escapes; json.Marshal writes valid UTF-8 JSON, so a failure here is
 	// unexpected and the answer is withheld.
 	red, n, err := g.opt.Secrets.JSON(jobID, raw)
 	if err != nil {
-		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets: %v", err)
+		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets").Wrap(err)
 	}
 	return red, n, nil
 }
@@ -488,32 +489,32 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *Error {
 	switch {
 	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound):
-		return errf(http.StatusNotFound, CodeNotFound, "%s: the secret or entity does not exist", t.name)
+		return errf(http.StatusNotFound, CodeNotFound, "%s: the secret or entity does not exist", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrConflict), errors.Is(err, servicebus.ErrConflict):
-		return errf(http.StatusConflict, CodeConflict, "%s: the service refused the call as conflicting with the current state", t.name)
+		return errf(http.StatusConflict, CodeConflict, "%s: the service refused the call as conflicting with the current state", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden):
-		return errf(http.StatusForbidden, CodeForbidden, "%s: the gateway's identity may not do this (check its access to the vault or namespace)", t.name)
+		return errf(http.StatusForbidden, CodeForbidden, "%s: the gateway's identity may not do this (check its access to the vault or namespace)", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrInvalid):
-		return errf(http.StatusBadRequest, CodeInvalidArguments, "%s: the service refused the arguments", t.name)
+		return errf(http.StatusBadRequest, CodeInvalidArguments, "%s: the service refused the arguments", t.name).Wrap(err)
 	case errors.Is(err, servicebus.ErrLockLost):
-		return errf(http.StatusConflict, CodeLockLost, "%s: the message's lock is lost, expired or unknown", t.name)
+		return errf(http.StatusConflict, CodeLockLost, "%s: the message's lock is lost, expired or unknown", t.name).Wrap(err)
 	case errors.Is(err, servicebus.ErrTooLarge):
-		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s: the message is too large", t.name)
+		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s: the message is too large", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrThrottled), errors.Is(err, servicebus.ErrThrottled):
-		e := errf(http.StatusTooManyRequests, CodeConnectorThrottled, "%s: the service is throttling the gateway", t.name)
+		e := errf(http.StatusTooManyRequests, CodeConnectorThrottled, "%s: the service is throttling the gateway", t.name).Wrap(err)
 		if d, ok := retryAfter(err); ok {
 			e.Msg += "; retry after " + strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + " s"
 		}
 		return e
 	case callerErr != nil:
-		return errf(StatusClientClosedRequest, CodeClientCancelled, "%s: the caller cancelled the call before it finished", t.name)
+		return errf(StatusClientClosedRequest, CodeClientCancelled, "%s: the caller cancelled the call before it finished", t.name).Wrap(err)
 	case errors.Is(err, keyvault.ErrUnreachable), errors.Is(err, servicebus.ErrUnreachable):
-		return errf(http.StatusBadGateway, CodeConnectorUnreachable, "%s: the service could not be reached", t.name)
+		return errf(http.StatusBadGateway, CodeConnectorUnreachable, "%s: the service could not be reached", t.name).Wrap(err)
 	case deadlinePassed, errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, keyvault.ErrTimeout), errors.Is(err, servicebus.ErrTimeout):
-		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name)
+		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name).Wrap(err)
 	}
-	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name)
+	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name).Wrap(err)
 }
 
 // deny records a refusal as a signed tool receipt (result_status error,
@@ -601,7 +602,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 	at := g.opt.Now()
 	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false)
 	if err != nil {
-		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built: %v", err)
+		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built").Wrap(err)
 	}
 	r.LatencyMS = max(at.Sub(start).Milliseconds(), 0)
 	resource := g.recordedResource(j.Token.JobID, c)
@@ -640,12 +641,11 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		if signErr != nil {
 			return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		var je *jobs.Error
-		if errors.As(err, &je) && je.Code == "JOB_NOT_OPEN" {
+		if errors.Is(err, jobs.ErrJobNotOpen) {
 			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
 		}
-		if errors.As(err, &je) && je.Code == evidence.CodeSecretRefused {
-			return "", errf(je.Status, evidence.CodeSecretRefused, "the receipt would hold a secret of the job and was not stored; the result is withheld")
+		if errors.Is(err, jobs.ErrSecretRefused) {
+			return "", errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the receipt would hold a secret of the job and was not stored; the result is withheld")
 		}
 		return "", errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the result is withheld")
 	}

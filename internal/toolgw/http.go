@@ -2,63 +2,62 @@ package toolgw
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/token"
 )
 
 // Register adds the gateway's routes: the plain JSON tool API, MCP at
 // /mcp, approvals and the lockdown switch.
-func (g *Gateway) Register(mux *http.ServeMux) {
+func (g *Gateway) Register(mux httpapi.Router) {
+	admin := g.auth().Admin
 	mux.HandleFunc("GET /v1/tools", g.listTools)
 	mux.HandleFunc("POST /v1/tools/call", g.callTool)
 	mux.Handle("/mcp", g.MCPHandler())
-	mux.HandleFunc("GET /v1/approvals", g.admin(g.listApprovals))
+	mux.HandleFunc("GET /v1/approvals", admin(g.listApprovals))
 	mux.HandleFunc("GET /v1/approvals/{id}", g.getApproval)
 	mux.HandleFunc("POST /v1/approvals/{id}/decision", g.decide)
-	mux.HandleFunc("GET /v1/lockdown", g.admin(g.getLockdown))
-	mux.HandleFunc("POST /v1/lockdown", g.admin(g.setLockdown))
+	mux.HandleFunc("GET /v1/lockdown", admin(g.getLockdown))
+	mux.HandleFunc("POST /v1/lockdown", admin(g.setLockdown))
 }
 
-// bearer reads the token from X-CST, X-Scoped-Token or Authorization.
-func bearer(r *http.Request) string {
-	for _, h := range []string{"X-CST", "X-Scoped-Token", "Authorization"} {
-		v := strings.TrimSpace(r.Header.Get(h))
-		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-			v = strings.TrimSpace(v[7:])
-		}
-		if v != "" {
-			return v
-		}
+func (g *Gateway) auth() *httpapi.Auth { return &httpapi.Auth{AdminToken: g.opt.AdminToken} }
+
+// authorizeRequest admits a job token presented through httpapi's
+// credential layer (conflicting credential headers are refused), then
+// checks the job's token (Authorize) and refuses an X-Run-Id naming
+// another job (TOKEN_JOB_MISMATCH) or an X-Policy-Hash other than the
+// token's pin (POLICY_HASH_MISMATCH): the model gateway's codes.
+func (g *Gateway) authorizeRequest(ctx context.Context, h http.Header) (*Job, *Error) {
+	cred, e := httpapi.Credential(&http.Request{Header: h})
+	if e != nil {
+		return nil, e
 	}
-	return ""
-}
-
-func (g *Gateway) isAdmin(r *http.Request) bool {
-	t := bearer(r)
-	return g.opt.AdminToken != "" && t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(g.opt.AdminToken)) == 1
-}
-
-func (g *Gateway) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !g.isAdmin(r) {
-			writeError(w, errf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is required"))
-			return
-		}
-		h(w, r)
+	j, e := g.Authorize(ctx, cred)
+	if e != nil {
+		return nil, e
 	}
+	if run := httpapi.RunJob(h.Get("X-Run-Id")); run != "" && run != j.Token.JobID {
+		return nil, errf(http.StatusForbidden, token.CodeJobMismatch, "X-Run-Id names another job than the token's")
+	}
+	if e := httpapi.CheckPolicyHash(&http.Request{Header: h}, j.Policy.Doc.Hash()); e != nil {
+		return nil, e
+	}
+	return j, nil
 }
 
 func (g *Gateway) listTools(w http.ResponseWriter, r *http.Request) {
-	j, e := g.Authorize(r.Context(), bearer(r))
+	j, e := g.authorizeRequest(r.Context(), r.Header)
 	if e != nil {
-		writeError(w, e)
+		writeError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tools": g.Tools(j), "policy_hash_b64u": j.Policy.Doc.Hash(), "job_id": j.Token.JobID})
@@ -71,26 +70,26 @@ type CallRequest struct {
 }
 
 func (g *Gateway) callTool(w http.ResponseWriter, r *http.Request) {
-	j, e := g.Authorize(r.Context(), bearer(r))
+	j, e := g.authorizeRequest(r.Context(), r.Header)
 	if e != nil {
-		writeError(w, e)
+		writeError(w, r, e)
 		return
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	if err != nil {
-		writeError(w, errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the body"))
+		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the body"))
 		return
 	}
 	var req CallRequest
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.Tool == "" {
-		writeError(w, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"tool\": NAME, \"arguments\": {...}}"))
+		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"tool\": NAME, \"arguments\": {...}}"))
 		return
 	}
 	res, e := g.Call(r.Context(), j, req.Tool, req.Arguments)
 	if e != nil {
-		writeError(w, e)
+		writeError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -101,7 +100,7 @@ func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	list, err := g.opt.Store.ListApprovals(r.Context(), q.Get("status"), q.Get("after"), limit)
 	if err != nil {
-		writeError(w, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err))
+		writeError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	if q.Get("status") == "" || q.Get("status") == store.ApprovalPending {
@@ -116,21 +115,26 @@ func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
 
 // getApproval shows an approval to the admin, or to its job's token.
 func (g *Gateway) getApproval(w http.ResponseWriter, r *http.Request) {
-	a, err := g.opt.Store.GetApproval(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, errf(http.StatusNotFound, CodeApprovalNotFound, "no approval %s", r.PathValue("id")))
+	admin, e := g.auth().IsAdmin(r)
+	if e != nil {
+		writeError(w, r, e)
 		return
 	}
-	if !g.isAdmin(r) {
-		j, e := g.Authorize(r.Context(), bearer(r))
-		if e != nil {
-			writeError(w, e)
+	var j *Job
+	if !admin {
+		if j, e = g.authorizeRequest(r.Context(), r.Header); e != nil {
+			writeError(w, r, e)
 			return
 		}
-		if j.Token.JobID != a.JobID {
-			writeError(w, errf(http.StatusNotFound, CodeApprovalNotFound, "no approval %s", a.ID))
-			return
-		}
+	}
+	a, err := g.opt.Store.GetApproval(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) || err == nil && j != nil && j.Token.JobID != a.JobID {
+		writeError(w, r, errf(http.StatusNotFound, CodeApprovalNotFound, "no approval %s", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		writeError(w, r, httpapi.StoreUnavailable(err))
+		return
 	}
 	writeJSON(w, http.StatusOK, View(a))
 }
@@ -149,12 +153,12 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"decision\", \"co_signature\", \"note\"}: %v", err))
+		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"decision\", \"co_signature\", \"note\"}").Wrap(err))
 		return
 	}
 	a, e := g.Decide(r.Context(), r.PathValue("id"), req.Decision, req.CoSignature, req.Note)
 	if e != nil {
-		writeError(w, e)
+		writeError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, View(*a))
@@ -163,7 +167,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) getLockdown(w http.ResponseWriter, r *http.Request) {
 	log, err := g.opt.Store.LockdownLog(r.Context(), 20)
 	if err != nil {
-		writeError(w, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err))
+		writeError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	cur := store.Lockdown{}
@@ -192,21 +196,32 @@ func (g *Gateway) setLockdown(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		On     *bool  `json:"on"`
 		Reason string `json:"reason"`
-		By     string `json:"by"`
+		// By and Note are free text kept as a note beside the recorded
+		// actor, which is the authenticated credential.
+		By   string `json:"by"`
+		Note string `json:"note"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.On == nil || strings.TrimSpace(req.Reason) == "" {
-		writeError(w, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"on\": true|false, \"reason\": \"...\"}"))
+		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "the body must be {\"on\": true|false, \"reason\": \"...\"}"))
 		return
 	}
-	by := strings.TrimSpace(req.By)
+	by := httpapi.Actor(r.Context())
 	if by == "" {
-		by = "admin"
+		writeError(w, r, errf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is required"))
+		return
 	}
-	l, err := g.SetLockdown(context.WithoutCancel(r.Context()), *req.On, by, req.Reason)
+	reason := strings.TrimSpace(req.Reason)
+	if note := strings.TrimSpace(req.By + " " + req.Note); note != "" {
+		if len(note) > 256 {
+			note = strings.ToValidUTF8(note[:256], "")
+		}
+		reason += " [note: " + note + "]"
+	}
+	l, err := g.SetLockdown(context.WithoutCancel(r.Context()), *req.On, by, reason)
 	if err != nil {
-		writeError(w, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "%v", err))
+		writeError(w, r, httpapi.StoreUnavailable(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"on": l.On, "current": lockdownView(l)})

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/policycache"
 )
 
@@ -33,15 +34,63 @@ func (g *Gateway) MCPHandler() http.Handler {
 		return g.mcpServer(j.Policy)
 	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, MaxRequestBodyBytes: 4 << 20})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		j, e := g.Authorize(r.Context(), bearer(r))
+		j, e := g.authorizeRequest(r.Context(), r.Header)
 		if e != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="clawea", error="invalid_token"`)
-			writeError(w, e)
+			writeError(w, r, e)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), jobKey{}, j)))
+		r = r.WithContext(context.WithValue(r.Context(), jobKey{}, j))
+		h.ServeHTTP(&mcpErrorWriter{ResponseWriter: w, r: r}, r)
 	})
 }
+
+// mcpErrorWriter rewrites the MCP SDK's own HTTP-level refusals (plain
+// text, holding Go error text such as a JSON decoder's) into the one error
+// shape with a stable code. JSON-RPC answers pass through untouched.
+type mcpErrorWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+var mcpStatusCodes = map[int]*Error{
+	http.StatusBadRequest:            errf(http.StatusBadRequest, CodeInvalidRequest, "the body is not a valid MCP (JSON-RPC 2.0) request"),
+	http.StatusNotFound:              errf(http.StatusNotFound, httpapi.CodeNotFound, "no such MCP session"),
+	http.StatusMethodNotAllowed:      errf(http.StatusMethodNotAllowed, httpapi.CodeMethodNotAllowed, "this MCP endpoint is stateless: POST JSON-RPC requests"),
+	http.StatusNotAcceptable:         errf(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "Accept must allow application/json and text/event-stream"),
+	http.StatusRequestEntityTooLarge: errf(http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "the MCP request is too large"),
+	http.StatusUnsupportedMediaType:  errf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json"),
+}
+
+func (m *mcpErrorWriter) WriteHeader(status int) {
+	if status >= 400 && !strings.HasPrefix(m.Header().Get("Content-Type"), "application/json") {
+		e, ok := mcpStatusCodes[status]
+		if !ok {
+			e = errf(status, "MCP_REQUEST_FAILED", "the MCP request failed")
+		}
+		m.replaced = true
+		m.Header().Del("Content-Length")
+		writeError(m.ResponseWriter, m.r, e)
+		return
+	}
+	m.ResponseWriter.WriteHeader(status)
+}
+
+func (m *mcpErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil // the SDK's text is dropped
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+func (m *mcpErrorWriter) Flush() {
+	if f, ok := m.ResponseWriter.(http.Flusher); ok && !m.replaced {
+		f.Flush()
+	}
+}
+
+func (m *mcpErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 // mcpServers caches one MCP server per policy (the tool list depends on
 // the policy only; each call checks its own token).
@@ -63,11 +112,11 @@ func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
 	for _, t := range g.Tools(&Job{Policy: p}) {
 		name := t.Name
 		s.AddTool(&mcp.Tool{Name: name, Description: t.Description, InputSchema: t.InputSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			tok := ""
+			h := http.Header{}
 			if req.Extra != nil && req.Extra.Header != nil {
-				tok = bearer(&http.Request{Header: req.Extra.Header})
+				h = req.Extra.Header
 			}
-			j, e := g.Authorize(ctx, tok)
+			j, e := g.authorizeRequest(ctx, h)
 			if e != nil {
 				return toolError(e), nil
 			}
@@ -83,7 +132,9 @@ func (g *Gateway) mcpServer(p *policycache.Entry) *mcp.Server {
 }
 
 // toolError is a refusal as an MCP tool error the agent can read: the
-// code, the message and the deciding statements.
+// code, the public message and the deciding statements. The private cause
+// is not sent (nor logged here: the gateway logs connector failures
+// itself, redacted).
 func toolError(e *Error) *mcp.CallToolResult {
 	text := e.Code + ": " + e.Msg
 	if len(e.Statements) > 0 {
@@ -139,7 +190,7 @@ func Stdio(ctx context.Context, base, tok string, in io.ReadCloser, out io.Write
 					}
 					return toolError(&Error{Status: ce.Status, Code: ce.Code, Msg: ce.Message}), nil
 				}
-				return toolError(&Error{Code: CodeConnectorError, Msg: err.Error()}), nil
+				return toolError(errf(http.StatusBadGateway, CodeConnectorError, "the tool gateway could not be reached").Wrap(err)), nil
 			}
 			return toolResult(&res), nil
 		})
