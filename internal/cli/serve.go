@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -20,6 +21,7 @@ import (
 func newServeCmd(e *env) *cobra.Command {
 	var cfg server.Config
 	var dataDir, roles, logFormat, configPath string
+	var acceptLoss bool
 	var providers, registrySigners, trustGateways, approvers, localBuses, devVaults []string
 	var byok bool
 	cmd := &cobra.Command{
@@ -114,6 +116,18 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 			if roles != "" {
 				cfg.Roles = strings.Split(roles, ",")
 			}
+			if acceptLoss {
+				switch {
+				case cfg.DB == "":
+					cfg.DB = "sqlite:" + filepath.Join(dataDir, "clawea.db") + "?accept_journal_loss=true"
+				case strings.HasPrefix(cfg.DB, "sqlite:") && strings.Contains(cfg.DB, "?"):
+					cfg.DB += "&accept_journal_loss=true"
+				case strings.HasPrefix(cfg.DB, "sqlite:"):
+					cfg.DB += "?accept_journal_loss=true"
+				default:
+					return withCode(ExitUsage, fmt.Errorf("--accept-journal-loss applies to the embedded SQLite store only"))
+				}
+			}
 			switch logFormat {
 			case "json":
 				cfg.Log = slog.New(slog.NewJSONHandler(e.err, nil))
@@ -122,6 +136,8 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 			default:
 				return withCode(ExitUsage, fmt.Errorf("--log-format must be text or json"))
 			}
+			// The store reports journal damage through the default logger.
+			slog.SetDefault(cfg.Log)
 			server.TuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -133,6 +149,7 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8420", "address to listen on")
 	fl.StringVar(&cfg.DB, "db", "", "store DSN: sqlite:PATH or postgres://... (default: SQLite in the data directory)")
 	fl.StringVar(&roles, "roles", "", "comma-separated roles to run (default: all)")
+	fl.BoolVar(&acceptLoss, "accept-journal-loss", false, "open an SQLite store whose event journal lost records that may have been acknowledged (damaged last record, emptied journal), logging what was lost; without it the server refuses to start on such damage")
 	fl.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&configPath, "config", "", "configuration file (JSON; see docs/model-gateway.md)")
 	fl.StringArrayVar(&providers, "provider", nil, "model provider NAME=BASEURL (repeatable)")
