@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -68,4 +69,25 @@ func FuzzUnescape(f *testing.F) {
 			t.Fatalf("variants of %q without escapes", s)
 		}
 	})
+}
+
+// TestLogLinesScopedToTheirJob: a value one job registered does not blank
+// out another job's log lines; lines about no job are redacted with every
+// job's secrets.
+func TestLogLinesScopedToTheirJob(t *testing.T) {
+	r := New()
+	r.Add("job_a", "job_c_is_here", "v/poison")
+	r.Add("job_b", "b-secret-value", "v/b")
+	var buf strings.Builder
+	log := slog.New(r.Handler(slog.NewTextHandler(&buf, nil)))
+	log.Info("call job_c_is_here", "job_id", "job_c", "note", "b-secret-value")
+	log.Info("orphan job_c_is_here b-secret-value")
+	out := buf.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.Contains(lines[0], "call job_c_is_here") || !strings.Contains(lines[0], "b-secret-value") {
+		t.Errorf("job c's line was redacted with other jobs' values: %s", lines[0])
+	}
+	if strings.Contains(lines[1], "job_c_is_here") || strings.Contains(lines[1], "b-secret-value") {
+		t.Errorf("a line about no job kept a secret: %s", lines[1])
+	}
 }

@@ -196,32 +196,48 @@ func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool {
 	return l.h.Enabled(ctx, level)
 }
 
+// Handle redacts a record. A line about one job (a job_id attribute)
+// is redacted with that job's secrets only: values one job registered must
+// not blank out other jobs' lines (a job could otherwise erase, say,
+// another job's id from the log). A line about no job is redacted with
+// every job's secrets.
 func (l *logHandler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, l.r.Any(rec.Message), rec.PC)
+	red := l.r.Any
 	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(l.attr(a))
+		if a.Key == "job_id" && a.Value.Kind() == slog.KindString && a.Value.String() != "" {
+			job := a.Value.String()
+			red = func(s string) string { out, _ := l.r.String(job, s); return out }
+			return false
+		}
+		return true
+	})
+	out := slog.NewRecord(rec.Time, rec.Level, red(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(attr(a, red))
 		return true
 	})
 	return l.h.Handle(ctx, out)
 }
 
-func (l *logHandler) attr(a slog.Attr) slog.Attr {
+func (l *logHandler) attr(a slog.Attr) slog.Attr { return attr(a, l.r.Any) }
+
+func attr(a slog.Attr, red func(string) string) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, l.r.Any(v.String()))
+		return slog.String(a.Key, red(v.String()))
 	case slog.KindGroup:
 		attrs := v.Group()
 		out := make([]any, 0, len(attrs))
 		for _, g := range attrs {
-			out = append(out, l.attr(g))
+			out = append(out, attr(g, red))
 		}
 		return slog.Group(a.Key, out...)
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, l.r.Any(err.Error()))
+			return slog.String(a.Key, red(err.Error()))
 		}
-		return slog.String(a.Key, l.r.Any(v.String()))
+		return slog.String(a.Key, red(v.String()))
 	}
 	return a
 }

@@ -129,17 +129,28 @@ func New(opt Options) (*Gateway, error) {
 	}
 	g := &Gateway{opt: opt, byName: map[string]*tool{}, vaults: map[string]keyvault.Client{}, buses: map[string]servicebus.Bus{},
 		pols: policycache.New(opt.Policies), did: opt.Key.DID(), lockTTL: 250 * time.Millisecond}
+	// Vaults and namespaces are known by their canonical names, the ones
+	// tool arguments are canonicalised to: two spellings of one name are
+	// one Azure object, so configuring both is an error.
 	for _, v := range opt.Vaults {
-		if _, dup := g.vaults[v.Vault()]; dup {
-			return nil, fmt.Errorf("toolgw: vault %s is configured twice", v.Vault())
+		name, err := keyvault.CanonicalVault(v.Vault())
+		if err != nil {
+			return nil, fmt.Errorf("toolgw: vault %q: %w", v.Vault(), err)
 		}
-		g.vaults[v.Vault()] = v
+		if _, dup := g.vaults[name]; dup {
+			return nil, fmt.Errorf("toolgw: vault %s is configured twice", name)
+		}
+		g.vaults[name] = v
 	}
 	for _, b := range opt.Buses {
-		if _, dup := g.buses[b.Namespace()]; dup {
-			return nil, fmt.Errorf("toolgw: namespace %s is configured twice", b.Namespace())
+		name, err := servicebus.CanonicalNamespace(b.Namespace())
+		if err != nil {
+			return nil, fmt.Errorf("toolgw: namespace %q: %w", b.Namespace(), err)
 		}
-		g.buses[b.Namespace()] = b
+		if _, dup := g.buses[name]; dup {
+			return nil, fmt.Errorf("toolgw: namespace %s is configured twice", name)
+		}
+		g.buses[name] = b
 	}
 	for _, t := range catalog() {
 		if strings.HasPrefix(t.name, "keyvault_") && len(g.vaults) == 0 || strings.HasPrefix(t.name, "servicebus_") && len(g.buses) == 0 {
