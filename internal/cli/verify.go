@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ type verifyFlags struct {
 	kind     string
 	at       string
 	urm      string
+	beside   string
 	maxBytes int64
 }
 
@@ -84,6 +86,7 @@ Exit codes: 0 PASS, 1 FAIL, 2 ERROR or usage.`,
 	fl.StringVar(&f.kind, "kind", "", "artifact kind (default: detected)")
 	fl.StringVar(&f.at, "at", "", "verification time for expiry checks, RFC 3339 (default: now)")
 	fl.StringVar(&f.urm, "urm", "", "URM document the bundle references")
+	fl.StringVar(&f.beside, "unanchored", "", "the records that travel beside a proof bundle (a JSON array; default <name>-unanchored.json next to <name>-bundle.json)")
 	fl.Int64Var(&f.maxBytes, "max-bytes", verify.DefaultMaxBytes, "refuse inputs larger than this many bytes, unread (INPUT_TOO_LARGE)")
 	cmd.AddCommand(newConformanceCmd(e))
 	return cmd
@@ -225,6 +228,11 @@ func runVerify(e *env, f verifyFlags, path string) error {
 	}
 	out := verify.Check(data, kind, opt)
 	out.Input = path
+	if out.Status == verify.StatusPass && (out.Kind == verify.KindProofBundle) {
+		if err := checkBeside(out, path, data, f.beside); err != nil {
+			return fail(err)
+		}
+	}
 	if f.json {
 		if err := printJSON(e.out, out); err != nil {
 			return withCode(ExitUsage, err)
@@ -233,6 +241,42 @@ func runVerify(e *env, f verifyFlags, path string) error {
 		printOutcome(e.out, out)
 	}
 	return silent(out.ExitCode())
+}
+
+// checkBeside checks the side-effect and approval records that travel
+// beside a proof bundle (docs/formats.md) against the bundle's
+// clawea_unanchored entry: from --unanchored FILE, or <x>-unanchored.json
+// next to <x>-bundle.json. Records that do not match make the verdict FAIL;
+// records the bundle declares but nobody supplied are a warning.
+func checkBeside(out *verify.Outcome, path string, data []byte, file string) error {
+	if file == "" && strings.HasSuffix(path, "-bundle.json") {
+		if _, err := os.Stat(strings.TrimSuffix(path, "-bundle.json") + "-unanchored.json"); err == nil {
+			file = strings.TrimSuffix(path, "-bundle.json") + "-unanchored.json"
+		}
+	}
+	var records [][]byte
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		var list []json.RawMessage
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return fmt.Errorf("%s: the records beside a bundle are a JSON array: %w", file, err)
+		}
+		records = make([][]byte, 0, len(list))
+		for _, r := range list {
+			records = append(records, r)
+		}
+	}
+	u, res := verify.CheckUnanchored(data, records)
+	switch {
+	case res != nil:
+		out.Status, out.ReasonCode, out.Reason = verify.StatusFail, res.Code, res.Reason
+	case u.Note != "":
+		out.Warnings = append(out.Warnings, "UNANCHORED_UNCHECKED: "+u.Note+"; pass --unanchored FILE to check them")
+	}
+	return nil
 }
 
 // siblingURM loads <x>-urm.json beside <x>-bundle.json when the bundle

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/clawea/clawea/internal/cli"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/localmodel"
 	"github.com/clawea/clawea/internal/modelgw"
@@ -253,6 +255,28 @@ func TestFinishAfterSendsBeforeModelCall(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(dir, id+"-unanchored.json"))
 			if err != nil || json.Unmarshal(raw, &beside) != nil || len(beside) != sends {
 				t.Fatalf("unanchored file: %v (%d records; wrote %v)", err, len(beside), written)
+			}
+			// clawea verify --strict picks the records up and checks them;
+			// records removed fail it; no records at all is a warning.
+			trustFile := filepath.Join(dir, "trust.json")
+			tj, _ := json.Marshal(map[string]any{"config_version": "1", "allowlists": trust})
+			os.WriteFile(trustFile, tj, 0o600)
+			verifyCLI := func() (int, string) {
+				var out, errs bytes.Buffer
+				code := cli.Run([]string{"verify", "--strict", "--json", "--config", trustFile, filepath.Join(dir, id+"-bundle.json")}, nil, &out, &errs)
+				return code, out.String() + errs.String()
+			}
+			if code, out := verifyCLI(); code != 0 || strings.Contains(out, "UNANCHORED_UNCHECKED") {
+				t.Fatalf("verify with the records: %d %s", code, out)
+			}
+			short, _ := json.Marshal(beside[1:])
+			os.WriteFile(filepath.Join(dir, id+"-unanchored.json"), short, 0o600)
+			if code, out := verifyCLI(); code != 1 || !strings.Contains(out, verify.UnanchoredMismatch) {
+				t.Fatalf("verify with a record removed: %d %s", code, out)
+			}
+			os.Remove(filepath.Join(dir, id+"-unanchored.json"))
+			if code, out := verifyCLI(); code != 0 || !strings.Contains(out, "UNANCHORED_UNCHECKED") {
+				t.Fatalf("verify without the records: %d %s", code, out)
 			}
 		})
 	}
