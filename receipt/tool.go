@@ -185,6 +185,19 @@ func (c *Commitment) Paths() []string {
 	return paths
 }
 
+// PathsUpTo returns the leaf paths, sorted, whose values' compact JSON is at
+// most max bytes: what a receipt can disclose while staying small.
+func (c *Commitment) PathsUpTo(max int) []string {
+	paths := make([]string, 0, len(c.leaves))
+	for p, l := range c.leaves {
+		if len(canon.AppendCompact(nil, &l.Value)) <= max {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	return paths
+}
+
 // Disclose opens the named leaves and keeps the others as hashes.
 func (c *Commitment) Disclose(paths ...string) (*SelectiveDisclosure, error) {
 	d := &SelectiveDisclosure{Algorithm: DisclosureAlgorithm, MerkleRoot: c.Root, RedactedLeaves: []string{}, DisclosedLeaves: map[string]DisclosedLeaf{}}

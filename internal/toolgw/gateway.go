@@ -414,6 +414,9 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n}, nil
 }
 
+// maxDisclosed bounds an argument value a tool receipt discloses.
+const maxDisclosed = 4096
+
 func statusOf(e *Error) string {
 	if e.Code == CodeConnectorTimeout {
 		return receipt.StatusTimeout
@@ -585,8 +588,11 @@ func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, resu
 	}
 	r := &receipt.ToolV2{ReceiptID: newID("tool_"), ToolName: toolName, ArgsHash: ac.Root, ResultHash: rc.Root, ResultStatus: status,
 		AgentDID: j.Token.Claims.Sub, Timestamp: envelope.FormatTime(at), ArgsSalt: ac.Salt, ResultSalt: rc.Salt}
-	if len(ac.Paths()) > 0 {
-		if r.ArgsDisclosure, err = ac.Disclose(ac.Paths()...); err != nil {
+	// Arguments are disclosed up to maxDisclosed bytes each; a larger one
+	// (a message body) is committed to, not disclosed, so that a receipt,
+	// and a bundle of a thousand of them, stays small.
+	if open := ac.PathsUpTo(maxDisclosed); len(open) > 0 {
+		if r.ArgsDisclosure, err = ac.Disclose(open...); err != nil {
 			return nil, err
 		}
 	}
