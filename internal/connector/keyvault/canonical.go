@@ -1,6 +1,11 @@
 package keyvault
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/clawea/clawea/internal/azname"
+)
 
 // Canonical forms. Key Vault compares vault and secret names without
 // regard to case, so "PROD/db" and "prod/db" are the same secret. Every
@@ -21,34 +26,14 @@ const (
 // letters, digits and '-'; starts with a letter; ends with a letter or
 // digit; no "--") and returns it in lower case. Errors wrap ErrInvalid.
 func CanonicalVault(name string) (string, error) {
-	if len(name) < minVaultLen || len(name) > maxVaultLen {
-		return "", fmt.Errorf("%w: vault name %q: 3 to 24 characters", ErrInvalid, clip(name))
+	out, problem := azname.Fold(name, minVaultLen, maxVaultLen)
+	if problem == "" && strings.Contains(out, "--") {
+		problem = "has consecutive hyphens"
 	}
-	out := make([]byte, len(name))
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9', c == '-':
-			if i == 0 {
-				return "", fmt.Errorf("%w: vault name %q must start with a letter", ErrInvalid, clip(name))
-			}
-		default:
-			return "", fmt.Errorf("%w: vault name %q: only letters, digits and '-'", ErrInvalid, clip(name))
-		}
-		out[i] = c
+	if problem != "" {
+		return "", fmt.Errorf("%w: vault name %q: %s", ErrInvalid, clip(name), problem)
 	}
-	if last := name[len(name)-1]; last == '-' {
-		return "", fmt.Errorf("%w: vault name %q must end with a letter or digit", ErrInvalid, clip(name))
-	}
-	for i := 1; i < len(name); i++ {
-		if name[i] == '-' && name[i-1] == '-' {
-			return "", fmt.Errorf("%w: vault name %q has consecutive hyphens", ErrInvalid, clip(name))
-		}
-	}
-	return string(out), nil
+	return out, nil
 }
 
 // CanonicalSecretPath checks a secret path (segments of letters, digits
@@ -61,19 +46,5 @@ func CanonicalSecretPath(path string) (string, error) {
 	return lowerASCII(path), nil
 }
 
-// lowerASCII folds ASCII upper-case letters only; the grammars above admit
-// no other letters.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
+// lowerASCII folds ASCII upper-case letters only.
+func lowerASCII(s string) string { return azname.Lower(s) }

@@ -3,6 +3,8 @@ package servicebus
 import (
 	"errors"
 	"fmt"
+
+	"github.com/clawea/clawea/internal/azname"
 )
 
 // Canonical forms. Service Bus compares namespace and entity names without
@@ -29,29 +31,11 @@ const (
 // letters, digits and '-'; starts with a letter; ends with a letter or
 // digit) and returns it in lower case. Errors wrap ErrInvalidNamespace.
 func CanonicalNamespace(name string) (string, error) {
-	if len(name) < minNamespaceLen || len(name) > maxNamespaceLen {
-		return "", fmt.Errorf("%w: %q: 6 to 50 characters", ErrInvalidNamespace, clipName(name))
+	out, problem := azname.Fold(name, minNamespaceLen, maxNamespaceLen)
+	if problem != "" {
+		return "", fmt.Errorf("%w: %q: %s", ErrInvalidNamespace, clipName(name), problem)
 	}
-	out := make([]byte, len(name))
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9', c == '-':
-			if i == 0 {
-				return "", fmt.Errorf("%w: %q must start with a letter", ErrInvalidNamespace, clipName(name))
-			}
-		default:
-			return "", fmt.Errorf("%w: %q: only letters, digits and '-'", ErrInvalidNamespace, clipName(name))
-		}
-		out[i] = c
-	}
-	if name[len(name)-1] == '-' {
-		return "", fmt.Errorf("%w: %q must end with a letter or digit", ErrInvalidNamespace, clipName(name))
-	}
-	return string(out), nil
+	return out, nil
 }
 
 // CanonicalEntity checks an entity string (a queue or topic path, or
@@ -73,20 +57,5 @@ func clipName(s string) string {
 	return s
 }
 
-// lowerASCII folds ASCII upper-case letters only; the grammars admit no
-// other letters.
-func lowerASCII(s string) string {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			if b == nil {
-				b = []byte(s)
-			}
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	if b == nil {
-		return s
-	}
-	return string(b)
-}
+// lowerASCII folds ASCII upper-case letters only.
+func lowerASCII(s string) string { return azname.Lower(s) }
