@@ -662,6 +662,18 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
 		}
 		if errors.Is(err, jobs.ErrSecretRefused) {
+			// The guard checks arguments as the gate does, so this is rare
+			// (a secret registered by another call meanwhile); the call has
+			// run, so it is still recorded, with arguments and result
+			// withheld, rather than leave a side effect without a receipt.
+			if withheld := (canon.Value{Kind: canon.Object}); !c.withheld {
+				withheld.Set("withheld", canon.NewString(evidence.CodeSecretRefused))
+				c.withheld = true
+				id, _ := g.recordCall(ctx, j, c, withheld, map[string]any{"error": map[string]any{"code": evidence.CodeSecretRefused}}, receipt.StatusError, approvalID, write, start)
+				e := errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the receipt would hold a secret of the job; it was recorded with its arguments and result withheld, and the result is withheld")
+				e.ReceiptID = id
+				return "", e
+			}
 			return "", errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the receipt would hold a secret of the job and was not stored; the result is withheld")
 		}
 		return "", errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the result is withheld")

@@ -48,6 +48,9 @@ type call struct {
 	reveal bool
 	// secretOut is set by run with the secret value the call saw.
 	secretOut string
+	// withheld: the call is being recorded with its arguments and result
+	// withheld (recordCall's second try).
+	withheld bool
 }
 
 // InputSchema returns the tool's JSON Schema.
