@@ -44,9 +44,9 @@ type call struct {
 	// durationHit is set when max_stream_duration fires; cut
 	// describes a stream a limit ended.
 	durationHit atomic.Bool
-	cut       *streamCut
-	redacted  int
-	receiptID string
+	cut         *streamCut
+	redacted    int
+	receiptID   string
 }
 
 type budgetView struct {
