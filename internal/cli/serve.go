@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,8 @@ func newServeCmd(e *env) *cobra.Command {
 	var acceptLoss bool
 	var providers, registrySigners, trustGateways, approvers, localBuses, devVaults []string
 	var byok bool
+	var maxStreamDuration time.Duration
+	var maxStreamBytes int64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run clawea's services (registry, issuer, jobs, model gateway) in one process",
@@ -66,10 +69,11 @@ The model gateway runs when a provider is configured: --provider NAME=BASEURL
 (repeatable; the key comes from CLAWEA_PROVIDER_<NAME>_API_KEY, or for openai,
 anthropic, openrouter and azure-openai from OPENAI_API_KEY, ANTHROPIC_API_KEY,
 OPENROUTER_API_KEY, AZURE_OPENAI_API_KEY), or the config file's model_gateway
-section (see docs/model-gateway.md). The tool gateway runs when a vault or a
-Service Bus namespace is configured: --devvault FILE, --local-bus NAMESPACE, or
-the config file's tool_gateway section (see docs/tool-gateway.md); approvers
-with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
+section (see docs/model-gateway.md); a streamed answer is cut after
+--max-stream-duration or --max-stream-bytes. The tool gateway runs when a
+vault or a Service Bus namespace is configured: --devvault FILE, --local-bus
+NAMESPACE, or the config file's tool_gateway section (see
+docs/tool-gateway.md); approvers with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  clawea serve
   clawea serve --provider openai=https://api.openai.com/v1
   clawea serve --config clawea.json --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
@@ -98,6 +102,12 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 				cfg.ModelGateway.Providers = append(cfg.ModelGateway.Providers, pr)
 			}
 			cfg.ModelGateway.AllowBYOK = cfg.ModelGateway.AllowBYOK || byok
+			if cmd.Flags().Changed("max-stream-duration") {
+				cfg.ModelGateway.MaxStreamDuration = maxStreamDuration
+			}
+			if cmd.Flags().Changed("max-stream-bytes") {
+				cfg.ModelGateway.MaxStreamBytes = maxStreamBytes
+			}
 			cfg.RegistrySigners = append(cfg.RegistrySigners, registrySigners...)
 			cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, trustGateways...)
 			cfg.ToolGateway.Approvers = append(cfg.ToolGateway.Approvers, approvers...)
@@ -154,6 +164,8 @@ with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
 	fl.StringVar(&configPath, "config", "", "configuration file (JSON; see docs/model-gateway.md)")
 	fl.StringArrayVar(&providers, "provider", nil, "model provider NAME=BASEURL (repeatable)")
 	fl.BoolVar(&byok, "byok", false, "let callers send their own provider key in X-Provider-API-Key")
+	fl.DurationVar(&maxStreamDuration, "max-stream-duration", 10*time.Minute, "model gateway: cut a streamed answer after this long (STREAM_LIMIT_EXCEEDED)")
+	fl.Int64Var(&maxStreamBytes, "max-stream-bytes", 64<<20, "model gateway: cut a streamed answer after this many bytes (STREAM_LIMIT_EXCEEDED)")
 	fl.StringArrayVar(&approvers, "approver", nil, "approver did:key whose signed decisions count (repeatable)")
 	fl.StringArrayVar(&localBuses, "local-bus", nil, "serve this Service Bus namespace from the store's local queue (repeatable)")
 	fl.StringArrayVar(&devVaults, "devvault", nil, "a dev vault's connection file (clawea devvault) to serve as a Key Vault (repeatable)")

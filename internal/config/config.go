@@ -88,6 +88,8 @@ type ModelGateway struct {
 	HeaderTimeout     Duration           `json:"header_timeout,omitempty"`
 	UpstreamTimeout   Duration           `json:"upstream_timeout,omitempty"`
 	StreamIdleTimeout Duration           `json:"stream_idle_timeout,omitempty"`
+	MaxStreamDuration Duration           `json:"max_stream_duration,omitempty"`
+	MaxStreamBytes    int64              `json:"max_stream_bytes,omitempty"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m".
@@ -157,5 +159,11 @@ func (m *ModelGateway) Apply(o *modelgw.Options) {
 	}
 	if m.StreamIdleTimeout > 0 {
 		o.StreamIdleTimeout = time.Duration(m.StreamIdleTimeout)
+	}
+	if m.MaxStreamDuration > 0 {
+		o.MaxStreamDuration = time.Duration(m.MaxStreamDuration)
+	}
+	if m.MaxStreamBytes > 0 {
+		o.MaxStreamBytes = m.MaxStreamBytes
 	}
 }

@@ -689,10 +689,14 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 		if maxReq == 0 || totals.Requests > maxReq {
 			// The claim format needs a request limit; without one, the
 			// job's own total is the truthful bound (the same in every
-			// member, as an aggregate requires). Calls that overran the
-			// limit (concurrent calls each saw room under it) make the
-			// limit untrue as a claim: the total is claimed and the
-			// overrun recorded, so the job still finishes.
+			// member, as an aggregate requires). The model gateway
+			// reserves each call's request, input and output before
+			// forwarding it, so usage stays within every limit; should a
+			// total still exceed one (a provider reporting more output
+			// than it was capped at, or more input than the body's size
+			// reserved, e.g. content it adds itself), that limit would be
+			// untrue as a claim: the total is claimed, or the limit left
+			// out, and the overrun recorded, so the job still finishes.
 			if maxReq > 0 {
 				overrun["requests"] = map[string]int64{"max": maxReq, "observed": totals.Requests}
 			}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -35,11 +36,17 @@ type call struct {
 	body      []byte // as forwarded
 	reqHash   string
 	nonce     string
-	claimed   bool // an idempotency record is ours to complete
-	reserved  bool // a request was counted against the budget
+	claimed   bool        // an idempotency record is ours to complete
+	res       store.Usage // reserved against the job's budget
+	forwarded bool        // the provider was called (the reservation is used)
+	settled   bool        // the reservation was settled to the usage
 	budget    budgetView
-	redacted  int
-	receiptID string
+	// durationHit is set when max_stream_duration fires; cut
+	// describes a stream a limit ended.
+	durationHit atomic.Bool
+	cut         *streamCut
+	redacted    int
+	receiptID   string
 }
 
 type budgetView struct {
@@ -49,6 +56,7 @@ type budgetView struct {
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, providerName string, a api) {
 	c := &call{g: g, start: g.opt.Now(), api: a, anthropic: a == apiMessages}
 	code, e := c.run(w, r, providerName)
+	c.unreserve(r.Context())
 	prov := "unknown"
 	if c.prov != nil {
 		prov = c.prov.Name
@@ -174,7 +182,13 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 	if (c.api == apiMessages) != (p.Kind == KindAnthropic) {
 		return "", errf(http.StatusBadRequest, CodeProviderAPIMismatch, "provider %s (%s) does not serve the %s API", p.Name, p.Kind, c.api)
 	}
-	c.model, _ = body.StringOf("model")
+	model, _ := body.StringOf("model")
+	if len(model) > MaxModelNameBytes {
+		// Refused before anything records it: the name goes into the
+		// chain and the signed receipt, whose metadata is bounded.
+		return "", errf(http.StatusBadRequest, CodeModelNameTooLong, "the model name is %d bytes; at most %d are accepted", len(model), MaxModelNameBytes)
+	}
+	c.model = model
 	if s := body.Get("stream"); s != nil && s.Kind == canon.Bool && s.Boolean {
 		c.stream = true
 	}
@@ -184,24 +198,12 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 		return "", e
 	}
 
-	// Budgets.
+	// Budgets: read here, reserved once the body is known.
 	b, e := g.budget(ctx, ver.JobID)
 	if e != nil {
 		return "", e
 	}
 	c.budget.tokens = b.MaxTokensInput > 0 || b.MaxTokensOutput > 0
-	var used store.Usage
-	if c.budget.tokens {
-		if used, err = g.opt.Store.GetUsage(ctx, ver.JobID); err != nil {
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
-		}
-		if b.MaxTokensInput > 0 && used.TokensIn >= b.MaxTokensInput {
-			return "", errf(http.StatusTooManyRequests, CodeTokenBudget, "the job used its %d input tokens", b.MaxTokensInput)
-		}
-		if b.MaxTokensOutput > 0 && used.TokensOut >= b.MaxTokensOutput {
-			return "", errf(http.StatusTooManyRequests, CodeTokenBudget, "the job used its %d output tokens", b.MaxTokensOutput)
-		}
-	}
 
 	// The body as forwarded: policy redactions, the job's secrets, usage
 	// in streams, the output budget. Untouched bodies go out byte for byte.
@@ -220,8 +222,19 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 			changed = true
 		}
 	}
-	if b.MaxTokensOutput > 0 {
-		if clampOutput(&body, c.api, p, b.MaxTokensOutput-used.TokensOut) {
+	// The reservation: one request, the body's size as input tokens, the
+	// output the request may produce (capped in the body to what could
+	// be reserved). Anything that stops the call before the provider is
+	// called gives it back (serve); record settles it to the usage.
+	if b.MaxRequests > 0 || c.budget.tokens {
+		want := int64(0)
+		if b.MaxTokensOutput > 0 {
+			want = outputWanted(&body, c.api)
+		}
+		if e := c.reserve(ctx, w, b, int64(len(raw)), want); e != nil {
+			return "", e
+		}
+		if b.MaxTokensOutput > 0 && clampOutput(&body, c.api, p, c.res.TokensOut) {
 			changed = true
 		}
 	}
@@ -251,46 +264,7 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, providerName string) 
 		}
 	}
 
-	// The request budget, counted atomically across instances.
-	if b.MaxRequests > 0 {
-		if _, err := g.opt.Store.AddUsage(ctx, ver.JobID, store.Usage{Requests: 1}, store.Usage{Requests: b.MaxRequests}); err != nil {
-			c.release(ctx)
-			if errors.Is(err, store.ErrLimit) {
-				w.Header().Set("X-RateLimit-Limit", strconv.FormatInt(b.MaxRequests, 10))
-				w.Header().Set("X-RateLimit-Remaining", "0")
-				return "", errf(http.StatusTooManyRequests, CodeRequestBudget, "the job used its %d model calls", b.MaxRequests)
-			}
-			return "", errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "usage counters are unavailable").Wrap(err)
-		}
-		c.reserved = true
-	}
 	return c.forward(w, r, upstreamKey), nil
-}
-
-// clampOutput caps the request's output tokens at what the budget has
-// left, in the field the API reads.
-func clampOutput(body *canon.Value, a api, p *Provider, left int64) bool {
-	fields := []string{"max_completion_tokens", "max_tokens"}
-	add := "max_completion_tokens"
-	switch {
-	case a == apiResponses:
-		fields, add = []string{"max_output_tokens"}, "max_output_tokens"
-	case a == apiMessages:
-		fields, add = []string{"max_tokens"}, "max_tokens"
-	case p.Name != "openai" && p.Kind != KindAzure:
-		add = "max_tokens" // what OpenAI-compatible servers know
-	}
-	for _, f := range fields {
-		if m := body.Get(f); m != nil {
-			if m.IsNumber() && m.Num <= float64(left) {
-				return false
-			}
-			body.Set(f, canon.NewNumber(float64(left)))
-			return true
-		}
-	}
-	body.Set(add, canon.NewNumber(float64(left)))
-	return true
 }
 
 // upstreamHeaders are passed from the caller to the provider.
@@ -304,13 +278,21 @@ var downstreamHeaders = []string{"Content-Type", "X-Request-Id", "Request-Id", "
 // outcome code.
 func (c *call) forward(w http.ResponseWriter, r *http.Request, key string) string {
 	g, p := c.g, c.prov
+	c.forwarded = true
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	// The whole call is bounded: a non-streaming one by upstream_timeout,
+	// a stream by max_stream_duration (relayStream reads streamCut).
 	var deadline *time.Timer
 	if !c.stream {
 		deadline = time.AfterFunc(g.opt.UpstreamTimeout, cancel)
-		defer deadline.Stop()
+	} else {
+		deadline = time.AfterFunc(g.opt.MaxStreamDuration, func() {
+			c.durationHit.Store(true)
+			cancel()
+		})
 	}
+	defer deadline.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint(c.api), bytes.NewReader(c.body))
 	if err != nil {
 		return c.fail(w, r, errf(http.StatusInternalServerError, CodeUpstreamUnreachable, "the provider is unreachable").Wrap(err), outcome{})
@@ -521,30 +503,42 @@ func (c *call) relayStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	defer idle.Stop()
 	buf := make([]byte, 32<<10)
 	var readErr, writeErr error
-	var lastByte byte = '\n'
+	var tail sseTail   // where the relayed bytes end
+	overBytes := false // the stream reached max_stream_bytes
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			idle.Reset(g.opt.StreamIdleTimeout)
 			chunk := buf[:n]
-			sum.Write(chunk)
-			sc.feed(chunk)
-			lastByte = chunk[n-1]
-			if keep {
-				if kept.Len()+n > g.opt.MaxStoredResponse {
-					keep = false
-					kept = bytes.Buffer{}
-				} else {
-					kept.Write(chunk)
+			if left := g.opt.MaxStreamBytes - tail.total; int64(n) > left {
+				// Only whole events within the limit are relayed.
+				chunk = chunk[:max(tail.eventEnd(chunk[:left]), 0)]
+				overBytes = true
+			}
+			if len(chunk) > 0 {
+				sum.Write(chunk)
+				sc.feed(chunk)
+				tail.add(chunk)
+				if keep {
+					if kept.Len()+len(chunk) > g.opt.MaxStoredResponse {
+						keep = false
+						kept = bytes.Buffer{}
+					} else {
+						kept.Write(chunk)
+					}
+				}
+				if writeErr == nil {
+					if _, writeErr = w.Write(chunk); writeErr == nil {
+						writeErr = rc.Flush()
+					}
+					if writeErr != nil {
+						cancel() // nobody is listening: stop the provider too
+					}
 				}
 			}
-			if writeErr == nil {
-				if _, writeErr = w.Write(chunk); writeErr == nil {
-					writeErr = rc.Flush()
-				}
-				if writeErr != nil {
-					cancel() // nobody is listening: stop the provider too
-				}
+			if overBytes {
+				cancel()
+				break
 			}
 		}
 		if err != nil {
@@ -558,6 +552,10 @@ func (c *call) relayStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	switch {
 	case writeErr != nil || r.Context().Err() != nil:
 		o.code = CodeClientDisconnected
+	case overBytes:
+		o.code, c.cut = CodeStreamLimit, &streamCut{limit: "max_stream_bytes", max: g.opt.MaxStreamBytes, bytes: tail.total}
+	case readErr != nil && c.durationHit.Load():
+		o.code, c.cut = CodeStreamLimit, &streamCut{limit: "max_stream_duration", max: g.opt.MaxStreamDuration.Milliseconds(), bytes: tail.total}
 	case readErr != nil && !idle.Stop():
 		o.code = CodeUpstreamTimeout
 	case readErr != nil:
@@ -565,8 +563,16 @@ func (c *call) relayStream(w http.ResponseWriter, r *http.Request, resp *http.Re
 	}
 	env, e := c.record(context.WithoutCancel(r.Context()), o)
 	var trailer []byte
-	if lastByte != '\n' {
+	if !tail.lineEnded() {
 		trailer = append(trailer, '\n')
+	}
+	if c.cut != nil {
+		// The client learns why the stream stops, as an error event its
+		// SDK reads (after ending an event the provider left open).
+		if !tail.boundary() {
+			trailer = append(trailer, '\n')
+		}
+		trailer = c.cut.appendEvent(trailer)
 	}
 	if e != nil {
 		trailer = append(trailer, ":clawea_error="+e.Code+"\n\n"...)

@@ -45,6 +45,8 @@ type env struct {
 	admin    *client.Client
 	upstream *localmodel.Server
 	faults   *faults
+	// bundle is the envelope of the last bundle finish checked.
+	bundle json.RawMessage
 }
 
 // faults lets a test pick the upstream's behaviour per model name.
@@ -162,6 +164,7 @@ func (e *env) finish(jobID string) *verify.Result {
 		e.t.Fatal(err)
 	}
 	b := fin.Bundles[0]
+	e.bundle = b.Envelope
 	opt := e.trust()
 	opt.URM = b.URM
 	out := verify.Check(b.Envelope, verify.KindProofBundle, opt)

@@ -13,6 +13,8 @@ func TestLLMEventEncoding(t *testing.T) {
 		{ReceiptID: "r", Provider: "p", Model: "m\u2028", API: "chat.completions", RequestHash: "a", ResponseHash: "b", UpstreamStatus: 200, Outcome: "OK"},
 		{ReceiptID: "r", Provider: "p<>", Model: "m", API: "messages", Stream: true, RequestHash: "a", ResponseHash: "b", Outcome: "UPSTREAM_TIMEOUT",
 			TokensInput: 1 << 40, TokensOutput: 3, Nonce: "n\"", Redactions: 2},
+		{ReceiptID: "r", Provider: "p", Model: "m", API: "responses", Stream: true, RequestHash: "a", ResponseHash: "b", UpstreamStatus: 200, Outcome: "STREAM_LIMIT_EXCEEDED",
+			StreamLimit: "max_stream_bytes", StreamLimitMax: 64 << 20, StreamBytes: 1<<26 - 3},
 	} {
 		want, _ := canon.Marshal(e)
 		if got := e.AppendCompact(nil); string(got) != string(want) {

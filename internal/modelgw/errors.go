@@ -49,7 +49,13 @@ const (
 	CodeReceiptNotFound     = "RECEIPT_NOT_FOUND"
 	CodeReceiptPending      = "RECEIPT_PENDING"
 	CodeStoreUnavailable    = "STORE_UNAVAILABLE"
+	CodeModelNameTooLong    = "MODEL_NAME_TOO_LONG"
+	CodeStreamLimit         = "STREAM_LIMIT_EXCEEDED"
 )
+
+// MaxModelNameBytes bounds a request's model name: it is copied into the
+// llm_call event and the signed receipt (model, model_identity).
+const MaxModelNameBytes = 256
 
 // Error is a refusal with a stable code and an HTTP status: httpapi's one
 // error type (a Go error passed to errf is kept as the private cause,

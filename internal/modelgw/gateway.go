@@ -78,6 +78,8 @@ type Options struct {
 	HeaderTimeout     time.Duration // 5 min until the upstream's headers
 	UpstreamTimeout   time.Duration // 10 min for a whole non-streaming call
 	StreamIdleTimeout time.Duration // 5 min without a streamed byte
+	MaxStreamDuration time.Duration // 10 min for a whole streamed call
+	MaxStreamBytes    int64         // 64 MiB of a streamed answer
 	// Transport overrides the upstream transport (tests, benchmarks).
 	Transport http.RoundTripper
 	// AdminToken, when set, may read any receipt by nonce.
@@ -132,6 +134,12 @@ func New(opt Options) (*Gateway, error) {
 	}
 	if opt.StreamIdleTimeout <= 0 {
 		opt.StreamIdleTimeout = 5 * time.Minute
+	}
+	if opt.MaxStreamDuration <= 0 {
+		opt.MaxStreamDuration = 10 * time.Minute
+	}
+	if opt.MaxStreamBytes <= 0 {
+		opt.MaxStreamBytes = 64 << 20
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()

@@ -43,6 +43,12 @@ type llmEvent struct {
 	TokensOutput   int64  `json:"tokens_output"`
 	Nonce          string `json:"nonce,omitempty"`
 	Redactions     int    `json:"redactions,omitempty"`
+	// A stream cut at a gateway limit: which (max_stream_duration,
+	// max_stream_bytes), its value (ms or bytes), and the provider's
+	// bytes relayed before the cut.
+	StreamLimit    string `json:"stream_limit,omitempty"`
+	StreamLimitMax int64  `json:"stream_limit_max,omitempty"`
+	StreamBytes    int64  `json:"stream_bytes,omitempty"`
 }
 
 // AppendCompact writes the event payload as canon.Marshal does
@@ -78,6 +84,15 @@ func (e *llmEvent) AppendCompact(b []byte) []byte {
 	}
 	if e.Redactions != 0 {
 		b = num(b, "redactions", int64(e.Redactions))
+	}
+	if e.StreamLimit != "" {
+		b = str(b, "stream_limit", e.StreamLimit)
+	}
+	if e.StreamLimitMax != 0 {
+		b = num(b, "stream_limit_max", e.StreamLimitMax)
+	}
+	if e.StreamBytes != 0 {
+		b = num(b, "stream_bytes", e.StreamBytes)
 	}
 	return append(b, '}')
 }
@@ -126,9 +141,15 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 	ev := llmEvent{ReceiptID: c.receiptID, Provider: c.prov.Name, Model: model, API: c.api.String(), Stream: c.stream,
 		RequestHash: c.reqHash, ResponseHash: o.respHash, UpstreamStatus: o.status, Outcome: outcomeCode,
 		TokensInput: o.usage.in, TokensOutput: o.usage.out, Nonce: c.nonce, Redactions: c.redacted}
+	if c.cut != nil {
+		ev.StreamLimit, ev.StreamLimitMax, ev.StreamBytes = c.cut.limit, c.cut.max, c.cut.bytes
+	}
 	latency := g.opt.Now().Sub(c.start).Milliseconds()
 	var env []byte
 	var signErr error
+	// The provider was called: its usage replaces the reservation,
+	// whether or not the receipt can be stored.
+	defer c.settle(ctx, o)
 	recCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	_, err := g.opt.Chain.Record(recCtx, c.ver.JobID, EventLLMCall, &ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
@@ -159,11 +180,6 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 		return nil, errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the answer is withheld")
 	}
 	g.mReceipts.Inc(c.prov.Name)
-	if c.budget.tokens && (o.usage.in > 0 || o.usage.out > 0) {
-		if _, err := g.opt.Store.AddUsage(recCtx, c.ver.JobID, store.Usage{TokensIn: o.usage.in, TokensOut: o.usage.out}, store.Usage{}); err != nil {
-			g.opt.Log.ErrorContext(ctx, "token usage not counted", "job_id", c.ver.JobID, "err", err)
-		}
-	}
 	return env, nil
 }
 

@@ -223,7 +223,9 @@ func (u Usage) Exceeds(limit Usage) bool {
 // instance on the store.
 type UsageCounters interface {
 	// AddUsage adds d to the job's usage unless the result Exceeds limit
-	// (then ErrLimit and nothing changes); it returns the new usage.
+	// (then ErrLimit, nothing changes, and the usage it was refused
+	// against is returned); it returns the new usage. d may be negative
+	// (a reservation given back or settled lower; pass a zero limit).
 	AddUsage(ctx context.Context, jobID string, d, limit Usage) (Usage, error)
 	GetUsage(ctx context.Context, jobID string) (Usage, error)
 }

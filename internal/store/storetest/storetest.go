@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentAppendsIsolated", func(t *testing.T) { testAppendIsolation(t, open(t)) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open(t)) })
 	t.Run("ConcurrentUsage", func(t *testing.T) { testConcurrentUsage(t, open(t)) })
+	t.Run("UsageReservations", func(t *testing.T) { testUsageReservations(t, open(t)) })
 	t.Run("GatewayCalls", func(t *testing.T) { testGatewayCalls(t, open(t)) })
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 	t.Run("LockdownAndCounters", func(t *testing.T) { testLockdownAndCounters(t, open(t)) })
@@ -423,6 +425,64 @@ func testConcurrentUsage(t *testing.T, s store.Store) {
 	wg.Wait()
 	if granted != 25 {
 		t.Errorf("granted %d reservations, want 25", granted)
+	}
+}
+
+// testUsageReservations checks what the model gateway's budget
+// reservations rely on: a refused addition reports the usage it was
+// refused against, negative additions (a reservation given back or
+// settled lower) are taken without a limit, and concurrent reservations
+// that are then settled leave exactly the settled usage.
+func testUsageReservations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	limit := store.Usage{Requests: 10, TokensIn: 1000, TokensOut: 50}
+	if _, err := s.AddUsage(ctx, "job_r", store.Usage{Requests: 1, TokensIn: 400, TokensOut: 30}, limit); err != nil {
+		t.Fatal(err)
+	}
+	// 30 of 50 output tokens reserved: 25 more do not fit, and the refusal
+	// tells what is used so that 20 can be reserved instead.
+	u, err := s.AddUsage(ctx, "job_r", store.Usage{Requests: 1, TokensIn: 400, TokensOut: 25}, limit)
+	if !errors.Is(err, store.ErrLimit) || u != (store.Usage{Requests: 1, TokensIn: 400, TokensOut: 30}) {
+		t.Fatalf("refused reservation: %+v %v", u, err)
+	}
+	if u, err := s.AddUsage(ctx, "job_r", store.Usage{Requests: 1, TokensIn: 400, TokensOut: limit.TokensOut - u.TokensOut}, limit); err != nil || u.TokensOut != 50 {
+		t.Fatalf("reservation of what is left: %+v %v", u, err)
+	}
+	// Give one back and settle the other lower.
+	if _, err := s.AddUsage(ctx, "job_r", store.Usage{Requests: -1, TokensIn: -400, TokensOut: -20}, store.Usage{}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.AddUsage(ctx, "job_r", store.Usage{TokensIn: 7 - 400, TokensOut: 4 - 30}, store.Usage{}); err != nil || u != (store.Usage{Requests: 1, TokensIn: 7, TokensOut: 4}) {
+		t.Fatalf("settled: %+v %v", u, err)
+	}
+	// Concurrent reserve-then-settle: the counters end at the settled sum.
+	var wg sync.WaitGroup
+	var granted atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := s.AddUsage(ctx, "job_r2", store.Usage{Requests: 1, TokensOut: 5}, store.Usage{TokensOut: 25})
+				if errors.Is(err, store.ErrLimit) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				granted.Add(1)
+				if _, err := s.AddUsage(ctx, "job_r2", store.Usage{TokensOut: -3}, store.Usage{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := granted.Load()
+	if u, _ := s.GetUsage(ctx, "job_r2"); n < 5 || u != (store.Usage{Requests: n, TokensOut: 2 * n}) || u.TokensOut > 25 {
+		t.Errorf("%d granted, usage %+v", n, u)
 	}
 }
 
