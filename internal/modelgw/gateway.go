@@ -71,6 +71,12 @@ type Options struct {
 	// for a body it cannot scan, which is then refused
 	// (REQUEST_NOT_SCANNABLE), never forwarded.
 	RedactRequest func(jobID string, body []byte) ([]byte, int, error)
+	// Evidence is the evidence gate (internal/evidence.Check over the
+	// job's secrets) for what the gateway keeps besides the chain: an
+	// answer kept for idempotent replay that holds a secret of the job is
+	// not kept (its replay answers IDEMPOTENCY_REPLAY_UNAVAILABLE with the
+	// receipt). Nil keeps every answer.
+	Evidence func(jobID string, blobs ...[]byte) error
 	// Limits. Zero means the default.
 	MaxRequestBytes   int64         // 8 MiB
 	MaxResponseBytes  int64         // 64 MiB (non-streaming)

@@ -81,3 +81,21 @@ func TestIdempotencyKeysPerJob(t *testing.T) {
 		t.Errorf("admin recovery without a job: %d", st)
 	}
 }
+
+// TestIdempotentAnswerWithSecretNotKept: an answer kept for idempotent
+// replay is stored, so it passes the evidence gate: an answer holding a
+// secret of the job is not kept, and its replay says so with the receipt.
+func TestIdempotentAnswerWithSecretNotKept(t *testing.T) {
+	e := start(t, nil)
+	jobID, tok := e.job(e.publish(testPolicy), nil)
+	// The local model's answer always says this.
+	e.node.Secrets.Add(jobID, "(local test model)", "kv-test/echo")
+	h := map[string]string{"Authorization": "Bearer " + tok, "X-Idempotency-Key": "k-secret"}
+	if a := e.post("/v1/chat/completions", h, chat("gpt-4o-mini")); a.status != 200 {
+		t.Fatalf("call: %d %s", a.status, a.raw)
+	}
+	again := e.post("/v1/chat/completions", h, chat("gpt-4o-mini"))
+	if again.code != "IDEMPOTENCY_REPLAY_UNAVAILABLE" || strings.Contains(string(again.raw), "(local test model)") {
+		t.Fatalf("replay of an answer holding a secret: %d %s %s", again.status, again.code, again.raw)
+	}
+}

@@ -256,7 +256,7 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 	case got.Status != store.CallDone:
 		return false, errf(http.StatusConflict, CodeIdemInUse, "a call with this X-Idempotency-Key is still in flight")
 	case len(got.Body) == 0:
-		e := errf(http.StatusConflict, CodeIdemUnavailable, "the call with this X-Idempotency-Key completed, but its answer was too large to keep; the receipt is attached")
+		e := errf(http.StatusConflict, CodeIdemUnavailable, "the call with this X-Idempotency-Key completed, but its answer was not kept (too large, or it held a secret of the job); the receipt is attached")
 		writeError(w, r, c.anthropic, e, got.Receipt)
 		return true, nil
 	}
@@ -280,6 +280,11 @@ func (c *call) release(ctx context.Context) {
 func (c *call) complete(ctx context.Context, status int, ctype string, body, env []byte) {
 	if !c.claimed {
 		return
+	}
+	if c.g.opt.Evidence != nil && len(body) > 0 && c.g.opt.Evidence(c.ver.JobID, body) != nil {
+		// Nothing clawea stores may hold a job secret: the answer is not
+		// kept, the receipt (hashes only) is.
+		body = nil
 	}
 	err := c.g.opt.Store.CompleteCall(context.WithoutCancel(ctx), store.GatewayCall{Nonce: c.nonce, JobID: c.ver.JobID, HTTPStatus: status, ContentType: ctype,
 		Body: body, Receipt: env, UpdatedAt: c.g.opt.Now()})

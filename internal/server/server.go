@@ -19,6 +19,7 @@ import (
 
 	"github.com/clawea/clawea/internal/connector/localbus"
 	"github.com/clawea/clawea/internal/httpapi"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
@@ -283,6 +284,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		g := cfg.ModelGateway
 		g.Key, g.Tokens, g.Store, g.Metrics, g.Log = key, n.Tokens, st, n.Metrics, cfg.Log
 		g.Chain, g.Policies, g.AdminToken = chain, policies, tok
+		if g.Evidence == nil {
+			g.Evidence = func(jobID string, blobs ...[]byte) error { return evidence.Check(secrets, jobID, blobs...) }
+		}
 		if g.RedactRequest == nil {
 			g.RedactRequest = secrets.JSON
 		}
