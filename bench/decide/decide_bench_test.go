@@ -48,7 +48,8 @@ type fixture struct {
 func setup(b *testing.B) *fixture {
 	ctx := context.Background()
 	dir := keystore.Dir(b.TempDir())
-	node, err := server.Open(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	node, err := server.Open(ctx, server.Config{DataDir: dir, Listen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LocalBuses: []string{"sb-bench"}}) // the tool gateway runs when it has a connector
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -148,7 +148,9 @@ func text(v *canon.Value, key, where string, max int) (string, *Error) {
 	return m.Str, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029 }
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x2028 || r == 0x2029
+}
 
 // flag reads an optional boolean member: absent or null is nil.
 func flag(v *canon.Value, key, where string) (*bool, *Error) {

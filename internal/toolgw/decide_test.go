@@ -369,4 +369,3 @@ func TestDecideRequestRefusals(t *testing.T) {
 	}
 	e.finish(jobID)
 }
-
