@@ -13,6 +13,9 @@ var KnownKeys = []string{
 	"ServiceBus:Namespace", "ServiceBus:Entity", "ServiceBus:Subject", "ServiceBus:ContentType",
 	"ServiceBus:MessageBytes", "ServiceBus:MessagesSentInJob", "ServiceBus:ReceiveMode",
 	"Egress:CarriesSecret",
+	// Runtime tools (the tool gateway's decision API).
+	"Tool:Runtime", "Tool:Kind", "Runtime:AgentID", "Runtime:Sandboxed", "Runtime:Elevated",
+	"Requester:Channel", "Requester:AccountID", "Requester:SenderID", "Requester:IsOwner",
 }
 
 // KnownKeyPrefixes are families of keys whose suffix is a name: the prefix

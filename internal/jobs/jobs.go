@@ -55,6 +55,7 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
+	"runtime_decision": true, // the tool gateway's decision API (toolgw/decide.go)
 }
 
 // ReservedEventType reports whether only clawea's gateways may append

@@ -76,6 +76,9 @@ type Options struct {
 	ApprovalTTL time.Duration
 	// CallTimeout bounds a connector call (default 30 s).
 	CallTimeout time.Duration
+	// DecisionTTL is how long an allowed runtime decision may be closed
+	// with its result (POST /v1/decide/{id}/result; default 30 min).
+	DecisionTTL time.Duration
 	// AdminToken authorises the approval list and the lockdown switch.
 	AdminToken string
 	Metrics    *metrics.Registry
@@ -94,6 +97,7 @@ type Gateway struct {
 	did    string
 
 	mCalls *metrics.CounterVec
+	dec    *decisions // runtime decisions waiting for their result (decide.go)
 
 	lockMu  sync.Mutex
 	lockAt  time.Time
@@ -117,6 +121,9 @@ func New(opt Options) (*Gateway, error) {
 	}
 	if opt.CallTimeout <= 0 {
 		opt.CallTimeout = 30 * time.Second
+	}
+	if opt.DecisionTTL <= 0 {
+		opt.DecisionTTL = 30 * time.Minute
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -160,6 +167,7 @@ func New(opt Options) (*Gateway, error) {
 		g.byName[t.name] = t
 	}
 	g.mCalls = opt.Metrics.Counter("clawea_tool_calls_total", "Tool gateway calls by tool and outcome code.", "tool", "code")
+	g.dec = newDecisions(opt.Metrics)
 	return g, nil
 }
 
@@ -624,8 +632,13 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 	r.LatencyMS = max(at.Sub(start).Milliseconds(), 0)
 	resource := g.recordedResource(j.Token.JobID, c)
 	ev := toolEvent{Tool: c.tool.name, Action: c.tool.action, Resource: resource, ReceiptID: r.ReceiptID, Status: status, ApprovalID: approvalID}
+	eventType, payload := EventToolCall, any(ev)
+	if c.event != nil {
+		// A runtime decision names its own event type and payload (decide.go).
+		eventType, payload = c.event(ev)
+	}
 	var signErr error
-	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, EventToolCall, ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, eventType, payload, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
 		rr := *r
 		rr.Binding = &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, Nonce: approvalID, PolicyHash: j.Policy.Doc.Hash(),
 			TokenScopeHash: j.Token.ScopeHash}

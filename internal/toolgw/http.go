@@ -15,12 +15,15 @@ import (
 	"github.com/clawea/clawea/token"
 )
 
-// Register adds the gateway's routes: the plain JSON tool API, MCP at
-// /mcp, approvals and the lockdown switch.
+// Register adds the gateway's routes: the plain JSON tool API, the
+// decision API for runtime tools (decide.go), MCP at /mcp, approvals and
+// the lockdown switch.
 func (g *Gateway) Register(mux httpapi.Router) {
 	admin := g.auth().Admin
 	mux.HandleFunc("GET /v1/tools", g.listTools)
 	mux.HandleFunc("POST /v1/tools/call", g.callTool)
+	mux.HandleFunc("POST /v1/decide", g.decideHTTP)
+	mux.HandleFunc("POST /v1/decide/{id}/result", g.decideResultHTTP)
 	mux.Handle("/mcp", g.MCPHandler())
 	mux.HandleFunc("GET /v1/approvals", admin(g.listApprovals))
 	mux.HandleFunc("GET /v1/approvals/{id}", g.getApproval)

@@ -51,6 +51,9 @@ type call struct {
 	// withheld: the call is being recorded with its arguments and result
 	// withheld (recordCall's second try).
 	withheld bool
+	// event, when set, gives recordCall the event type and payload to
+	// record instead of a plain tool_call (runtime decisions, decide.go).
+	event func(toolEvent) (string, any)
 }
 
 // InputSchema returns the tool's JSON Schema.

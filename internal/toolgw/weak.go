@@ -27,14 +27,14 @@ var protocolText = func() string {
 	var b strings.Builder
 	for _, v := range []any{
 		receipt.ToolV2{}, receipt.SideEffect{}, receipt.HumanApproval{}, receipt.Binding{},
-		bundle.Event{}, envelope.Envelope{}, envelope.CoSignature{}, toolEvent{},
+		bundle.Event{}, envelope.Envelope{}, envelope.CoSignature{}, toolEvent{}, runtimeEvent{}, resultEvent{},
 	} {
 		raw, _ := json.Marshal(v)
 		b.Write(raw)
 		b.WriteByte('\n')
 	}
 	b.WriteString(strings.Join([]string{
-		EventToolCall, EventApprovalRequested, EventApprovalDecided, EventApprovalExpired, EventLockdown,
+		EventToolCall, EventRuntimeDecision, DecisionNeedsApproval, ActionToolExecute, EventApprovalRequested, EventApprovalDecided, EventApprovalExpired, EventLockdown,
 		"llm_call", "llm_call_refused", receipt.StatusSuccess, receipt.StatusError, receipt.StatusTimeout,
 		"external_api_write", "explicit_approve", "explicit_deny", "timeout_deny", "clawea:timeout", "approver",
 		envelope.HashSHA256, envelope.AlgEd25519, "tool_receipt", "gateway_receipt", "proof_bundle", "aggregate_bundle",
