@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/internal/connector/localbus"
-	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/evidence"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
