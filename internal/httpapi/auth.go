@@ -39,6 +39,21 @@ type Verifier interface {
 // carry the same credential.
 var credentialHeaders = []string{"X-CST", "X-Scoped-Token", "Authorization"}
 
+// bindingHeaders name what a request binds itself to besides its
+// credential. Each is read once, so a repeated one would let the first
+// copy pass a check while another means something else: refused.
+var bindingHeaders = []string{"X-Run-Id", "X-Policy-Hash", "X-Client-DID", "X-Event-Hash", "X-Api-Key"}
+
+// repeated refuses a request that repeats any of headers.
+func repeated(r *http.Request, headers []string) *Error {
+	for _, h := range headers {
+		if len(r.Header.Values(h)) > 1 {
+			return Errorf(http.StatusBadRequest, CodeStrictAuthHeaders, "%s is repeated", h)
+		}
+	}
+	return nil
+}
+
 func stripBearer(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > 7 && strings.EqualFold(s[:7], "bearer ") {
@@ -53,6 +68,9 @@ func stripBearer(s string) string {
 // STRICT_AUTH_HEADERS: the caller would otherwise act as one of two
 // identities chosen by header order.
 func Credential(r *http.Request) (string, *Error) {
+	if e := repeated(r, bindingHeaders); e != nil {
+		return "", e
+	}
 	got, from := "", ""
 	for _, h := range credentialHeaders {
 		vals := r.Header.Values(h)
@@ -87,6 +105,12 @@ const CodeProviderKeyRefused = "PROVIDER_KEY_NOT_ACCEPTED"
 // to X-CST and refused alone (PROVIDER_KEY_NOT_ACCEPTED). None at all is
 // 401 TOKEN_REQUIRED.
 func SDKCredential(r *http.Request) (string, *Error) {
+	if e := repeated(r, credentialHeaders); e != nil {
+		return "", e
+	}
+	if e := repeated(r, bindingHeaders); e != nil {
+		return "", e
+	}
 	cst, scoped := stripBearer(r.Header.Get("X-CST")), stripBearer(r.Header.Get("X-Scoped-Token"))
 	if cst != "" && scoped != "" && cst != scoped {
 		return "", New(http.StatusBadRequest, CodeStrictAuthHeaders, "X-CST and X-Scoped-Token carry different tokens")
@@ -118,10 +142,11 @@ func SDKCredential(r *http.Request) (string, *Error) {
 }
 
 // RunJob reads an X-Run-Id value: a job id or a segment's run id
-// (<job>.s<n>).
+// (<job>.s<digits>). Anything else is returned as it is, so that it names
+// no job and a check against the token's job refuses it.
 func RunJob(runID string) string {
 	runID = strings.TrimSpace(runID)
-	if i := strings.LastIndex(runID, ".s"); i > 0 {
+	if i := strings.LastIndex(runID, ".s"); i > 0 && i+2 < len(runID) && strings.Trim(runID[i+2:], "0123456789") == "" {
 		return runID[:i]
 	}
 	return runID

@@ -308,3 +308,33 @@ func FuzzCredential(f *testing.F) {
 		}
 	})
 }
+
+// TestRepeatedHeadersRefused: every header a request binds itself with is
+// read once, so a repeated one is refused by both credential readers
+// rather than checked on its first copy only.
+func TestRepeatedHeadersRefused(t *testing.T) {
+	const tok = "a.b.c"
+	for _, h := range []string{"X-Run-Id", "X-Policy-Hash", "X-Client-DID", "X-Event-Hash", "X-CST", "Authorization", "X-Api-Key"} {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("X-CST", tok)
+		r.Header.Add(h, tok)
+		r.Header.Add(h, "other")
+		if _, e := SDKCredential(r); e == nil || e.Code != CodeStrictAuthHeaders {
+			t.Errorf("SDKCredential with %s repeated: %v", h, e)
+		}
+		if _, e := Credential(r); e == nil || e.Code != CodeStrictAuthHeaders {
+			t.Errorf("Credential with %s repeated: %v", h, e)
+		}
+	}
+}
+
+func TestRunJob(t *testing.T) {
+	for in, want := range map[string]string{
+		"job_1": "job_1", "job_1.s0": "job_1", "job_1.s12": "job_1", " job_1.s3 ": "job_1",
+		"job_1.s": "job_1.s", "job_1.s../../x": "job_1.s../../x", "job_1.sx": "job_1.sx", "job_1, job_2": "job_1, job_2",
+	} {
+		if got := RunJob(in); got != want {
+			t.Errorf("RunJob(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -89,5 +90,31 @@ func TestLogLinesScopedToTheirJob(t *testing.T) {
 	}
 	if strings.Contains(lines[1], "job_c_is_here") || strings.Contains(lines[1], "b-secret-value") {
 		t.Errorf("a line about no job kept a secret: %s", lines[1])
+	}
+}
+
+// TestEmbeddedBase64: a secret base64-encoded inside longer text (HTTP
+// Basic credentials, a .env file) is found at every byte alignment.
+func TestEmbeddedBase64(t *testing.T) {
+	const sec = "Tr0ub4dor&3-correct-horse"
+	r := New()
+	r.Add("j", sec, "v/db")
+	for _, prefix := range []string{"", "a", "ab", "user:", "DB_PASSWORD=", "x\n"} {
+		for _, suffix := range []string{"", "\n", "!", "~~"} {
+			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding} {
+				text := "Basic " + enc.EncodeToString([]byte(prefix+sec+suffix))
+				if _, ok := r.Find("j", text); !ok {
+					t.Errorf("base64 of %q+secret+%q not found: %s", prefix, suffix, text)
+				}
+				if got, _ := r.String("j", text); strings.Contains(got, enc.EncodeToString([]byte(sec))[4:20]) {
+					t.Errorf("not redacted: %s", got)
+				}
+			}
+		}
+	}
+	// Short secrets register no embedded cores that would match ordinary
+	// base64 by chance.
+	if n := len(embeddedBase64([]byte("abc"))); n != 0 {
+		t.Errorf("%d embedded forms for a 3-byte value", n)
 	}
 }

@@ -66,12 +66,43 @@ func Forms(value string) []string {
 		url.PathEscape(value),
 		js[1 : len(js)-1], // JSON-escaped, without the quotes
 	}
+	forms = append(forms, embeddedBase64(b)...)
 	out := forms[:0]
 	seen := map[string]bool{}
 	for _, f := range forms {
 		if len(f) >= MinLength && !seen[f] {
 			seen[f] = true
 			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// minEmbedded is the shortest base64 core of a value embedded in longer
+// text that is registered: shorter cores would match ordinary base64 (a
+// hash, a salt) by chance.
+const minEmbedded = 8
+
+// embeddedBase64 returns the base64 (standard and URL alphabets) of value
+// as it appears when value is encoded inside longer text — HTTP Basic
+// credentials ("user:" + value), a .env file — at each of the three byte
+// alignments: the characters that only value's bytes determine, without
+// the group shared with what comes before or after it.
+func embeddedBase64(value []byte) []string {
+	var out []string
+	for k := 0; k < 3; k++ {
+		n := k + len(value)
+		full := n / 3 * 4 // characters of whole 3-byte groups
+		start := 0
+		if k > 0 {
+			start = 4 // the first group mixes in the bytes before value
+		}
+		if full-start < minEmbedded {
+			continue
+		}
+		buf := append(make([]byte, k, n), value...)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			out = append(out, enc.EncodeToString(buf)[start:full])
 		}
 	}
 	return out
