@@ -1,6 +1,7 @@
 package toolgw
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -493,7 +494,8 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 	argsKey := g.runtimeArgsKey(t.name, &req.Params, bind)
 	// Only the compact form of the recorded arguments is kept for the
 	// close (parsed again there); the parsed tree goes with the request.
-	argsJSON := canon.AppendCompact(nil, &argsRec)
+	// (cloned to its length: an appended buffer may have twice the room).
+	argsJSON := bytes.Clone(canon.AppendCompact(nil, &argsRec))
 	id := newID("dec_")
 	size := decisionSize(argsJSON, req.Correlation, id, job.JobID, job.TokenHash, t.name, t.action, c.resource)
 	if e := g.dec.reserve(job.JobID, size, start); e != nil {
@@ -601,7 +603,7 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 	}
 	expires := start.Add(g.opt.DecisionTTL)
 	g.dec.putOpen(&decided{id: id, jobID: job.JobID, tokenHash: job.TokenHash, tool: t.name, action: t.action, resource: c.resource,
-		args: argsJSON, approvalID: approvalID, eventHash: ev.EventHash, corr: req.Correlation, at: start, expires: expires, size: size}, start)
+		args: argsJSON, approvalID: approvalID, eventHash: ev.EventHash, corr: cloneCorrelation(req.Correlation), at: start, expires: expires, size: size}, start)
 	reserved = false
 	a := base
 	a.Decision, a.Statements, a.ApprovalID, a.ExpiresAt = DecisionAllow, statements, approvalID, envelope.FormatTime(expires)
@@ -803,4 +805,19 @@ func (g *Gateway) runtimeArgsKey(tool string, params *canon.Value, b *runtimeBin
 	mac.Write([]byte{0})
 	mac.Write(canon.AppendJCS(nil, &bv))
 	return b64u.Encode(mac.Sum(nil))
+}
+
+// cloneCorrelation copies the ids a kept decision needs: a parsed string
+// may share the memory of the whole request body, which must not be kept
+// alive by a run id.
+func cloneCorrelation(c *Correlation) *Correlation {
+	if c == nil {
+		return nil
+	}
+	out := &Correlation{RunID: strings.Clone(c.RunID), ToolCallID: strings.Clone(c.ToolCallID),
+		SessionKey: strings.Clone(c.SessionKey), AgentID: strings.Clone(c.AgentID)}
+	if c.Trace != nil {
+		out.Trace = &Trace{Traceparent: strings.Clone(c.Trace.Traceparent), Tracestate: strings.Clone(c.Trace.Tracestate)}
+	}
+	return out
 }
