@@ -26,8 +26,8 @@ import (
 // The decision API. A tool the agent runtime runs itself (OpenClaw's exec,
 // file and web tools) is decided here and recorded here; clawea never runs
 // it. POST /v1/decide checks the job's token, evaluates tool:execute on
-// tool://<runtime>/<name> against the pinned policy with the facts the
-// host proves, applies the egress guard and the lockdown, and answers:
+// tool://<runtime>/<name> against the pinned policy (the facts the
+// request states are claims, under Claim: keys), applies the egress guard and the lockdown, and answers:
 //
 //   - allow: a runtime_decision event is recorded (no receipt: nothing ran
 //     yet) and the decision waits, for DecisionTTL, for its result;
@@ -65,8 +65,10 @@ const (
 	CodeRuntimeToolTimeout    = "RUNTIME_TOOL_TIMEOUT"
 )
 
-// Context keys of runtime tools (docs/policy.md). A key whose fact the
-// request leaves out is absent, so every condition on it is false.
+// Context keys of runtime tools (docs/policy.md). The facts below are
+// proven keys, which only a host credential (not built yet) may set; what
+// a request states is set under policy.ClaimPrefix + key. A key left unset
+// is absent, so every condition on it is false.
 const (
 	KeyToolRuntime        = "Tool:Runtime"
 	KeyToolKind           = "Tool:Kind"
