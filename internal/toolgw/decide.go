@@ -784,7 +784,7 @@ type runtimeBinding struct {
 }
 
 func runtimeBindingOf(req *DecideRequest) *runtimeBinding {
-	b := &runtimeBinding{Kind: req.Tool.Kind, Claims: req.Facts}
+	b := &runtimeBinding{Kind: req.Tool.Kind, Claims: normalFacts(req.Facts)}
 	if req.Correlation != nil {
 		b.AgentID, b.SessionKey = req.Correlation.AgentID, req.Correlation.SessionKey
 	}
@@ -822,4 +822,19 @@ func cloneCorrelation(c *Correlation) *Correlation {
 		out.Trace = &Trace{Traceparent: strings.Clone(c.Trace.Traceparent), Tracestate: strings.Clone(c.Trace.Tracestate)}
 	}
 	return out
+}
+
+// normalFacts drops empty objects, so that "facts": {} binds as no facts.
+func normalFacts(f *Facts) *Facts {
+	if f == nil {
+		return nil
+	}
+	out := *f
+	if r := f.Requester; r != nil && *r == (Requester{}) {
+		out.Requester = nil
+	}
+	if out.Sandboxed == nil && out.Elevated == nil && out.Requester == nil {
+		return nil
+	}
+	return &out
 }
