@@ -16,6 +16,24 @@ var KnownKeys = []string{
 	// Runtime tools (the tool gateway's decision API).
 	"Tool:Runtime", "Tool:Kind", "Runtime:AgentID", "Runtime:Sandboxed", "Runtime:Elevated",
 	"Requester:Channel", "Requester:AccountID", "Requester:SenderID", "Requester:IsOwner",
+	// What the agent's runtime claims about a call without proof (the
+	// decision API's facts sent with a job token, which the agent holds).
+	// A Deny may rely on a claim; an Allow should not (lint:
+	// ALLOW_ON_UNPROVEN_CLAIM).
+	ClaimPrefix + "Tool:Kind", ClaimPrefix + "Runtime:AgentID", ClaimPrefix + "Runtime:Sandboxed",
+	ClaimPrefix + "Runtime:Elevated", ClaimPrefix + "Requester:Channel", ClaimPrefix + "Requester:AccountID",
+	ClaimPrefix + "Requester:SenderID", ClaimPrefix + "Requester:IsOwner",
+}
+
+// ClaimPrefix begins every key whose value the caller asserted and nobody
+// proved (Claim:Runtime:Sandboxed is what the agent says;
+// Runtime:Sandboxed is reserved for what a host proves).
+const ClaimPrefix = "Claim:"
+
+// IsClaimKey reports whether a condition key names an unproven claim
+// (ASCII case ignored, as keys are compiled).
+func IsClaimKey(key string) bool {
+	return len(key) >= len(ClaimPrefix) && foldASCII(key[:len(ClaimPrefix)]) == foldASCII(ClaimPrefix)
 }
 
 // KnownKeyPrefixes are families of keys whose suffix is a name: the prefix

@@ -68,3 +68,52 @@ func TestCanonicalKey(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimKeys: the runtime's unproven claims compile as known keys in
+// any case; an Allow conditioned on one is flagged, a Deny on one is not,
+// and a Claim: key no gateway sets is unknown.
+func TestClaimKeys(t *testing.T) {
+	doc := mustParse(t, `{"policy_version":"2","policy_id":"p","issuer_did":"did:web:x","statements":[
+		{"sid":"ExecIfClaimed","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/exec"],
+		 "conditions":{"Bool":{"claim:runtime:sandboxed":"true"}}},
+		{"sid":"ExecIfProven","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/exec"],
+		 "conditions":{"Bool":{"Runtime:Sandboxed":"true"}}},
+		{"sid":"NoElevated","effect":"Deny","actions":["tool:execute"],"resources":["**"],
+		 "conditions":{"Bool":{"Claim:Runtime:Elevated":"true"}}},
+		{"sid":"Typo","effect":"Deny","actions":["tool:execute"],"resources":["**"],
+		 "conditions":{"Bool":{"Claim:Runtime:Sandboxd":"true"}}}]}`)
+	p, err := Compile(doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func(ctx map[string]string) Effect {
+		var d Decision
+		p.Evaluate(&Request{Action: "tool:execute", Resource: "tool://openclaw/exec", Context: MapContext(ctx)}, &d)
+		return d.Effect
+	}
+	if got := decide(map[string]string{"Claim:Runtime:Sandboxed": "true"}); got != Allow {
+		t.Errorf("claim in another case: %v, want Allow", got)
+	}
+	if got := decide(map[string]string{"Claim:Runtime:Sandboxed": "true", "Claim:Runtime:Elevated": "true"}); got != Deny {
+		t.Errorf("deny on a claim: %v, want Deny", got)
+	}
+	var paths []string
+	codes := map[string]int{}
+	for _, w := range Lint(doc) {
+		codes[w.Code]++
+		if w.Code == WarnAllowOnClaim {
+			paths = append(paths, w.Path)
+		}
+	}
+	if codes[WarnAllowOnClaim] != 1 || len(paths) != 1 || paths[0] != "statements[0].conditions.Bool.claim:runtime:sandboxed" {
+		t.Errorf("ALLOW_ON_UNPROVEN_CLAIM: %v %v", codes, paths)
+	}
+	if codes[WarnConditionKeyUnknown] != 1 || codes[WarnConditionKeyCase] != 1 {
+		t.Errorf("lint codes %v", codes)
+	}
+	for in, want := range map[string]bool{"Claim:Runtime:Sandboxed": true, "CLAIM:x": true, "Claim:": true, "Claim": false, "Runtime:Sandboxed": false} {
+		if IsClaimKey(in) != want {
+			t.Errorf("IsClaimKey(%q) != %v", in, want)
+		}
+	}
+}

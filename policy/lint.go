@@ -40,6 +40,10 @@ const (
 	// is false for every request (an Allow never applies through it, a
 	// Deny never fires).
 	WarnConditionKeyUnknown = "CONDITION_KEY_UNKNOWN"
+	// WarnAllowOnClaim: an Allow is conditioned on a Claim: key, a value
+	// the caller asserts without proof (the agent holds the job token), so
+	// the agent can make the condition true.
+	WarnAllowOnClaim = "ALLOW_ON_UNPROVEN_CLAIM"
 )
 
 // Lint returns advice about a valid policy: rules that are legal but
@@ -81,6 +85,10 @@ func Lint(d *Document) []Warning {
 			if strings.HasPrefix(c.Operator, "String") && foldsKey(c.Key) && foldASCII(c.Value) != c.Value {
 				ws = append(ws, Warning{WarnConditionValueFolded, path + ".conditions." + c.Operator + "." + c.Key,
 					fmt.Sprintf("%s is a case-insensitive Azure name, compared in lower case: %q is compared as %q", c.Key, c.Value, foldASCII(c.Value))})
+			}
+			if s.Effect == "Allow" && IsClaimKey(c.Key) {
+				ws = append(ws, Warning{WarnAllowOnClaim, kp,
+					fmt.Sprintf("%s is claimed by the agent's runtime, not proven: the agent can make this condition hold, so it does not restrict the Allow (use it in a Deny)", c.Key)})
 			}
 			if s.Effect == "Deny" && (c.Operator == "StringNotEquals" || c.Operator == "StringNotLike") {
 				ws = append(ws, Warning{WarnNegatedDeny, path + ".conditions." + c.Operator,

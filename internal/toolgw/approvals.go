@@ -65,6 +65,9 @@ type approvalSummary struct {
 	Resource   string      `json:"resource"`
 	Arguments  canon.Value `json:"arguments"`
 	Statements []string    `json:"statements"`
+	// Runtime, for a runtime tool, is the call's kind, agent, session and
+	// claimed facts: the approval is bound to them too.
+	Runtime *runtimeBinding `json:"runtime,omitempty"`
 }
 
 // approvalDecision is what an approval keeps about its decision.
@@ -124,9 +127,13 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	id := newID("apv_")
 	expires := now.Add(g.opt.ApprovalTTL)
 	resource := g.recordedResource(job.JobID, c)
-	ev, err := g.opt.Chain.AppendEvent(ctx, job.JobID, EventApprovalRequested, map[string]any{"approval_id": id, "tool": c.tool.name,
+	payload := map[string]any{"approval_id": id, "tool": c.tool.name,
 		"action": c.tool.action, "resource": resource, "arguments_key": argsKey, "policy_hash_b64u": j.Policy.Doc.Hash(),
-		"statements": statements, "expires_at": envelope.FormatTime(expires)})
+		"statements": statements, "expires_at": envelope.FormatTime(expires)}
+	if c.runtime != nil {
+		payload["runtime"] = c.runtime
+	}
+	ev, err := g.opt.Chain.AppendEvent(ctx, job.JobID, EventApprovalRequested, payload)
 	if err != nil {
 		return errf(http.StatusServiceUnavailable, CodeStoreFailed, "the approval request could not be recorded").Wrap(err)
 	}
@@ -156,7 +163,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 	}
 	reqRaw, _ := json.Marshal(req)
 	sumRaw, _ := json.Marshal(approvalSummary{JobID: job.JobID, AgentDID: job.Claims.Sub, Tool: c.tool.name, Action: c.tool.action,
-		Resource: resource, Arguments: argsRec, Statements: statements})
+		Resource: resource, Arguments: argsRec, Statements: statements, Runtime: c.runtime})
 	if err := evidence.Check(g.opt.Secrets, job.JobID, sumRaw, reqRaw, []byte(resource)); err != nil {
 		return errf(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the approval request would hold a secret of the job; it is not stored")
 	}

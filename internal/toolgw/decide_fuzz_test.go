@@ -63,6 +63,15 @@ func FuzzParseDecideRequest(f *testing.F) {
 		if req2.Tool != req.Tool || string(a) != string(b) {
 			t.Fatalf("round trip changed the request: %s", again)
 		}
+		// An open decision keeps the compact form of its arguments and
+		// parses it again at close: the same value must come back.
+		kept, err := canon.Parse(canon.AppendCompact(nil, &req.Params))
+		if err != nil {
+			t.Fatalf("kept arguments unreadable: %v", err)
+		}
+		if c := canon.AppendJCS(nil, &kept); string(c) != string(a) {
+			t.Fatalf("kept arguments changed: %s != %s", c, a)
+		}
 	})
 }
 
@@ -126,7 +135,16 @@ func FuzzDecideEgress(f *testing.F) {
 			if strings.Contains(de.Msg, dbPassword) {
 				t.Fatalf("error quotes the canary: %s", de.Msg)
 			}
+			if de.Code == toolgw.CodeDecisionsFull {
+				t.Fatalf("the job's open decisions are not closed: %v", de)
+			}
 			return
+		}
+		if ans.Decision == toolgw.DecisionAllow {
+			// Closed, so that the job stays under its bound of open decisions.
+			if _, ce := e.node.Tools.CloseDecision(context.Background(), j, ans.DecisionID, &toolgw.ResultRequest{Status: toolgw.ResultSuccess, Result: canon.Value{Kind: canon.Null}}); ce != nil {
+				t.Fatalf("close: %v", ce)
+			}
 		}
 		holds := strings.Contains(string(canon.AppendCompact(nil, &v)), dbPassword)
 		if holds && ans.Decision == toolgw.DecisionAllow {

@@ -55,8 +55,8 @@ type Correlation struct {
 	Trace      *Trace `json:"trace,omitempty"`
 }
 
-// Requester are facts about who asked for the call, when the host proves
-// them. A fact left out is unproven: its context key is absent, and every
+// Requester are facts about who asked for the call, as the request claims
+// them (set under Claim: keys only). A fact left out is absent, and every
 // condition on it is false.
 type Requester struct {
 	Channel       string `json:"channel,omitempty"`
@@ -65,8 +65,9 @@ type Requester struct {
 	SenderIsOwner *bool  `json:"sender_is_owner,omitempty"`
 }
 
-// Facts are what the runtime's host proves about the call. A fact left
-// out is unproven, never true.
+// Facts are what the request claims about the call. Sent with a job
+// token, which the agent holds, they are claims, never proofs: DecideTool
+// sets them under Claim: keys only. A fact left out is absent, never true.
 type Facts struct {
 	Sandboxed *bool      `json:"sandboxed,omitempty"`
 	Elevated  *bool      `json:"elevated,omitempty"`
@@ -95,8 +96,9 @@ type ResultRequest struct {
 	// Result is the tool's output, any JSON value (absent: null). It is
 	// redacted, then committed to, never disclosed.
 	Result canon.Value `json:"result"`
-	// ErrorCode (status error or timeout) is disclosed in the receipt:
-	// 1 to 64 of A-Z, a-z, 0-9, "_", "-", "." and ":".
+	// ErrorCode (status error or timeout): 1 to 64 of A-Z, a-z, 0-9, "_",
+	// "-", "." and ":". Disclosed in the receipt only when it matches
+	// ^[A-Z][A-Z0-9_]{0,31}$; otherwise committed to, not disclosed.
 	ErrorCode string `json:"error_code,omitempty"`
 	// ErrorMessage is committed to with the result, never disclosed.
 	ErrorMessage string `json:"error_message,omitempty"`

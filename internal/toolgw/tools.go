@@ -54,6 +54,9 @@ type call struct {
 	// event, when set, gives recordCall the event type and payload to
 	// record instead of a plain tool_call (runtime decisions, decide.go).
 	event func(toolEvent) (string, any)
+	// runtime, for a runtime decision, is what its approval is bound to
+	// and shows besides the arguments (decide.go).
+	runtime *runtimeBinding
 }
 
 // InputSchema returns the tool's JSON Schema.
