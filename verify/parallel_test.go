@@ -5,20 +5,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
-// TestLargeChecksOnHelpers verifies bundles large enough for the helper
-// pool, intact and broken at several steps, several at once, and checks
-// that each verdict is the one-goroutine verifier's, that the helpers did
-// take work, and that they leave once no large check runs.
-func TestLargeChecksOnHelpers(t *testing.T) {
+// TestLargeChecksInParallel verifies bundles large enough for the parallel
+// paths (the duplicate-key scan beside the parse, the schema walk and the
+// payload hash beside the later steps, receipts on several goroutines),
+// intact and broken at several steps, several at once, and checks that each
+// verdict is the one-goroutine verifier's.
+func TestLargeChecksInParallel(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	}
 	raw, opt := benchBundle(t, 400)
 	if len(raw) < largeInput {
-		t.Fatalf("bundle of %d bytes is too small for the pool", len(raw))
+		t.Fatalf("bundle of %d bytes is too small for the parallel paths", len(raw))
 	}
 	inputs := []string{string(raw)}
 	for _, m := range [][2]string{
@@ -26,7 +26,9 @@ func TestLargeChecksOnHelpers(t *testing.T) {
 		{`"tokens_input":105`, `"tokens_input":"105"`},       // step 10's schema, beside the others
 		{`"tokens_input":105`, `"tokens_input":106`},         // payload hash
 		{`"bundle_version":"1"`, `"bundle_version":1`},
-		{`"agent_did":"did:key:z`, `"agent_did":"did:key:x`}, // step 13, before the hash is compared
+		{`"agent_did":"did:key:z`, `"agent_did":"did:key:x`},                        // step 13, before the hash is compared
+		{`"receipt_id":"rcpt_00009"`, `"receipt_id":"rcpt_00009","receipt_id":"x"`}, // duplicate key, found beside the parse
+		{`"receipt_id":"rcpt_00009"`, `"receipt_id":"rcpt_00009",`},                 // malformed JSON
 	} {
 		in := strings.Replace(string(raw), m[0], m[1], 1)
 		if in == string(raw) {
@@ -43,7 +45,11 @@ func TestLargeChecksOnHelpers(t *testing.T) {
 	if want[0] != OK {
 		t.Fatalf("intact bundle: %s", want[0])
 	}
-	before := helpers.spawned.Load()
+	for i, code := range []string{DuplicateJSONKey, InputInvalid} {
+		if got := want[len(want)-2+i]; got != code {
+			t.Fatalf("input %d: %s, want %s", len(want)-2+i, got, code)
+		}
+	}
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
@@ -51,26 +57,10 @@ func TestLargeChecksOnHelpers(t *testing.T) {
 			defer wg.Done()
 			for i, in := range inputs {
 				if got := Check([]byte(in), KindProofBundle, opt).ReasonCode; got != want[i] {
-					t.Errorf("input %d: %s on the helpers, %s on one goroutine", i, got, want[i])
+					t.Errorf("input %d: %s on several goroutines, %s on one", i, got, want[i])
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if helpers.spawned.Load() == before {
-		t.Error("no task was given to the helpers")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		helpers.mu.Lock()
-		n := helpers.helpers
-		helpers.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d helpers still running after the checks ended", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
