@@ -3,8 +3,9 @@
 # verify package: BenchmarkVerifyBundle1000 (or BENCH) with GOGC=400 as
 # `clawea verify` runs, on CPUS cores, alternating A and B for ROUNDS rounds
 # so that the host's drift affects both alike. Prints each binary's median
-# and range in ms per check, the paired B/A ratios, and the hypervisor
-# steal time during the run.
+# and range in ms per check, the paired B/A ratios, the hypervisor steal
+# time during the run and the load average before and after (other work on
+# the machine slows two-core runs most).
 #
 #   bench/verify-ab.sh REV_A REV_B [ROUNDS]      (git revisions; default 8)
 #   A=a.test B=b.test bench/verify-ab.sh - - [ROUNDS]   (prebuilt binaries,
@@ -29,6 +30,7 @@ a="${A:-}" b="${B:-}"
 if [ "$1" != - ]; then build "$1" "$tmp/a.test"; a="$tmp/a.test"; fi
 if [ "$2" != - ]; then build "$2" "$tmp/b.test"; b="$tmp/b.test"; fi
 steal() { awk '/^cpu /{print $9}' /proc/stat; }
+l0=$(cut -d' ' -f1-3 /proc/loadavg)
 s0=$(steal)
 for _ in $(seq "$rounds"); do
 	for side in A B; do
@@ -51,4 +53,4 @@ END {
 	printf "B: median %.2f ms (range %.2f-%.2f, %d runs)\n", med(b, nb)/1e6, b[1]/1e6, b[nb]/1e6, nb
 	printf "B/A pair by pair: median %.3f (range %.3f-%.3f); B faster in %d of %d pairs\n", med(r, m), r[1], r[m], faster, m
 }' "$tmp/out"
-echo "steal during run: $(( (s1 - s0) * 10 )) ms"
+echo "steal during run: $(( (s1 - s0) * 10 )) ms; load average before: $l0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
