@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -177,17 +178,19 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// on its own goroutine, so that it runs beside the serial rest of steps
 	// 12 to 14 and then beside steps 18 to 30. Those are pure checks of the
 	// parsed document, and the hash is compared only at step 15, after
-	// them in check order, so the failure reported is still the first. The
-	// channel is buffered: if an earlier step fails, the goroutine still
-	// ends without a reader.
-	var sum chan string
+	// them in check order, so the failure reported is still the first. A
+	// step that fails first still waits for the hash, so that no work on
+	// the document outlives the check.
+	var sum string
+	var hashing *sync.WaitGroup
 	if isEnv && str0(in, "hash_algorithm") == "SHA-256" {
-		sum = make(chan string, 1)
-		go func() {
+		hashing = new(sync.WaitGroup)
+		hashing.Go(func() {
 			h := sha256.New()
 			enc.enc.WriteCompact(h, payload) // a hash never fails to write
-			sum <- b64u.Encode(h.Sum(nil))
-		}()
+			sum = b64u.Encode(h.Sum(nil))
+		})
+		defer hashing.Wait()
 	}
 	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
 		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
@@ -241,11 +244,11 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// the first in check order. On two cores this takes the serial SHA-256
 	// of the whole payload off the critical path.
 	hash := str0(in, "payload_hash_b64u")
-	if sum == nil { // not SHA-256, so no hash was started
+	if hashing == nil { // not SHA-256, so no hash was started
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
 	later := b.contents(payload, enc, res)
-	if <-sum != hash {
+	if hashing.Wait(); sum != hash {
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
 	res.PayloadHash = hash

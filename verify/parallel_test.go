@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/clawea/clawea/canon"
 )
 
 // TestLargeChecksInParallel verifies bundles large enough for the parallel
@@ -63,4 +65,35 @@ func TestLargeChecksInParallel(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestNoWorkOutlivesCheck fails a large bundle at step 12, after the payload
+// hash has started on its own goroutine, and then overwrites the parsed
+// document: under -race this reports any goroutine of the check still
+// reading it.
+func TestNoWorkOutlivesCheck(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	raw, opt := benchBundle(t, 400)
+	in := strings.Replace(string(raw), `"event_id":"evt_00007"`, `"event_id":"evt_00006"`, 1)
+	for range 5 {
+		v, err := canon.Parse([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := ProofBundleValue(&v, opt); r.Code != MalformedEnvelope {
+			t.Fatalf("got %s (%s), want %s", r.Code, r.Reason, MalformedEnvelope)
+		}
+		p := v.Get("payload")
+		for _, list := range []string{"event_chain", "receipts"} {
+			items := p.Get(list).Items
+			for i := range items {
+				items[i] = canon.Value{Kind: canon.Null}
+			}
+		}
+		for i := range p.Members {
+			p.Members[i] = canon.Member{Key: "x", Value: canon.Value{Kind: canon.Null}}
+		}
+	}
 }
