@@ -55,34 +55,6 @@ func FuzzCanonicalize(f *testing.F) {
 	})
 }
 
-// FuzzParallelParse parses documents with speculation forced on (any size,
-// four goroutines) and checks that the result, or the error, is exactly
-// the serial parser's.
-//
-//	go test ./canon -run '^$' -fuzz FuzzParallelParse -fuzztime 60s
-func FuzzParallelParse(f *testing.F) {
-	item := `{"k":"a\\\"]},","n":[1,{"x":"}"}],"e":{}}`
-	many := "[" + strings.Repeat(item+",", 40) + item + "]"
-	for _, s := range []string{
-		many, `{"a":` + many + `,"b":[` + strings.Repeat("1,", 40) + `2]}`,
-		strings.Replace(many, "}]", "},]", 1), strings.Replace(many, `"e":{}`, `"e":{`, 3),
-		"[" + strings.Repeat(`"\\",`, 40) + `"x"]`, "[" + strings.Repeat(" ,", 40) + "]",
-	} {
-		f.Add([]byte(s))
-	}
-	withSpeculation(f, 4)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		pv, perr := Parse(data)
-		sv, serr := parse(data, true, goSpawn)
-		if (perr == nil) != (serr == nil) || perr != nil && perr.Error() != serr.Error() {
-			t.Fatalf("parallel error %v, serial error %v", perr, serr)
-		}
-		if perr == nil && !bytes.Equal(AppendCompact(nil, &pv), AppendCompact(nil, &sv)) {
-			t.Fatalf("parallel and serial parses differ")
-		}
-	})
-}
-
 // FuzzValid holds Valid to Parse: it accepts exactly what Parse accepts.
 //
 //	go test ./canon -run '^$' -fuzz FuzzValid -fuzztime 60s

@@ -1,13 +1,10 @@
 package canon
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -34,41 +31,13 @@ var ErrTooDeep = errors.New("nesting too deep")
 // null), and \u escapes may produce lone surrogates. Unlike JSON.parse it
 // refuses input that is not valid UTF-8 and nesting deeper than MaxDepth.
 func Parse(data []byte) (Value, error) {
-	return parse(data, false, goSpawn)
-}
-
-// ParseWith is Parse with the goroutines that parse a large document in
-// parallel started by spawn instead of by go statements. spawn must start f
-// soon on another goroutine, or queue it, and return a function that waits
-// for f to return, or makes sure it never starts; Parse calls each such
-// function once.
-func ParseWith(data []byte, spawn func(f func()) (join func())) (Value, error) {
-	return parse(data, false, spawn)
-}
-
-func goSpawn(f func()) func() {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	return func() { <-done }
-}
-
-func parse(data []byte, serial bool, spawn func(func()) func()) (Value, error) {
 	// Strings without escapes are views into this private copy of the
 	// input, which is never written after this point.
 	own := make([]byte, len(data))
 	copy(own, data)
 	sc := scratchPool.Get().(*scratch)
-	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0], maxEntry: -1}
+	p := parser{data: own, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
 	defer sc.put(&p)
-	if !serial && len(own) >= parallelMinBytes {
-		if n := speculativeRuns(); n > 1 {
-			p.spec = speculate(own, n, spawn)
-			defer p.spec.finish()
-		}
-	}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -108,14 +77,9 @@ func (sc *scratch) put(p *parser) {
 type parser struct {
 	data    []byte
 	pos     int
-	buf     []byte       // scratch for unescaping
-	items   []Value      // scratch stack of array items being built
-	members []Member     // scratch stack of object members being built
-	spec    *speculation // runs of array items parsed ahead by other goroutines
-	// maxEntry is the deepest depth at which value met an object or
-	// array: a run parsed at relative depth 0 tells by it whether the
-	// serial parser, at the run's real depth, would have found it too deep.
-	maxEntry int
+	buf     []byte   // scratch for unescaping
+	items   []Value  // scratch stack of array items being built
+	members []Member // scratch stack of object members being built
 }
 
 func (p *parser) errf(format string, args ...any) error {
@@ -133,19 +97,19 @@ func (p *parser) skipSpace() {
 	}
 }
 
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func (p *parser) value(depth int) (Value, error) {
 	if p.pos >= len(p.data) {
 		return Value{}, p.errf("unexpected end of input")
 	}
 	switch c := p.data[p.pos]; {
 	case c == '{':
-		p.maxEntry = max(p.maxEntry, depth)
 		if depth >= MaxDepth {
 			return Value{}, &SyntaxError{Offset: p.pos, Msg: ErrTooDeep.Error()}
 		}
 		return p.object(depth + 1)
 	case c == '[':
-		p.maxEntry = max(p.maxEntry, depth)
 		if depth >= MaxDepth {
 			return Value{}, &SyntaxError{Offset: p.pos, Msg: ErrTooDeep.Error()}
 		}
@@ -264,15 +228,6 @@ func (p *parser) array(depth int) (Value, error) {
 	defer func() { p.items = p.items[:base] }()
 	for {
 		p.skipSpace()
-		if p.spec != nil && p.pos >= p.spec.next() {
-			if closed, ok := p.adopt(depth); ok {
-				if !closed {
-					continue // at the next run's first item
-				}
-				p.pos++ // ']'
-				return Value{Kind: Array, Items: append([]Value(nil), p.items[base:]...)}, nil
-			}
-		}
 		item, err := p.value(depth)
 		if err != nil {
 			return Value{}, err
@@ -291,252 +246,6 @@ func (p *parser) array(depth int) (Value, error) {
 		default:
 			return Value{}, p.errf("expected ',' or ']' in array")
 		}
-	}
-}
-
-// Large documents are parsed on all cores by speculation, with no pass
-// over the input before parsing. The document is cut into equal parts, and
-// at each cut the first place that can only be the start of an array item
-// outside a string (a comma, blank space, then '{') becomes the start of a
-// run: a stretch of items parsed one after another until their array
-// closes or the next run's start is reached. Helper goroutines take runs
-// from the end of the document backwards while the main parse goes on from
-// its start as usual. When the main parse arrives at an array item that
-// begins exactly where a run begins, a run a helper has taken becomes its
-// own (it waits if the helper is not done yet) and it jumps to where the
-// run stopped; a run no helper has taken yet, it parses itself, so a
-// helper that starts late costs nothing. A run the main parse never
-// arrives at (a cut that fell inside a string, or a wrong guess of any
-// kind) is dropped, as is one that failed or nests too deep for where it
-// sits: the main parse then parses those bytes itself. So the result, and
-// any error with its offset, is always exactly the serial parser's;
-// speculation only decides who does the work.
-
-// parallelMinBytes is the smallest document parsed with speculation (a
-// variable so that tests and fuzzing can reach the path with small inputs).
-var parallelMinBytes = 256 << 10
-
-// parallelRuns, when not 0, is the number of goroutines that parse a
-// document instead of one per P (tests use it to make runs meet).
-var parallelRuns = 0
-
-// runsPerWorker is how many runs a document is cut into per goroutine: the
-// smaller the runs, the less the main parse can wait for one that a helper
-// is still parsing.
-const runsPerWorker = 8
-
-func speculativeRuns() int {
-	if parallelRuns != 0 {
-		return parallelRuns
-	}
-	return runtime.GOMAXPROCS(0)
-}
-
-// adopted counts the runs taken over, for tests to see that speculation
-// did the work.
-var adopted atomic.Int64
-
-// maxGuess is how far past a cut the start of a run is looked for.
-const maxGuess = 64 << 10
-
-type speculation struct {
-	runs  []*run       // by start
-	at    int          // the first run the main parse has not arrived at or passed
-	last  atomic.Int64 // helpers take runs below this index, downwards
-	stop  atomic.Bool
-	joins []func() // one per helper
-}
-
-// Who parses a run.
-const (
-	runFree   = iota
-	runHelper // a helper parses it; done closes when it stops
-	runMain   // the main parse arrived first, or passed it
-)
-
-// run is a stretch of array items parsed ahead. Its fields after state are
-// written by its helper before done closes.
-type run struct {
-	start    int // offset of its first item
-	state    atomic.Int32
-	dropped  atomic.Bool // the main parse passed start without arriving
-	done     chan struct{}
-	ok       bool // parsed without error up to end
-	closed   bool // end is the ']' closing the array; else a later run's start
-	end      int
-	items    []Value
-	maxEntry int // relative to the items' depth; -1 when none is a container
-}
-
-// speculate cuts data for workers goroutines (the caller's included) and
-// starts the helpers with spawn.
-func speculate(data []byte, workers int, spawn func(func()) func()) *speculation {
-	s := &speculation{}
-	parts := workers * runsPerWorker
-	for k := 1; k < parts; k++ {
-		at := runStart(data, k*len(data)/parts)
-		if at < 0 || len(s.runs) > 0 && at <= s.runs[len(s.runs)-1].start {
-			continue
-		}
-		s.runs = append(s.runs, &run{start: at, done: make(chan struct{})})
-	}
-	s.last.Store(int64(len(s.runs)))
-	for range min(workers-1, len(s.runs)) {
-		s.joins = append(s.joins, spawn(func() { s.help(data) }))
-	}
-	if helpersFirst {
-		for _, join := range s.joins {
-			join()
-		}
-		s.joins = nil
-	}
-	return s
-}
-
-// helpersFirst makes the main parse start only once the helpers are done,
-// so that tests know every run was parsed by a helper.
-var helpersFirst = false
-
-// runStart returns the offset of a '{' at or after from that follows a
-// comma and blank space, or -1 if there is none near. It prefers one where
-// the comma follows a '}', as between two objects of an array of objects,
-// so that in arrays whose items hold arrays of other values a run starts
-// between items rather than inside one.
-func runStart(d []byte, from int) int {
-	limit := min(len(d), from+maxGuess)
-	first := -1
-	for i := from; i < limit; {
-		j := bytes.IndexByte(d[i:limit], ',')
-		if j < 0 {
-			break
-		}
-		c := i + j
-		k := c + 1
-		for k < len(d) && isSpace(d[k]) {
-			k++
-		}
-		if k < len(d) && d[k] == '{' {
-			b := c - 1
-			for b >= 0 && isSpace(d[b]) {
-				b--
-			}
-			if b >= 0 && d[b] == '}' {
-				return k
-			}
-			if first < 0 {
-				first = k
-			}
-		}
-		i = k
-	}
-	return first
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// help is a helper goroutine: it takes runs from the last one down until
-// it meets one the main parse has reached.
-func (s *speculation) help(data []byte) {
-	sc := scratchPool.Get().(*scratch)
-	sub := parser{data: data, members: sc.members[:0], items: sc.items[:0], buf: sc.buf[:0]}
-	defer sc.put(&sub)
-	for !s.stop.Load() {
-		i := int(s.last.Add(-1))
-		if i < 0 || !s.runs[i].state.CompareAndSwap(runFree, runHelper) {
-			return
-		}
-		s.parse(&sub, i)
-	}
-}
-
-// parse parses run i: items from its start until the array closes or a
-// later run's start is reached at an item boundary.
-func (s *speculation) parse(sub *parser, i int) {
-	r := s.runs[i]
-	defer close(r.done)
-	data := sub.data
-	sub.pos, sub.maxEntry = r.start, -1
-	next := i + 1
-	var items []Value
-	for !s.stop.Load() && !r.dropped.Load() {
-		v, err := sub.value(0)
-		if err != nil {
-			return
-		}
-		items = append(items, v)
-		sub.skipSpace()
-		if sub.pos >= len(data) {
-			return
-		}
-		switch data[sub.pos] {
-		case ']':
-			r.ok, r.closed = true, true
-		case ',':
-			sub.pos++
-			sub.skipSpace()
-			for next < len(s.runs) && s.runs[next].start < sub.pos {
-				next++
-			}
-			if next < len(s.runs) && s.runs[next].start == sub.pos {
-				r.ok = true
-			}
-		default:
-			return
-		}
-		if r.ok {
-			r.end, r.items, r.maxEntry = sub.pos, items, sub.maxEntry
-			return
-		}
-	}
-}
-
-// next returns the start of the first run the main parse has not reached,
-// or an offset past any input when none is left.
-func (s *speculation) next() int {
-	if s.at < len(s.runs) {
-		return s.runs[s.at].start
-	}
-	return int(^uint(0) >> 1)
-}
-
-// adopt takes the run that starts at p.pos, if a helper has parsed it and
-// it holds where it sits: its items are appended to the array being built
-// at depth and p.pos moves to where it stopped. closed tells whether that
-// is the array's ']'. Runs the parse has passed are dropped on the way; a
-// run no helper has taken is left to the main parse.
-func (p *parser) adopt(depth int) (closed, ok bool) {
-	s := p.spec
-	for s.at < len(s.runs) && s.runs[s.at].start < p.pos {
-		r := s.runs[s.at]
-		if !r.state.CompareAndSwap(runFree, runMain) {
-			r.dropped.Store(true)
-		}
-		s.at++
-	}
-	if s.at == len(s.runs) || s.runs[s.at].start != p.pos {
-		return false, false
-	}
-	r := s.runs[s.at]
-	s.at++
-	if r.state.CompareAndSwap(runFree, runMain) {
-		return false, false
-	}
-	<-r.done
-	if !r.ok || depth+r.maxEntry >= MaxDepth {
-		return false, false
-	}
-	p.items = append(p.items, r.items...)
-	p.pos = r.end
-	adopted.Add(1)
-	return r.closed, true
-}
-
-// finish stops the helpers and waits for them, so that no work on the
-// document outlives the parse.
-func (s *speculation) finish() {
-	s.stop.Store(true)
-	for _, join := range s.joins {
-		join()
 	}
 }
 

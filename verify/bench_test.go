@@ -232,3 +232,19 @@ func benchSignatures(b *testing.B, parallel bool) {
 		})
 	}
 }
+
+// BenchmarkReadDocument1000 is the front of a check alone on the bundle of
+// BenchmarkVerifyBundle1000: the parse, with the duplicate-key scan beside
+// it.
+//
+//	go test ./verify -run '^$' -bench ReadDocument1000 -cpu 1,2 -benchtime 40x
+func BenchmarkReadDocument1000(b *testing.B) {
+	raw, opt := benchBundle(b, 1000)
+	b.SetBytes(int64(len(raw)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := readDocument(raw, &opt); err != nil {
+			b.Fatal(err.msg)
+		}
+	}
+}

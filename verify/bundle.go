@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clawea/clawea/b64u"
@@ -23,7 +24,6 @@ const (
 // can pass only in compat mode) with the core checks of §6.2. The CLI
 // verdict layer (Check) adds the strict receipt rule on top.
 func ProofBundle(data []byte, opt Options) *Result {
-	defer useHelpers(len(data), opt.workers())()
 	v, r := parseInput(data, &opt)
 	if r != nil {
 		return r
@@ -115,10 +115,10 @@ func (b *bundleCheck) run(in *canon.Value) *Result {
 		// reported is still the first in check order. On two cores this
 		// takes the serial walk of the whole envelope off the critical
 		// path.
-		var err *schemaError
-		schemaDone, _ := start(func() { err = validate(proofBundleEnvelopeSchema, schemaView(in), "") })
+		schema := make(chan *schemaError, 1)
+		go func() { schema <- validate(proofBundleEnvelopeSchema, schemaView(in), "") }()
 		later := b.payloadSteps(in, in.Get("payload"), true)
-		if schemaDone(); err != nil {
+		if err := <-schema; err != nil {
 			return failPath(schemaCode(err.Path), "schema: "+err.Error(), err.Path)
 		}
 		return later
@@ -175,19 +175,22 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// hashes all use these bytes.
 	enc := encodeBundle(payload, b.opt.workers(), b.receiptCheck())
 	// Step 15's payload hash needs only the encoded items: it starts now,
-	// beside the caller (see start), so that it runs beside the serial rest of steps
+	// on its own goroutine, so that it runs beside the serial rest of steps
 	// 12 to 14 and then beside steps 18 to 30. Those are pure checks of the
 	// parsed document, and the hash is compared only at step 15, after
-	// them in check order, so the failure reported is still the first.
+	// them in check order, so the failure reported is still the first. A
+	// step that fails first still waits for the hash, so that no work on
+	// the document outlives the check.
 	var sum string
-	var sumDone, sumDrop func()
+	var hashing *sync.WaitGroup
 	if isEnv && str0(in, "hash_algorithm") == "SHA-256" {
-		sumDone, sumDrop = start(func() {
+		hashing = new(sync.WaitGroup)
+		hashing.Go(func() {
 			h := sha256.New()
 			enc.enc.WriteCompact(h, payload) // a hash never fails to write
 			sum = b64u.Encode(h.Sum(nil))
 		})
-		defer sumDrop() // an earlier step may fail first
+		defer hashing.Wait()
 	}
 	if md := payload.Get("metadata"); md != nil && len(canon.AppendCompact(nil, md)) > MaxMetadata {
 		return fail(MalformedEnvelope, "payload.metadata exceeds 16 KiB")
@@ -241,11 +244,11 @@ func (b *bundleCheck) payloadSteps(in, payload *canon.Value, isEnv bool) *Result
 	// the first in check order. On two cores this takes the serial SHA-256
 	// of the whole payload off the critical path.
 	hash := str0(in, "payload_hash_b64u")
-	if sumDone == nil { // not SHA-256, so no hash was started
+	if hashing == nil { // not SHA-256, so no hash was started
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
 	later := b.contents(payload, enc, res)
-	if sumDone(); sum != hash {
+	if hashing.Wait(); sum != hash {
 		return fail(HashMismatch, "payload hash does not match the payload")
 	}
 	res.PayloadHash = hash

@@ -141,7 +141,6 @@ func Check(data []byte, kind Kind, opt Options) *Outcome {
 	if msg, over := TooLarge(int64(len(data)), opt); over {
 		return out.errorf(InputTooLarge, "%s", msg)
 	}
-	defer useHelpers(len(data), opt.workers())()
 	v, ierr := readDocument(data, &opt)
 	switch {
 	case ierr == nil:

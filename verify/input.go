@@ -23,6 +23,10 @@ func (o *Options) maxBytes() int64 {
 	return o.MaxBytes
 }
 
+// largeInput is the smallest input whose duplicate-key scan runs on its
+// own goroutine beside the parse.
+const largeInput = 256 << 10
+
 // inputError is why readDocument refused an input.
 type inputError struct {
 	msg      string
@@ -50,13 +54,14 @@ func readDocument(data []byte, opt *Options) (canon.Value, *inputError) {
 		return canon.Value{}, &inputError{msg: msg, tooLarge: true}
 	}
 	var dupErr error
-	var dupDone func()
+	var dup chan error
 	if len(data) >= largeInput {
-		dupDone, _ = start(func() { dupErr = envelope.CheckDuplicateKeys(data) })
+		dup = make(chan error, 1)
+		go func() { dup <- envelope.CheckDuplicateKeys(data) }()
 	}
-	v, err := parse(data)
-	if dupDone != nil {
-		dupDone()
+	v, err := canon.Parse(data)
+	if dup != nil {
+		dupErr = <-dup
 	} else if err == nil {
 		dupErr = envelope.CheckDuplicateKeys(data)
 	}

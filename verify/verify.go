@@ -186,17 +186,6 @@ func parallel(n, workers int, f func(i int)) {
 			}
 		}
 	}
-	if helpers.active() {
-		tasks := make([]*task, workers-1)
-		for w := range tasks {
-			tasks[w] = helpers.spawn(run)
-		}
-		run()
-		for _, t := range tasks {
-			t.cancel()
-		}
-		return
-	}
 	var wg sync.WaitGroup
 	for w := 1; w < workers; w++ {
 		wg.Add(1)
