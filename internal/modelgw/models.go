@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/clawea/clawea/internal/httpapi"
+	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/token"
 )
 
@@ -34,7 +35,9 @@ type ModelList struct {
 // non-streaming request of zero bytes now, and the token's scopes allow
 // its provider. A policy that allows only a glob lists nothing for it
 // unless the provider lists matching names. owned_by is the provider; a
-// model offered by two providers appears twice.
+// model offered by two providers appears twice. The admin token may list
+// a job's models with ?job_id=JOB (without the token-scope filter, which
+// only a job token carries).
 func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 	anthropic := r.Header.Get("anthropic-version") != ""
 	list, e := g.allowedModels(r)
@@ -47,19 +50,44 @@ func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) allowedModels(r *http.Request) (*ModelList, *Error) {
 	ctx := r.Context()
-	tok, e := tokenFrom(r)
-	if e != nil {
-		return nil, e
-	}
-	ver, err := g.opt.Tokens.Verify(ctx, tok, token.Request{JobID: runJob(r.Header.Get("X-Run-Id")), ClientDID: r.Header.Get("X-Client-DID")})
-	if err != nil {
-		var te *token.Error
-		if errors.As(err, &te) {
-			return nil, httpapi.FromToken(te)
+	var agent, jobID, pin string
+	var scopes []string
+	admin := false
+	// The admin token lists for the job named by ?job_id= (clawea
+	// openclaw config); anything else must be a job token.
+	if cred, _ := httpapi.Credential(r); cred != "" && g.opt.AdminToken != "" {
+		if p, e := (&httpapi.Auth{AdminToken: g.opt.AdminToken}).Authenticate(r, ""); e == nil && p.Kind == httpapi.KindAdmin {
+			admin = true
 		}
-		return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
 	}
-	pin := ver.Claims.PolicyHash
+	if admin {
+		jobID = r.URL.Query().Get("job_id")
+		if jobID == "" {
+			return nil, errf(http.StatusBadRequest, CodeInvalidRequest, "the admin token lists a job's models: name the job with ?job_id=")
+		}
+		j, err := g.opt.Store.GetJob(ctx, jobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errf(http.StatusNotFound, CodeJobNotFound, "no job %s", jobID)
+		}
+		if err != nil {
+			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s", jobID).Wrap(err)
+		}
+		agent, pin = j.AgentDID, j.PolicyHash
+	} else {
+		tok, e := tokenFrom(r)
+		if e != nil {
+			return nil, e
+		}
+		ver, err := g.opt.Tokens.Verify(ctx, tok, token.Request{JobID: runJob(r.Header.Get("X-Run-Id")), ClientDID: r.Header.Get("X-Client-DID")})
+		if err != nil {
+			var te *token.Error
+			if errors.As(err, &te) {
+				return nil, httpapi.FromToken(te)
+			}
+			return nil, errf(http.StatusServiceUnavailable, token.CodeStateUnavailable, "token verification is unavailable").Wrap(err)
+		}
+		agent, jobID, pin, scopes = ver.Claims.Sub, ver.JobID, ver.Claims.PolicyHash, ver.Claims.Scope
+	}
 	if pin == "" {
 		return nil, errf(http.StatusForbidden, CodePolicyRequired, "the token pins no policy; clawea gateways serve only jobs pinned to a policy")
 	}
@@ -71,11 +99,12 @@ func (g *Gateway) allowedModels(r *http.Request) (*ModelList, *Error) {
 	out := &ModelList{Object: "list", Data: []Model{}}
 	for _, name := range g.Providers() {
 		p := g.providers[name]
-		if !scopeAllows(ver.Claims.Scope, p.Name) {
+		// The admin view has no token: scopes are the token's to narrow.
+		if !admin && !scopeAllows(scopes, p.Name) {
 			continue
 		}
 		for _, m := range pol.candidates(p) {
-			if pol.enforce(p, m, false, 0, ver.Claims.Sub, ver.JobID, now) == nil {
+			if pol.enforce(p, m, false, 0, agent, jobID, now) == nil {
 				out.Data = append(out.Data, Model{ID: m, Object: "model", OwnedBy: p.Name})
 			}
 		}

@@ -106,3 +106,21 @@ func TestModelsListRefusals(t *testing.T) {
 		t.Fatalf("finished job: %v", err)
 	}
 }
+
+func TestModelsListAdmin(t *testing.T) {
+	e := start(t, func(o *modelgw.Options) { o.Providers[1].Models = []string{"gpt-4o-mini", "gpt-4o"} })
+	id, _ := e.job(e.publish(testPolicy), nil)
+	var list modelgw.ModelList
+	if _, _, err := e.admin.Do(context.Background(), "GET", "/v1/models?job_id="+id, nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Object != "list" || len(list.Data) != 1 || list.Data[0].ID != "gpt-4o-mini" || list.Data[0].OwnedBy != "openai" {
+		t.Fatalf("%+v", list)
+	}
+	// Without ?job_id=, and for an unknown job: refused.
+	for _, q := range []string{"", "?job_id=job_nope"} {
+		if _, _, err := e.admin.Do(context.Background(), "GET", "/v1/models"+q, nil, &list); err == nil {
+			t.Fatalf("%q: listed", q)
+		}
+	}
+}
