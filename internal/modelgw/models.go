@@ -17,6 +17,10 @@ type Model struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// Wire is the wire format clawea speaks for the provider on its
+	// /v1/proxy/{provider} routes: "openai" (chat completions, responses)
+	// or "anthropic" (messages). Not part of OpenAI's shape; SDKs ignore it.
+	Wire string `json:"clawea_wire,omitempty"`
 }
 
 // ModelList is the body of GET /v1/models.
@@ -105,7 +109,11 @@ func (g *Gateway) allowedModels(r *http.Request) (*ModelList, *Error) {
 		}
 		for _, m := range pol.candidates(p) {
 			if pol.enforce(p, m, false, 0, agent, jobID, now) == nil {
-				out.Data = append(out.Data, Model{ID: m, Object: "model", OwnedBy: p.Name})
+				wire := "openai"
+				if p.Kind == KindAnthropic {
+					wire = "anthropic"
+				}
+				out.Data = append(out.Data, Model{ID: m, Object: "model", OwnedBy: p.Name, Wire: wire})
 			}
 		}
 	}
