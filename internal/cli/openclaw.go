@@ -67,16 +67,19 @@ func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProv
 		if i > 0 {
 			id = "clawea-" + p
 		}
-		api := "openai-completions"
+		// OpenAI clients append /chat/completions and /models to the base
+		// URL, Anthropic clients /v1/messages and /v1/models: both land on
+		// the gateway's per-provider routes.
+		api, base := "openai-completions", server+"/v1/proxy/"+url.PathEscape(p)+"/v1"
 		if byProv[p][0].Wire == "anthropic" {
-			api = "anthropic-messages"
+			api, base = "anthropic-messages", server+"/v1/proxy/"+url.PathEscape(p)
 		}
 		var ms []any
 		for _, m := range byProv[p] {
 			ms = append(ms, map[string]any{"id": m.ID, "name": m.ID + " (" + p + " via clawea)"})
 		}
 		providers[id] = map[string]any{
-			"baseUrl": server + "/v1/proxy/" + url.PathEscape(p),
+			"baseUrl": base,
 			"api":     api,
 			"apiKey":  ref,
 			"models":  ms,

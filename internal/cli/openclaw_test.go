@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/openai/openai-go/v3"
+	ooption "github.com/openai/openai-go/v3/option"
 )
 
 func TestOpenClawConfig(t *testing.T) {
@@ -64,8 +70,8 @@ func TestOpenClawConfig(t *testing.T) {
 	// Sorted providers with allowed models: anthropic first, so it is
 	// "clawea"; gpt-4o is not allowed and not listed.
 	want := map[string]string{"clawea": "anthropic-messages /v1/proxy/anthropic claude-sonnet-4-5",
-		"clawea-local":  "openai-completions /v1/proxy/local clawea-local-test-model",
-		"clawea-openai": "openai-completions /v1/proxy/openai gpt-4o-mini"}
+		"clawea-local":  "openai-completions /v1/proxy/local/v1 clawea-local-test-model",
+		"clawea-openai": "openai-completions /v1/proxy/openai/v1 gpt-4o-mini"}
 	if len(cfg.Models.Providers) != len(want) {
 		t.Fatalf("providers: %+v", cfg.Models.Providers)
 	}
@@ -83,6 +89,41 @@ func TestOpenClawConfig(t *testing.T) {
 			t.Errorf("%s: apiKey %+v", id, p.APIKey)
 		}
 	}
+	// The official clients, given a fragment's base URL and the token,
+	// discover exactly the fragment's models there; a chat call through
+	// clawea-local reaches the model.
+	ctx := context.Background()
+	for id, p := range cfg.Models.Providers {
+		var got []string
+		if p.API == "anthropic-messages" {
+			c := anthropic.NewClient(aoption.WithBaseURL(p.BaseURL), aoption.WithAPIKey(tok), aoption.WithMaxRetries(0))
+			page, err := c.Models.List(ctx, anthropic.ModelListParams{})
+			if err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			for _, m := range page.Data {
+				got = append(got, m.ID)
+			}
+		} else {
+			c := openai.NewClient(ooption.WithBaseURL(p.BaseURL), ooption.WithAPIKey(tok), ooption.WithMaxRetries(0))
+			page, err := c.Models.List(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			for _, m := range page.Data {
+				got = append(got, m.ID)
+			}
+		}
+		if len(got) != len(p.Models) || got[0] != p.Models[0].ID {
+			t.Errorf("%s: the gateway lists %v at %s", id, got, p.BaseURL)
+		}
+	}
+	lc := openai.NewClient(ooption.WithBaseURL(cfg.Models.Providers["clawea-local"].BaseURL), ooption.WithAPIKey(tok), ooption.WithMaxRetries(0))
+	if _, err := lc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "clawea-local-test-model",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")}}); err != nil {
+		t.Fatalf("chat through clawea-local: %v", err)
+	}
+
 	if s := cfg.MCP.Servers["clawea"]; s.Command != bin || strings.Join(s.Args, " ") != "mcp --server "+url {
 		t.Errorf("mcp: %+v", s)
 	}

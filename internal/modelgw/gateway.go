@@ -10,8 +10,8 @@
 //
 // Routes: POST /v1/chat/completions, /v1/responses (OpenAI), /v1/messages
 // (Anthropic), /v1/proxy/{provider} and /v1/proxy/{provider}/{api path},
-// GET /v1/receipt/{nonce} (receipt recovery), GET /v1/models (the models
-// the job's policy allows).
+// GET /v1/receipt/{nonce} (receipt recovery), GET /v1/models and
+// /v1/proxy/{provider}/[v1/]models (the models the job's policy allows).
 package modelgw
 
 import (
@@ -246,6 +246,7 @@ func (g *Gateway) Register(mux httpapi.Router) {
 	})
 	mux.HandleFunc("GET /v1/receipt/{nonce}", g.recoverReceipt)
 	mux.HandleFunc("GET /v1/models", g.listModels)
+	mux.HandleFunc("GET /v1/proxy/{provider}/{rest...}", g.listProviderModels)
 }
 
 type api int

@@ -43,13 +43,64 @@ type ModelList struct {
 // a job's models with ?job_id=JOB (without the token-scope filter, which
 // only a job token carries).
 func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
+	g.serveModels(w, r, "")
+}
+
+// listProviderModels answers GET /v1/proxy/{provider}/models and
+// /v1/proxy/{provider}/v1/models: the same list, for one provider, so an
+// SDK whose base URL is a provider's proxy route discovers its models.
+func (g *Gateway) listProviderModels(w http.ResponseWriter, r *http.Request) {
+	anthropic := r.Header.Get("anthropic-version") != ""
+	switch strings.Trim(r.PathValue("rest"), "/") {
+	case "models", "v1/models":
+	default:
+		writeError(w, r, anthropic, errf(http.StatusNotFound, CodeUnknownRoute, "no route at GET %s (models or v1/models)", r.URL.Path), nil)
+		return
+	}
+	name := r.PathValue("provider")
+	if g.providers[name] == nil {
+		writeError(w, r, anthropic, errf(http.StatusNotFound, CodeUnknownProvider, "no provider %q is configured here (configured: %s)", name, strings.Join(g.Providers(), ", ")), nil)
+		return
+	}
+	g.serveModels(w, r, name)
+}
+
+// anthropicModel is an entry of Anthropic's model list.
+type anthropicModel struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
+}
+
+func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request, provider string) {
+	// Anthropic's SDK sends anthropic-version and reads its own shape.
 	anthropic := r.Header.Get("anthropic-version") != ""
 	list, e := g.allowedModels(r)
 	if e != nil {
 		writeError(w, r, anthropic, e, nil)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, list)
+	if provider != "" {
+		list.Data = slices.DeleteFunc(list.Data, func(m Model) bool { return m.OwnedBy != provider })
+	}
+	if !anthropic {
+		httpapi.WriteJSON(w, http.StatusOK, list)
+		return
+	}
+	out := struct {
+		Data    []anthropicModel `json:"data"`
+		HasMore bool             `json:"has_more"`
+		FirstID *string          `json:"first_id"`
+		LastID  *string          `json:"last_id"`
+	}{Data: []anthropicModel{}}
+	for _, m := range list.Data {
+		out.Data = append(out.Data, anthropicModel{ID: m.ID, Type: "model", DisplayName: m.ID, CreatedAt: "1970-01-01T00:00:00Z"})
+	}
+	if n := len(out.Data); n > 0 {
+		out.FirstID, out.LastID = &out.Data[0].ID, &out.Data[n-1].ID
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (g *Gateway) allowedModels(r *http.Request) (*ModelList, *Error) {

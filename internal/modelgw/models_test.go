@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
 
@@ -122,5 +124,47 @@ func TestModelsListAdmin(t *testing.T) {
 		if _, _, err := e.admin.Do(context.Background(), "GET", "/v1/models"+q, nil, &list); err == nil {
 			t.Fatalf("%q: listed", q)
 		}
+	}
+}
+
+// A provider's proxy route lists that provider's models, to the OpenAI
+// client (base URL .../v1/proxy/NAME/v1) and to the Anthropic client (its
+// own list shape, base URL .../v1/proxy/NAME).
+func TestModelsListPerProvider(t *testing.T) {
+	e := start(t, func(o *modelgw.Options) {
+		o.Providers[1].Models = []string{"gpt-4o-mini", "gpt-4o"}
+		o.Providers[2].Models = []string{"claude-sonnet-4-5", "claude-opus-4"}
+	})
+	_, tok := e.job(e.publish(testPolicy), nil)
+	oc := openai.NewClient(ooption.WithBaseURL(e.url+"/v1/proxy/openai/v1"), ooption.WithAPIKey(tok), ooption.WithMaxRetries(0))
+	page, err := oc.Models.List(context.Background())
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != "gpt-4o-mini" {
+		t.Fatalf("openai: %v %+v", err, page)
+	}
+	ac := anthropic.NewClient(aoption.WithBaseURL(e.url+"/v1/proxy/anthropic"), aoption.WithAPIKey(tok), aoption.WithMaxRetries(0))
+	ap, err := ac.Models.List(context.Background(), anthropic.ModelListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ap.Data {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"claude-opus-4", "claude-sonnet-4-5"}) {
+		t.Fatalf("anthropic: %v", ids)
+	}
+	// Unknown provider or path, and no token: refused with the SDK's error.
+	for _, base := range []string{"/v1/proxy/nope/v1", "/v1/proxy/openai/v2"} {
+		c := openai.NewClient(ooption.WithBaseURL(e.url+base), ooption.WithAPIKey(tok), ooption.WithMaxRetries(0))
+		var ae *openai.Error
+		if _, err := c.Models.List(context.Background()); !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s: %v", base, err)
+		}
+	}
+	ac = anthropic.NewClient(aoption.WithBaseURL(e.url+"/v1/proxy/anthropic"), aoption.WithAPIKey("sk-ant-x"), aoption.WithMaxRetries(0))
+	var aerr *anthropic.Error
+	if _, err := ac.Models.List(context.Background(), anthropic.ModelListParams{}); !errors.As(err, &aerr) || aerr.StatusCode < 400 {
+		t.Fatalf("anthropic without token: %v", err)
 	}
 }
