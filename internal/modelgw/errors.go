@@ -47,6 +47,7 @@ const (
 	CodeStoreFailed         = "RECEIPT_STORE_FAILED"
 	CodeJobClosed           = "JOB_NOT_OPEN"
 	CodeReceiptNotFound     = "RECEIPT_NOT_FOUND"
+	CodeJobNotFound         = "JOB_NOT_FOUND"
 	CodeReceiptPending      = "RECEIPT_PENDING"
 	CodeStoreUnavailable    = "STORE_UNAVAILABLE"
 	CodeModelNameTooLong    = "MODEL_NAME_TOO_LONG"

@@ -10,7 +10,8 @@
 //
 // Routes: POST /v1/chat/completions, /v1/responses (OpenAI), /v1/messages
 // (Anthropic), /v1/proxy/{provider} and /v1/proxy/{provider}/{api path},
-// GET /v1/receipt/{nonce} (receipt recovery).
+// GET /v1/receipt/{nonce} (receipt recovery), GET /v1/models and
+// /v1/proxy/{provider}/[v1/]models (the models the job's policy allows).
 package modelgw
 
 import (
@@ -244,6 +245,8 @@ func (g *Gateway) Register(mux httpapi.Router) {
 		g.serve(w, r, r.PathValue("provider"), a)
 	})
 	mux.HandleFunc("GET /v1/receipt/{nonce}", g.recoverReceipt)
+	mux.HandleFunc("GET /v1/models", g.listModels)
+	mux.HandleFunc("GET /v1/proxy/{provider}/{rest...}", g.listProviderModels)
 }
 
 type api int

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,10 @@ type Provider struct {
 	// (stream_options.include_usage) so receipts carry real token counts;
 	// default true. Turn it off for compatible servers that refuse it.
 	StreamUsage *bool `json:"stream_usage,omitempty"`
+	// Models are the model names this provider offers, listed by
+	// GET /v1/models when the job's policy allows them (a policy that
+	// allows a glob only lists the names given here).
+	Models []string `json:"models,omitempty"`
 
 	base *url.URL
 }
@@ -111,6 +116,17 @@ func (p *Provider) normalize() error {
 		return fmt.Errorf("provider %s: base_url must not carry credentials", p.Name)
 	}
 	p.base = u
+	models := p.Models[:0:0]
+	for _, m := range p.Models {
+		m = strings.TrimSpace(m)
+		if m == "" || len(m) > 256 || strings.ContainsFunc(m, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("provider %s: model name %q must be 1-256 characters without control characters", p.Name, m)
+		}
+		if !slices.Contains(models, m) {
+			models = append(models, m)
+		}
+	}
+	p.Models = models
 	if p.APIKey == "" {
 		if env := DefaultKeyEnv[p.Name]; env != "" && os.Getenv(env) != "" {
 			p.APIKey = "env:" + env

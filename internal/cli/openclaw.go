@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/modelgw"
+)
+
+func newOpenClawCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "openclaw",
+		Short: "Connect an OpenClaw agent to clawea",
+	}
+	cmd.AddCommand(newOpenClawConfigCmd(e))
+	return cmd
+}
+
+// secretRefProvider is the alias of the exec SecretRef provider in the
+// OpenClaw configuration clawea prints.
+const secretRefProvider = "clawea"
+
+// openClawConfig builds the OpenClaw configuration fragment for a job:
+// the exec SecretRef provider (clawea secretref), one model provider per
+// clawea provider with models the job's policy allows (the first, or the
+// one named by primary, is "clawea"; others are "clawea-<provider>"), the
+// MCP server (clawea mcp over stdio), tool search off so the model sees
+// the MCP tools, and the default model. The job's token appears nowhere:
+// the model providers' apiKey is a SecretRef the exec provider resolves at
+// activation, and clawea mcp reads CLAWEA_TOKEN from the environment
+// OpenClaw passes to stdio servers.
+func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProvider string, plugin bool) (map[string]any, error) {
+	server = strings.TrimRight(server, "/")
+	ref := map[string]any{"source": "exec", "provider": secretRefProvider, "id": "job/" + job + "/token"}
+	// Providers in the order of the list (sorted by provider), the chosen
+	// one first.
+	var provs []string
+	byProv := map[string][]modelgw.Model{}
+	for _, m := range models {
+		if _, ok := byProv[m.OwnedBy]; !ok {
+			provs = append(provs, m.OwnedBy)
+		}
+		byProv[m.OwnedBy] = append(byProv[m.OwnedBy], m)
+	}
+	if len(provs) == 0 {
+		return nil, errors.New("the job's policy allows no model this gateway lists (see docs/model-gateway.md, GET /v1/models)")
+	}
+	if primaryProvider != "" {
+		i := slices.Index(provs, primaryProvider)
+		if i < 0 {
+			return nil, fmt.Errorf("--provider %s: no model of that provider is allowed for the job (allowed: %s)", primaryProvider, strings.Join(provs, ", "))
+		}
+		provs = append([]string{primaryProvider}, slices.Delete(provs, i, i+1)...)
+	}
+	providers := map[string]any{}
+	primary := ""
+	for i, p := range provs {
+		id := "clawea"
+		if i > 0 {
+			id = "clawea-" + p
+		}
+		// OpenAI clients append /chat/completions and /models to the base
+		// URL, Anthropic clients /v1/messages and /v1/models: both land on
+		// the gateway's per-provider routes.
+		api, base := "openai-completions", server+"/v1/proxy/"+url.PathEscape(p)+"/v1"
+		if byProv[p][0].Wire == "anthropic" {
+			api, base = "anthropic-messages", server+"/v1/proxy/"+url.PathEscape(p)
+		}
+		var ms []any
+		for _, m := range byProv[p] {
+			ms = append(ms, map[string]any{"id": m.ID, "name": m.ID + " (" + p + " via clawea)"})
+		}
+		providers[id] = map[string]any{
+			"baseUrl": base,
+			"api":     api,
+			"apiKey":  ref,
+			"models":  ms,
+		}
+		if i == 0 {
+			primary = id + "/" + byProv[p][0].ID
+		}
+	}
+	cfg := map[string]any{
+		"secrets": map[string]any{"providers": map[string]any{secretRefProvider: map[string]any{
+			"source":    "exec",
+			"command":   bin,
+			"args":      []string{"secretref", "--server", server},
+			"passEnv":   []string{"CLAWEA_TOKEN", "CLAWEA_TOKEN_FILE"},
+			"jsonOnly":  true,
+			"timeoutMs": 10000,
+		}}},
+		"models": map[string]any{"providers": providers},
+		"mcp": map[string]any{"servers": map[string]any{"clawea": map[string]any{
+			"command": bin,
+			"args":    []string{"mcp", "--server", server},
+		}}},
+		// OpenClaw hides MCP tools behind its tool search by default.
+		"tools":  map[string]any{"toolSearch": false},
+		"agents": map[string]any{"defaults": map[string]any{"model": map[string]any{"primary": primary}}},
+	}
+	if plugin {
+		cfg["plugins"] = map[string]any{"entries": map[string]any{"clawea": map[string]any{
+			"enabled": true,
+			"config":  map[string]any{"server": server, "jobId": job},
+		}}}
+	}
+	return cfg, nil
+}
+
+// claweaBinary is the absolute, symlink-free path of this executable
+// (OpenClaw refuses a symlinked exec provider command).
+func claweaBinary() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+func newOpenClawConfigCmd(e *env) *cobra.Command {
+	var f serverFlags
+	var job, bin, provider string
+	var plugin bool
+	cmd := &cobra.Command{
+		Use:   "config --job JOB [--server URL] [--json]",
+		Short: "Print the OpenClaw configuration fragment for a job (no token in it)",
+		Long: `Print what an operator merges into OpenClaw's configuration to run an agent
+through clawea for one job: an exec SecretRef provider ("clawea", running
+clawea secretref), models.providers.clawea (the model gateway, with the models
+the job's policy allows, as GET /v1/models lists them), mcp.servers.clawea
+(clawea mcp over stdio), tools.toolSearch false (else OpenClaw hides MCP tools
+behind its tool search), and agents.defaults.model.primary. With --plugin, also
+plugins.entries.clawea (the plugin itself is not shipped yet).
+
+The job's token is not in the output. Start OpenClaw with CLAWEA_TOKEN set to
+it (or CLAWEA_TOKEN_FILE naming a 0600 file holding it): the exec provider
+resolves job/<JOB>/token from there at activation, and clawea mcp inherits it.
+Reads the job with the admin token. Without --json the output is JSON5 with a
+comment header.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if job == "" {
+				return withCode(ExitUsage, errors.New("--job is required"))
+			}
+			if !jobTokenIDRe.MatchString("job/" + job + "/token") {
+				return withCode(ExitUsage, fmt.Errorf("--job %q is not a job id", job))
+			}
+			var v jobs.View
+			if _, _, err := f.adminCall(cmd.Context(), "GET", "/v1/jobs/"+url.PathEscape(job), nil, &v); err != nil {
+				return failCode(err)
+			}
+			if v.Status != "open" {
+				return withCode(ExitFail, fmt.Errorf("job %s is %s: only an open job can run an agent", job, v.Status))
+			}
+			var list modelgw.ModelList
+			if _, _, err := f.adminCall(cmd.Context(), "GET", "/v1/models?job_id="+url.QueryEscape(job), nil, &list); err != nil {
+				return failCode(err)
+			}
+			if bin == "" {
+				var err error
+				if bin, err = claweaBinary(); err != nil {
+					return withCode(ExitUsage, fmt.Errorf("cannot find the clawea binary (pass --clawea PATH): %v", err))
+				}
+			}
+			if !filepath.IsAbs(bin) {
+				return withCode(ExitUsage, fmt.Errorf("--clawea %q must be an absolute path (OpenClaw runs exec providers without a shell)", bin))
+			}
+			cfg, err := openClawConfig(f.server, job, bin, list.Data, provider, plugin)
+			if err != nil {
+				return withCode(ExitFail, err)
+			}
+			if !f.json {
+				fmt.Fprintf(e.out, "// OpenClaw configuration for clawea job %s (policy %s), expires %s.\n", job, v.PolicyHash, v.ExpiresAt)
+				fmt.Fprintln(e.out, "// Merge into OpenClaw's config; start OpenClaw with CLAWEA_TOKEN=<the job's token> in its environment.")
+				fmt.Fprintln(e.out, "// The token is resolved by `clawea secretref` at activation and is never written to this file.")
+			}
+			return printJSON(e.out, cfg)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&job, "job", "", "the job (clawea job start)")
+	cmd.Flags().StringVar(&bin, "clawea", "", "absolute path of the clawea binary OpenClaw runs (default: this one)")
+	cmd.Flags().StringVar(&provider, "provider", "", "the clawea provider behind models.providers.clawea (default: the first with allowed models)")
+	cmd.Flags().BoolVar(&plugin, "plugin", false, "add plugins.entries.clawea (for the clawea OpenClaw plugin, not shipped yet)")
+	return cmd
+}
