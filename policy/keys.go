@@ -16,6 +16,8 @@ var KnownKeys = []string{
 	// Runtime tools (the tool gateway's decision API).
 	"Tool:Runtime", "Tool:Kind", "Runtime:AgentID", "Runtime:Sandboxed", "Runtime:Elevated",
 	"Requester:Channel", "Requester:AccountID", "Requester:SenderID", "Requester:IsOwner",
+	// Proxied MCP tools (mcp:call on mcp://<server>/<tool>).
+	"MCP:Server", "MCP:Tool",
 }
 
 // KnownKeyPrefixes are families of keys whose suffix is a name: the prefix
@@ -23,7 +25,7 @@ var KnownKeys = []string{
 // lower case (the gateway sets ServiceBus:AppProperty.<name> with the
 // property's name in lower case, so a condition holds whatever case the
 // sender used; names that differ only in case are refused).
-var KnownKeyPrefixes = []string{"ServiceBus:AppProperty."}
+var KnownKeyPrefixes = []string{"ServiceBus:AppProperty.", "MCP:Arg."}
 
 // CanonicalKey returns the spelling a condition key is compiled to, and
 // whether it is a key the gateways set. Only ASCII letters are compared
