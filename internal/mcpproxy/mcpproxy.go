@@ -51,19 +51,23 @@ type Config struct {
 // ErrBadName refuses a server name outside the grammar.
 var ErrBadName = errors.New("mcpproxy: a server name is 1-32 characters of [a-z0-9_-] without \"__\"")
 
-// CanonicalServer returns a server's name in lower case, or ErrBadName.
+// CanonicalServer returns a server's name in ASCII lower case, or
+// ErrBadName. Only ASCII letters fold (U+212A KELVIN SIGN is not k).
 func CanonicalServer(name string) (string, error) {
-	n := strings.ToLower(name)
-	if n == "" || len(n) > 32 || strings.Contains(n, Separator) {
+	if name == "" || len(name) > 32 || strings.Contains(name, Separator) {
 		return "", ErrBadName
 	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
 			return "", ErrBadName
 		}
 	}
-	return n, nil
+	return string(b), nil
 }
 
 // CanonicalTool returns a tool's name as clawea shows it (ASCII lower
@@ -79,7 +83,7 @@ func CanonicalTool(name string) (string, bool) {
 			return "", false
 		}
 	}
-	return strings.ToLower(name), true
+	return strings.ToLower(name), true // ASCII only, checked above
 }
 
 // Validate checks a configuration.
@@ -223,10 +227,11 @@ func (u *Upstream) session(ctx context.Context) (*mcp.ClientSession, error) {
 	return s, nil
 }
 
-// drop forgets a session whose connection failed, so the next use
-// connects again. A failed call is never retried (it may have run).
+// drop forgets a session whose connection is lost, so the next use
+// connects again (a stdio server is started again). A failed call is never
+// retried (it may have run); a call that timed out leaves the session be.
 func (u *Upstream) drop(s *mcp.ClientSession, err error) {
-	if !errors.Is(err, mcp.ErrConnectionClosed) && !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, mcp.ErrConnectionClosed) {
 		return
 	}
 	u.mu.Lock()

@@ -206,6 +206,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry(), Secrets: secrets}
 	fail := func(err error) (*Node, error) {
+		if n.Tools != nil {
+			n.Tools.Close()
+		}
 		st.Close()
 		return nil, err
 	}

@@ -158,6 +158,13 @@ func proxiedResult(res *Result) (*mcp.CallToolResult, error) {
 	if out.Meta == nil {
 		out.Meta = mcp.Meta{}
 	}
+	// The clawea/ keys are clawea's: an upstream cannot name a receipt or
+	// an approval.
+	for k := range out.Meta {
+		if strings.HasPrefix(k, "clawea/") {
+			delete(out.Meta, k)
+		}
+	}
 	out.Meta["clawea/receipt_id"] = res.ReceiptID
 	if res.ApprovalID != "" {
 		out.Meta["clawea/approval_id"] = res.ApprovalID
