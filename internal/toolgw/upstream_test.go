@@ -168,6 +168,18 @@ func TestMCPProxyFilesystemStdio(t *testing.T) {
 		t.Fatalf("outside the root: %+v", a)
 	}
 
+	// Lockdown refuses the tools not annotated read-only, and only them.
+	if _, _, err := e.admin.Do(context.Background(), "POST", "/v1/lockdown", map[string]any{"on": true, "reason": "test"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a := call(t, cs, "fs__write_file", map[string]any{"path": filepath.Join(root, "new.txt"), "content": "x"}); a.code() != toolgw.CodeLockdown {
+		t.Errorf("write under lockdown: %+v", a)
+	}
+	if a := call(t, cs, "fs__read_text_file", map[string]any{"path": filepath.Join(root, "notes.txt")}); a.isError {
+		t.Errorf("read under lockdown: %+v", a)
+	}
+	e.admin.Do(context.Background(), "POST", "/v1/lockdown", map[string]any{"on": false, "reason": "done"}, nil)
+
 	// The JSON API reaches the same tools.
 	var out toolgw.Result
 	if _, _, err := client.New(e.url, tok).Do(context.Background(), "POST", "/v1/tools/call", toolgw.CallRequest{Tool: "fs__read_text_file", Arguments: json.RawMessage(`{"path":` + quote(filepath.Join(root, "notes.txt")) + `}`)}, &out); err != nil || !out.Proxied || !strings.Contains(string(out.Output), "hello from the upstream") {
