@@ -123,7 +123,7 @@ func (g *Gateway) prepareProxied(t *tool, a *args) (*call, *Error) {
 		if !m.Value.IsString() {
 			continue
 		}
-		k := KeyMCPArg + strings.ToLower(m.Key)
+		k := KeyMCPArg + lowerASCII(m.Key)
 		if _, dup := c.ctx[k]; dup {
 			return nil, badArg("arguments %q and another differ only in case", m.Key)
 		}
@@ -146,6 +146,18 @@ func (g *Gateway) prepareProxied(t *tool, a *args) (*call, *Error) {
 		return json.RawMessage(out), nil
 	}
 	return c, nil
+}
+
+// lowerASCII lowers ASCII letters only, as the policy compiles the names
+// of MCP:Arg.<name> keys (U+212A KELVIN SIGN stays itself, not k).
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // proxiedResult turns a proxied call's output (the upstream's
