@@ -538,3 +538,46 @@ func (p *Policy) CouldAllow(action string) bool {
 	}
 	return allowed
 }
+
+// CouldAllowOn is CouldAllow for one resource: an Allow statement must
+// name the action and match the resource, and no unconditional Deny may
+// cover both. Gateways use it to list a proxied MCP tool (mcp:call on
+// mcp://<server>/<tool>) only when the policy could permit that tool.
+func (p *Policy) CouldAllowOn(action, resource string) bool {
+	allowed := false
+	for i := range p.stmts {
+		s := &p.stmts[i]
+		hit := false
+		for j := range s.actions {
+			if s.actions[j].match(action) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		res := s.resourcesFor(resource)
+		matched := false
+		for j := range res {
+			if res[j].match(resource) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		if s.deny {
+			if len(s.conds) == 0 {
+				return false
+			}
+			continue
+		}
+		allowed = true
+	}
+	if allowed && p.parent != nil {
+		return p.parent.CouldAllowOn(action, resource)
+	}
+	return allowed
+}

@@ -23,6 +23,8 @@ var KnownKeys = []string{
 	ClaimPrefix + "Tool:Kind", ClaimPrefix + "Runtime:AgentID", ClaimPrefix + "Runtime:Sandboxed",
 	ClaimPrefix + "Runtime:Elevated", ClaimPrefix + "Requester:Channel", ClaimPrefix + "Requester:AccountID",
 	ClaimPrefix + "Requester:SenderID", ClaimPrefix + "Requester:IsOwner",
+	// Proxied MCP tools (mcp:call on mcp://<server>/<tool>).
+	"MCP:Server", "MCP:Tool",
 }
 
 // ClaimPrefix begins every key whose value the caller asserted and nobody
@@ -41,7 +43,7 @@ func IsClaimKey(key string) bool {
 // lower case (the gateway sets ServiceBus:AppProperty.<name> with the
 // property's name in lower case, so a condition holds whatever case the
 // sender used; names that differ only in case are refused).
-var KnownKeyPrefixes = []string{"ServiceBus:AppProperty."}
+var KnownKeyPrefixes = []string{"ServiceBus:AppProperty.", "MCP:Arg."}
 
 // CanonicalKey returns the spelling a condition key is compiled to, and
 // whether it is a key the gateways set. Only ASCII letters are compared

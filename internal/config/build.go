@@ -10,6 +10,7 @@ import (
 	"github.com/clawea/clawea/internal/connector/keyvault"
 	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/devvault"
+	"github.com/clawea/clawea/internal/mcpproxy"
 	"github.com/clawea/clawea/internal/toolgw"
 )
 
@@ -76,6 +77,15 @@ func (t *ToolGateway) Apply(o *toolgw.Options) (local []string, err error) {
 			return nil, fmt.Errorf("tool_gateway.servicebus[%d]: %w", i, err)
 		}
 		o.Buses = append(o.Buses, b)
+	}
+	if t.mcp != nil {
+		for i, uc := range t.mcp.Upstreams {
+			up, err := mcpproxy.New(uc)
+			if err != nil {
+				return nil, fmt.Errorf("mcp.upstreams[%d]: %w", i, err)
+			}
+			o.Upstreams = append(o.Upstreams, up)
+		}
 	}
 	o.Approvers = append(o.Approvers, t.Approvers...)
 	if t.ApprovalTTL > 0 {

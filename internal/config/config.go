@@ -24,6 +24,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/clawea/clawea/internal/mcpproxy"
 	"github.com/clawea/clawea/internal/modelgw"
 )
 
@@ -35,6 +36,15 @@ type File struct {
 	// TrustGateways are gateway signers (did:key) of other processes whose
 	// receipts finished bundles may carry.
 	TrustGateways []string `json:"trust_gateways,omitempty"`
+	// MCP configures the MCP servers the tool gateway fronts
+	// (docs/mcp-proxy.md).
+	MCP *MCP `json:"mcp,omitempty"`
+}
+
+// MCP is the mcp section: the upstream MCP servers whose tools the tool
+// gateway lists as <server>__<tool>.
+type MCP struct {
+	Upstreams []mcpproxy.Config `json:"upstreams,omitempty"`
 }
 
 // ToolGateway configures the tool gateway role.
@@ -44,6 +54,10 @@ type ToolGateway struct {
 	Approvers   []string    `json:"approvers,omitempty"`
 	ApprovalTTL Duration    `json:"approval_ttl,omitempty"`
 	CallTimeout Duration    `json:"call_timeout,omitempty"`
+
+	// mcp is the file's mcp section, which the tool gateway serves (Parse
+	// attaches it here so that ToolGateway.Apply builds the upstreams).
+	mcp *MCP
 }
 
 // Vault is one Key Vault: a real one (url and credential) or a dev vault
@@ -128,6 +142,17 @@ func Parse(raw []byte) (*File, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("config: unexpected data after the JSON object")
+	}
+	if f.MCP != nil && len(f.MCP.Upstreams) > 0 {
+		for i := range f.MCP.Upstreams {
+			if err := f.MCP.Upstreams[i].Validate(); err != nil {
+				return nil, fmt.Errorf("config: mcp.upstreams[%d]: %w", i, err)
+			}
+		}
+		if f.ToolGateway == nil {
+			f.ToolGateway = &ToolGateway{}
+		}
+		f.ToolGateway.mcp = f.MCP
 	}
 	return &f, nil
 }

@@ -179,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if len(cfg.ModelGateway.Providers) > 0 {
 			cfg.Roles = append(cfg.Roles, RoleModelGateway)
 		}
-		if len(cfg.ToolGateway.Vaults)+len(cfg.ToolGateway.Buses)+len(cfg.LocalBuses) > 0 {
+		if len(cfg.ToolGateway.Vaults)+len(cfg.ToolGateway.Buses)+len(cfg.LocalBuses)+len(cfg.ToolGateway.Upstreams) > 0 {
 			cfg.Roles = append(cfg.Roles, RoleToolGateway)
 		}
 	}
@@ -206,6 +206,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, Store: st, DIDs: map[string]string{}, Metrics: metrics.NewRegistry(), Secrets: secrets}
 	fail := func(err error) (*Node, error) {
+		if n.Tools != nil {
+			n.Tools.Close()
+		}
 		st.Close()
 		return nil, err
 	}
@@ -435,4 +438,9 @@ func (n *Node) Serve(ctx context.Context) error {
 }
 
 // Close releases the store.
-func (n *Node) Close() error { return n.Store.Close() }
+func (n *Node) Close() error {
+	if n.Tools != nil {
+		n.Tools.Close() // stops the upstream MCP servers
+	}
+	return n.Store.Close()
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/mcpproxy"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/policycache"
 	"github.com/clawea/clawea/internal/redact"
@@ -79,6 +80,9 @@ type Options struct {
 	// DecisionTTL is how long an allowed runtime decision may be closed
 	// with its result (POST /v1/decide/{id}/result; default 30 min).
 	DecisionTTL time.Duration
+	// Upstreams are the MCP servers whose tools the gateway proxies
+	// (docs/mcp-proxy.md); New lists their tools, Close stops them.
+	Upstreams []*mcpproxy.Upstream
 	// AdminToken authorises the approval list and the lockdown switch.
 	AdminToken string
 	Metrics    *metrics.Registry
@@ -95,6 +99,8 @@ type Gateway struct {
 	buses  map[string]servicebus.Bus
 	pols   *policycache.Cache
 	did    string
+
+	upstreams []*mcpproxy.Upstream
 
 	mCalls *metrics.CounterVec
 	dec    *decisions // runtime decisions waiting for their result (decide.go)
@@ -165,6 +171,10 @@ func New(opt Options) (*Gateway, error) {
 		}
 		g.tools = append(g.tools, t)
 		g.byName[t.name] = t
+	}
+	if err := g.addUpstreams(opt.Upstreams, opt.CallTimeout); err != nil {
+		g.Close()
+		return nil, err
 	}
 	g.mCalls = opt.Metrics.Counter("clawea_tool_calls_total", "Tool gateway calls by tool and outcome code.", "tool", "code")
 	g.dec = newDecisions(opt.Metrics)
@@ -240,12 +250,21 @@ type ToolInfo struct {
 func (g *Gateway) Tools(j *Job) []ToolInfo {
 	var out []ToolInfo
 	for _, t := range g.tools {
-		if j != nil && !j.Policy.Policy.CouldAllow(t.action) {
+		if j != nil && !t.couldAllow(j.Policy.Policy) {
 			continue
 		}
 		out = append(out, ToolInfo{Name: t.name, Description: t.description, Action: t.action, Mutating: t.mutating, InputSchema: t.InputSchema()})
 	}
 	return out
+}
+
+// couldAllow reports whether the policy could ever allow the tool: its
+// action, and for a proxied tool its resource too.
+func (t *tool) couldAllow(p *policy.Policy) bool {
+	if t.proxy != nil {
+		return p.CouldAllowOn(t.action, MCPResource(t.proxy.server, t.proxy.tool))
+	}
+	return p.CouldAllow(t.action)
 }
 
 // Result is an allowed call's outcome.
@@ -255,6 +274,8 @@ type Result struct {
 	ReceiptID  string          `json:"receipt_id"`
 	ApprovalID string          `json:"approval_id,omitempty"`
 	Redactions int             `json:"redactions,omitempty"`
+	// Proxied: Output is an upstream MCP server's CallToolResult.
+	Proxied bool `json:"proxied,omitempty"`
 }
 
 // counterMessages counts the messages a job sent, for policies that test
@@ -297,7 +318,10 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		}
 		a.v = v
 	}
-	a.closed(t)
+	if t.proxy == nil {
+		// A proxied tool's arguments are its server's to check.
+		a.closed(t)
+	}
 	if a.bad != nil {
 		return nil, a.bad
 	}
@@ -414,12 +438,16 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	}
 	// Strings the byte-level redaction missed (a secret escaped as \uXXXX).
 	outVal, _ = evidence.RedactValue(g.opt.Secrets, job.JobID, &outVal)
-	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, receipt.StatusSuccess, approvalID, mutating, start)
+	status := receipt.StatusSuccess
+	if c.upstreamError {
+		status = receipt.StatusError
+	}
+	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, status, approvalID, mutating && !c.upstreamError, start)
 	if rerr != nil {
 		return nil, rerr
 	}
 	sendCounted = false
-	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n}, nil
+	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n, Proxied: t.proxy != nil}, nil
 }
 
 // maxDisclosed bounds an argument value a tool receipt discloses.

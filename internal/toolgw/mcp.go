@@ -148,6 +148,11 @@ func toolError(e *Error) *mcp.CallToolResult {
 }
 
 func toolResult(res *Result) *mcp.CallToolResult {
+	if res.Proxied {
+		if out, err := proxiedResult(res); err == nil {
+			return out
+		}
+	}
 	out := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(res.Output)}},
 		Meta: mcp.Meta{"clawea/receipt_id": res.ReceiptID}}
 	var structured any

@@ -27,6 +27,8 @@ type tool struct {
 	mutating    bool // a write: lockdown refuses it; it gets a side-effect record
 	params      []param
 	prepare     func(g *Gateway, a *args) (*call, *Error)
+	// proxy is set for a tool of an upstream MCP server (upstream.go).
+	proxy *proxy
 }
 
 type param struct {
@@ -57,10 +59,16 @@ type call struct {
 	// runtime, for a runtime decision, is what its approval is bound to
 	// and shows besides the arguments (decide.go).
 	runtime *runtimeBinding
+	// upstreamError: a proxied tool answered with isError (the receipt's
+	// status is error; the agent still gets the answer).
+	upstreamError bool
 }
 
 // InputSchema returns the tool's JSON Schema.
 func (t *tool) InputSchema() map[string]any {
+	if t.proxy != nil {
+		return t.proxy.schema
+	}
 	props := map[string]any{}
 	var req []string
 	for _, p := range t.params {
