@@ -13,9 +13,7 @@ package evidence
 
 import (
 	"errors"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/internal/redact"
@@ -70,41 +68,6 @@ func FindString(reg *redact.Registry, jobID, s string) (string, bool) {
 		return "", false
 	}
 	return reg.Find(jobID, s)
-}
-
-// newMarker returns the label of the first marker in out that s did not
-// already hold.
-func newMarker(s, out string) (string, bool) {
-	const open = "[REDACTED:"
-	had := map[string]int{}
-	for rest := s; ; {
-		i := strings.Index(rest, open)
-		if i < 0 {
-			break
-		}
-		rest = rest[i+len(open):]
-		if j := strings.IndexByte(rest, ']'); j >= 0 {
-			had[rest[:j]]++
-		}
-	}
-	for rest := out; ; {
-		i := strings.Index(rest, open)
-		if i < 0 {
-			break
-		}
-		rest = rest[i+len(open):]
-		j := strings.IndexByte(rest, ']')
-		if j < 0 {
-			break
-		}
-		label := rest[:j]
-		if had[label] > 0 {
-			had[label]--
-			continue
-		}
-		return label, true
-	}
-	return "?", true // a replacement happened; its label was not recovered
 }
 
 // FindJSON reports the label of a job secret held by any decoded string
@@ -194,32 +157,5 @@ func dedupKeys(ms []canon.Member) {
 		}
 		ms[i].Key = k
 		seen[k] = true
-	}
-}
-
-// Labels lists the labels of the job secrets s holds, each once, in the
-// order found.
-func Labels(reg *redact.Registry, jobID, s string) []string {
-	if reg == nil || s == "" {
-		return nil
-	}
-	out, n := reg.String(jobID, s)
-	if n <= 0 {
-		return nil
-	}
-	var labels []string
-	for {
-		label, ok := newMarker(s, out)
-		if !ok || label == "?" {
-			if len(labels) == 0 {
-				labels = append(labels, "?")
-			}
-			return labels
-		}
-		if !slices.Contains(labels, label) {
-			labels = append(labels, label)
-		}
-		// Count the marker as already present and look for the next.
-		s += redact.Marker(label)
 	}
 }

@@ -267,15 +267,6 @@ func (c *call) claim(ctx context.Context, w http.ResponseWriter, r *http.Request
 	return true, nil
 }
 
-// release gives up a claimed key of a call that never reached the
-// provider.
-func (c *call) release(ctx context.Context) {
-	if c.claimed {
-		c.g.opt.Store.ReleaseCall(context.WithoutCancel(ctx), c.ver.JobID, c.nonce)
-		c.claimed = false
-	}
-}
-
 // complete stores what a claimed call answered.
 func (c *call) complete(ctx context.Context, status int, ctype string, body, env []byte) {
 	if !c.claimed {
