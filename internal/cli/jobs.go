@@ -74,7 +74,7 @@ job; a budget limits model calls and tokens.`,
 				body["labels"] = m
 			}
 			if maxReq > 0 || maxIn > 0 || maxOut > 0 {
-				body["budget"] = jobs.Budget{MaxRequests: maxReq, MaxTokensInput: maxIn, MaxTokensOutput: maxOut}
+				body["budget"] = store.Budget{MaxRequests: maxReq, MaxTokensInput: maxIn, MaxTokensOutput: maxOut}
 			}
 			var out jobs.Started
 			_, raw, err := f.adminCall(cmd.Context(), "POST", "/v1/jobs", body, &out)

@@ -1,11 +1,23 @@
-// Package evidence is the gate in front of everything clawea stores or
-// signs about a job: events, receipts, side-effect and approval records,
-// job labels, bundles. Check refuses a write that holds a secret the job
-// has seen — raw, or in any encoding the redaction registry knows (base64,
-// base64url, hex, URL-encoding, JSON escapes) — looking both at the bytes
-// about to be stored and at every string (values and keys) of the decoded
-// JSON. Writers redact before they hash or sign (RedactValue), so the gate
-// fires only when a writer forgot to: it fails closed.
+// Package evidence is where everything clawea records about a job goes
+// through. Chain.Record is the one write path of the job's evidence: it
+// appends a hash-chained event and, in the same store transaction, the
+// receipts and records bound to it. Every producer calls it — the model
+// gateway (llm_call and its receipt), the tool gateway (tool_call with its
+// receipt and side-effect record, approvals with their human-approval
+// records, the decision API's runtime_decision) and the job service (the
+// events its API accepts) — and the store behind it (a ChainStore: the
+// SQLite journal batching appends, or PostgreSQL) sees nothing else.
+//
+// Check is the gate in front of everything clawea stores or signs about a
+// job: events, receipts, side-effect and approval records, job labels,
+// bundles. Record runs it on every event and item, so no producer can skip
+// it; the job service runs it on what it stores besides the chain. Check
+// refuses a write that holds a secret the job has seen — raw, or in any
+// encoding the redaction registry knows (base64, base64url, hex,
+// URL-encoding, JSON escapes) — looking both at the bytes about to be
+// stored and at every string (values and keys) of the decoded JSON.
+// Writers redact before they hash or sign (RedactValue), so the gate fires
+// only when a writer forgot to: it fails closed.
 //
 // The registry is the process's own (internal/redact): a job service in
 // another process than the gateway that fetched a secret does not know it.

@@ -11,11 +11,11 @@ import (
 // matches a sentinel of the same code).
 var (
 	ErrJobNotFound      = httpapi.New(http.StatusNotFound, "JOB_NOT_FOUND", "no such job")
-	ErrJobNotOpen       = httpapi.New(http.StatusConflict, "JOB_NOT_OPEN", "the job is not open")
+	ErrJobNotOpen       = evidence.ErrJobNotOpen
 	ErrJobFinished      = httpapi.New(http.StatusConflict, "JOB_FINISHED", "the job is already finished")
 	ErrEvidenceRejected = httpapi.New(http.StatusConflict, "EVIDENCE_REJECTED", "the job is not open, or the evidence is already recorded")
 	ErrBundlesNotFound  = httpapi.New(http.StatusNotFound, "BUNDLES_NOT_FOUND", "the job has no bundles (not finished?)")
 	// ErrSecretRefused: the evidence gate refused a record holding a
 	// secret the job has seen.
-	ErrSecretRefused = httpapi.New(http.StatusUnprocessableEntity, evidence.CodeSecretRefused, "the record holds a secret the job has seen; it is not stored")
+	ErrSecretRefused = evidence.ErrSecretRefused
 )

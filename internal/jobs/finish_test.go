@@ -17,6 +17,7 @@ import (
 	"github.com/clawea/clawea/bundle"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/server"
@@ -73,7 +74,7 @@ func (p *producer) modelCall(r *rand.Rand) {
 	in, out := r.Int64N(2000), r.Int64N(500)
 	ev := map[string]any{"receipt_id": rid, "provider": "local", "model": "word-counter", "api": "chat", "stream": false,
 		"outcome": "OK", "tokens_input": in, "tokens_output": out}
-	_, err := p.chain.Record(context.Background(), p.jobID, "llm_call", ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err := p.chain.Record(context.Background(), p.jobID, "llm_call", ev, func(a *evidence.Appended) ([]evidence.Item, string, error) {
 		span := "llm_" + a.Event.EventID
 		mi := receipt.NewModelIdentity("local", "word-counter")
 		rc := receipt.Gateway{ReceiptID: rid, GatewayID: p.model.DID(), Provider: "local", Model: "word-counter",
@@ -86,7 +87,7 @@ func (p *producer) modelCall(r *rand.Rand) {
 		if err != nil {
 			return nil, "", err
 		}
-		return []jobs.Evidence{{Kind: jobs.KindGatewayReceipt, ItemID: rid, JSON: env}}, span, nil
+		return []evidence.Item{{Kind: evidence.KindGatewayReceipt, ItemID: rid, JSON: env}}, span, nil
 	})
 	if err != nil {
 		p.t.Fatalf("model call: %v", err)
@@ -147,7 +148,7 @@ func (p *producer) toolCall(name string, write, denied bool) {
 		p.expect(seID, p.segOf())
 	}
 	ev := map[string]any{"tool": name, "action": "servicebus:send", "resource": "sb://sb-orders/orders-staging", "receipt_id": r.ReceiptID, "result_status": status}
-	_, err := p.chain.Record(context.Background(), p.jobID, "tool_call", ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err := p.chain.Record(context.Background(), p.jobID, "tool_call", ev, func(a *evidence.Appended) ([]evidence.Item, string, error) {
 		rr := *r
 		rr.Binding = &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, PolicyHash: p.policy, TokenScopeHash: p.scope}
 		env, err := rr.Sign(p.tool, time.Now())
@@ -158,7 +159,7 @@ func (p *producer) toolCall(name string, write, denied bool) {
 		if err != nil {
 			return nil, "", err
 		}
-		items := []jobs.Evidence{{Kind: jobs.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
+		items := []evidence.Item{{Kind: evidence.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
 		if write {
 			se := receipt.SideEffect{Version: "1", ReceiptID: seID, EffectClass: "external_api_write",
 				TargetDigest: b64u.SHA256([]byte("sb://sb-orders/orders-staging")), RequestDigest: rr.ArgsHash, ResponseDigest: rr.ResultHash,
@@ -168,7 +169,7 @@ func (p *producer) toolCall(name string, write, denied bool) {
 			if err != nil {
 				return nil, "", err
 			}
-			items = append(items, jobs.Evidence{Kind: jobs.KindSideEffect, ItemID: seID, JSON: seRaw})
+			items = append(items, evidence.Item{Kind: evidence.KindSideEffect, ItemID: seID, JSON: seRaw})
 		}
 		return items, "", nil
 	})
@@ -201,7 +202,7 @@ func (p *producer) decide(r *rand.Rand) {
 	a := p.pending[i]
 	p.pending = slices.Delete(p.pending, i, i+1)
 	kind := []string{"explicit_approve", "explicit_deny", "timeout_deny"}[r.IntN(3)]
-	var rcpt *jobs.Evidence
+	var rcpt *evidence.Item
 	eventType := "approval_decided"
 	argsHash := ""
 	if kind == "timeout_deny" {
@@ -213,7 +214,7 @@ func (p *producer) decide(r *rand.Rand) {
 		}
 		tr := p.toolReceipt("servicebus_deadletter_read", a.args, mustValue(p.t, map[string]any{"approval_id": a.id, "decision": dec}), status, true)
 		tr.Version, tr.HashAlgorithm = "2", envelope.HashSHA256
-		tr.Binding = &receipt.Binding{RunID: jobs.RunID(p.jobID, a.event.Segment), EventHash: a.event.EventHash, Nonce: a.id,
+		tr.Binding = &receipt.Binding{RunID: evidence.RunID(p.jobID, a.event.Segment), EventHash: a.event.EventHash, Nonce: a.id,
 			PolicyHash: p.policy, TokenScopeHash: p.scope}
 		val := mustValue(p.t, tr)
 		env, err := envelope.Sign(p.tool, envelope.TypeTool, &val, envelope.Options{Version: envelope.Version2, IssuedAt: time.Now()})
@@ -231,14 +232,14 @@ func (p *producer) decide(r *rand.Rand) {
 			p.t.Fatal(err)
 		}
 		ev := a.event
-		rcpt = &jobs.Evidence{Kind: jobs.KindToolReceipt, ItemID: tr.ReceiptID, JSON: raw, BoundTo: &ev}
+		rcpt = &evidence.Item{Kind: evidence.KindToolReceipt, ItemID: tr.ReceiptID, JSON: raw, BoundTo: &ev}
 		argsHash = tr.ArgsHash
 	}
 	haID := p.newID("ha_")
 	p.expect(haID, p.segOf())
 	minted := kind == "explicit_approve"
 	_, err := p.chain.Record(context.Background(), p.jobID, eventType, map[string]any{"approval_id": a.id, "decision": kind},
-		func(ap *jobs.Appended) ([]jobs.Evidence, string, error) {
+		func(ap *evidence.Appended) ([]evidence.Item, string, error) {
 			ha := receipt.HumanApproval{Version: "1", ReceiptID: haID, ApprovalType: kind, ScopeHash: argsHash, ApproverSubject: p.approver.DID(),
 				CapabilityMinted: &minted, PolicyHash: p.policy, HashAlgorithm: envelope.HashSHA256, AgentDID: p.agent,
 				Timestamp: envelope.FormatTime(time.Now()), Binding: &receipt.Binding{RunID: ap.Event.RunID, EventHash: ap.Event.EventHash, ParentSpanID: ap.Anchor}}
@@ -246,7 +247,7 @@ func (p *producer) decide(r *rand.Rand) {
 			if err != nil {
 				return nil, "", err
 			}
-			items := []jobs.Evidence{{Kind: jobs.KindHumanApproval, ItemID: haID, JSON: raw}}
+			items := []evidence.Item{{Kind: evidence.KindHumanApproval, ItemID: haID, JSON: raw}}
 			if rcpt != nil {
 				items = append(items, *rcpt)
 			}
@@ -275,11 +276,11 @@ type history struct {
 	// writesFirst writes this many times before anything else (no model
 	// call to anchor them to).
 	writesFirst int
-	budget      *jobs.Budget
+	budget      *store.Budget
 }
 
 // newProducer starts a job on h's node for a custodial agent.
-func newProducer(t *testing.T, h *harness, model, tool *signer.Key, segSize int, budget *jobs.Budget) *producer {
+func newProducer(t *testing.T, h *harness, model, tool *signer.Key, segSize int, budget *store.Budget) *producer {
 	t.Helper()
 	ctx := context.Background()
 	hash := h.publish("servicebus-send-only.wpc.json")
@@ -338,7 +339,7 @@ func checkFinished(t *testing.T, h *harness, jobID string, bs []jobs.FinishedBun
 	}
 	stored := map[int]map[string]bool{} // segment -> record ids
 	for _, it := range items {
-		if it.Kind == jobs.KindSideEffect || it.Kind == jobs.KindHumanApproval {
+		if it.Kind == evidence.KindSideEffect || it.Kind == evidence.KindHumanApproval {
 			if stored[it.Segment] == nil {
 				stored[it.Segment] = map[string]bool{}
 			}
@@ -474,17 +475,17 @@ func TestFinishRandomHistories(t *testing.T) {
 		{seed: 2, events: 260, segSize: 1000, writesFirst: 200},
 		{seed: 3, events: 400, segSize: 37},
 		{seed: 4, events: 1, segSize: 1000, writesFirst: 1},
-		{seed: 5, events: 900, segSize: 90, writesFirst: 120, budget: &jobs.Budget{MaxTokensInput: 5000, MaxTokensOutput: 1 << 40}},
+		{seed: 5, events: 900, segSize: 90, writesFirst: 120, budget: &store.Budget{MaxTokensInput: 5000, MaxTokensOutput: 1 << 40}},
 		// A whole first segment of writes at the reference's cap, then
 		// two more segments.
-		{seed: 6, events: 3000, segSize: 1000, writesFirst: 999, budget: &jobs.Budget{MaxRequests: 50}},
+		{seed: 6, events: 3000, segSize: 1000, writesFirst: 999, budget: &store.Budget{MaxRequests: 50}},
 	}
 	randoms, maxEvents := 6, 1500
 	if raceEnabled || testing.Short() {
 		// The same shapes, smaller: a finish under the race detector is
 		// about ten times slower.
 		histories[4].events = 400
-		histories[5] = history{seed: 6, events: 320, segSize: 160, writesFirst: 159, budget: &jobs.Budget{MaxRequests: 5}}
+		histories[5] = history{seed: 6, events: 320, segSize: 160, writesFirst: 159, budget: &store.Budget{MaxRequests: 5}}
 		randoms, maxEvents = 2, 300
 	}
 	// Further histories drawn from a fixed seed, so that a failure
@@ -493,7 +494,7 @@ func TestFinishRandomHistories(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := 0; i < randoms; i++ {
 		histories = append(histories, history{seed: uint64(100 + i), events: 1 + r.IntN(maxEvents), segSize: 5 + r.IntN(200), writesFirst: r.IntN(60),
-			budget: &jobs.Budget{MaxRequests: int64(r.IntN(3))}})
+			budget: &store.Budget{MaxRequests: int64(r.IntN(3))}})
 	}
 	nodes := map[int]*harness{}
 	outer := t
@@ -586,14 +587,14 @@ func TestJobTooLongForOneAggregate(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := h.startJob(agent.DID, hash, nil)
-	for i := 0; i < 2*jobs.MaxSegments; i++ {
+	for i := 0; i < 2*evidence.MaxSegments; i++ {
 		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{"i": i}); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
 	var je *jobs.Error
 	if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{}); !errors.As(err, &je) || je.Code != "JOB_TOO_LONG" {
-		t.Fatalf("event %d: %v", 2*jobs.MaxSegments+1, err)
+		t.Fatalf("event %d: %v", 2*evidence.MaxSegments+1, err)
 	}
 	if raceEnabled || testing.Short() {
 		return // finishing 1,000 members takes a while under the race detector
@@ -602,7 +603,7 @@ func TestJobTooLongForOneAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("finish: %v", err)
 	}
-	if len(fin.Bundles) != jobs.MaxSegments+1 {
+	if len(fin.Bundles) != evidence.MaxSegments+1 {
 		t.Fatalf("%d bundles", len(fin.Bundles))
 	}
 	if res := verify.Check(fin.Bundles[0].Envelope, verify.KindAggregateBundle, h.trust()); res.Status != verify.StatusPass {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/internal/cli"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/localmodel"
 	"github.com/clawea/clawea/internal/modelgw"
@@ -174,7 +175,7 @@ func expectedAnchoring(t *testing.T, h *harness, jobID string) map[string]bool {
 	}
 	want := map[string]bool{}
 	for _, it := range items {
-		if it.Kind != jobs.KindSideEffect && it.Kind != jobs.KindHumanApproval {
+		if it.Kind != evidence.KindSideEffect && it.Kind != evidence.KindHumanApproval {
 			continue
 		}
 		at, ok := index[it.EventHash]

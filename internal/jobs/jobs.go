@@ -32,14 +32,6 @@ import (
 	"github.com/clawea/clawea/verify"
 )
 
-// Evidence kinds collected during a job.
-const (
-	KindGatewayReceipt = "gateway_receipt"
-	KindToolReceipt    = "tool_receipt"
-	KindSideEffect     = "side_effect"
-	KindHumanApproval  = "human_approval"
-)
-
 // Default scopes of a job token: model gateway, tool gateway, job events.
 var DefaultScopes = []string{"proxy:call", "tool:call", "job:events"}
 
@@ -77,10 +69,12 @@ func jerr(status int, code, format string, args ...any) *Error {
 	return httpapi.Errorf(status, code, format, args...)
 }
 
-// Service is the job service.
+// Service is the job service. Its events (AppendEvent, Record) go through
+// its evidence.Chain, the one write path of job evidence.
 type Service struct {
-	*Chain
+	*evidence.Chain
 	st       Store
+	secrets  *redact.Registry // the evidence gate's registry
 	issuer   *issuer.Issuer
 	key      signer.Signer // signs aggregates and exports
 	custody  *Custody
@@ -120,14 +114,14 @@ func New(st Store, opt Options) (*Service, error) {
 		return nil, errors.New("jobs: issuer, key and custody are required")
 	}
 	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
-		trust: opt.Trust, onChange: opt.OnChange}
+		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.Chain = NewChain(st, opt.SegmentEvents, s.now).Guard(opt.Secrets)
+	s.Chain = evidence.NewChain(st, opt.Secrets, opt.SegmentEvents, s.now)
 	v := opt.Version
 	if v == "" {
 		v = "dev"
@@ -136,53 +130,20 @@ func New(st Store, opt Options) (*Service, error) {
 	return s, nil
 }
 
-// Budget limits a job's model usage; zero fields are unlimited.
-type Budget struct {
-	MaxRequests     int64 `json:"max_requests,omitempty"`
-	MaxTokensInput  int64 `json:"max_tokens_input,omitempty"`
-	MaxTokensOutput int64 `json:"max_tokens_output,omitempty"`
-}
-
-// ParseBudget reads a job's stored budget; unreadable means none.
-func ParseBudget(raw []byte) Budget {
-	var b Budget
-	json.Unmarshal(raw, &b)
-	return b
-}
-
 // PolicyBudget reads a budget from a policy's metadata
 // ({"metadata": {"budget": {"max_requests": N, ...}}}); none gives zero.
-func PolicyBudget(payload []byte) Budget {
+func PolicyBudget(payload []byte) store.Budget {
 	var doc struct {
 		Metadata struct {
-			Budget Budget `json:"budget"`
+			Budget store.Budget `json:"budget"`
 		} `json:"metadata"`
 	}
 	json.Unmarshal(payload, &doc)
 	b := doc.Metadata.Budget
 	if b.MaxRequests < 0 || b.MaxTokensInput < 0 || b.MaxTokensOutput < 0 {
-		return Budget{}
+		return store.Budget{}
 	}
 	return b
-}
-
-// Tighten returns the stricter of b and o in each dimension (zero is no
-// limit).
-func (b Budget) Tighten(o *Budget) Budget {
-	if o == nil {
-		return b
-	}
-	min := func(x, y int64) int64 {
-		switch {
-		case x == 0:
-			return y
-		case y == 0 || x < y:
-			return x
-		}
-		return y
-	}
-	return Budget{MaxRequests: min(b.MaxRequests, o.MaxRequests), MaxTokensInput: min(b.MaxTokensInput, o.MaxTokensInput),
-		MaxTokensOutput: min(b.MaxTokensOutput, o.MaxTokensOutput)}
 }
 
 // StartRequest opens a job.
@@ -192,7 +153,7 @@ type StartRequest struct {
 	TTLSec     int64          `json:"ttl_sec,omitempty"`
 	Scopes     []string       `json:"scopes,omitempty"`
 	Labels     map[string]any `json:"labels,omitempty"`
-	Budget     *Budget        `json:"budget,omitempty"`
+	Budget     *store.Budget  `json:"budget,omitempty"`
 }
 
 // Started is an opened job with its token.
@@ -250,7 +211,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		TokenHash: iss.TokenHash, Status: store.JobOpen, Labels: labels, Budget: budget, CreatedAt: now,
 		ExpiresAt: time.Unix(iss.Claims.Exp, 0)}
 	if err := evidence.Check(s.secrets, id, labels, budget); err != nil {
-		return nil, refused(err)
+		return nil, evidence.Refused(err)
 	}
 	if err := s.st.CreateJob(ctx, job); err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "cannot record the job").Wrap(err)
@@ -354,41 +315,11 @@ func (s *Service) List(ctx context.Context, after, status string, limit int) ([]
 	return s.st.ListJobs(ctx, after, status, limit)
 }
 
-// RunID names segment seg of a job: the job id for the first, then
-// <job>.s<n>. Each segment is its own run, with its own hash chain.
-func RunID(jobID string, seg int) string {
-	if seg == 0 {
-		return jobID
-	}
-	return fmt.Sprintf("%s.s%d", jobID, seg)
-}
-
 // Event decodes a stored event.
 func Event(ev store.JobEvent) (bundle.Event, error) {
 	var e bundle.Event
 	err := json.Unmarshal(ev.Event, &e)
 	return e, err
-}
-
-// AddEvidence records a receipt envelope or record bound to event ev.
-func (s *Service) AddEvidence(ctx context.Context, ev store.JobEvent, kind, itemID string, body []byte) error {
-	switch kind {
-	case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
-	default:
-		return jerr(400, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", kind)
-	}
-	if err := evidence.Check(s.secrets, ev.JobID, body, []byte(itemID)); err != nil {
-		return refused(err)
-	}
-	_, err := s.st.AddItem(ctx, store.JobItem{JobID: ev.JobID, Segment: ev.Segment, Kind: kind, ItemID: itemID, EventHash: ev.EventHash,
-		JSON: body, CreatedAt: s.now()})
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return jerr(409, "EVIDENCE_REJECTED", "job %s is not open, or %s %s is already recorded", ev.JobID, kind, itemID)
-	case err != nil:
-		return jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
-	}
-	return nil
 }
 
 // CreateAgent makes a custodial agent identity: the key is generated and
@@ -578,7 +509,7 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 		if sg, ok := bySeg[n]; ok {
 			return sg
 		}
-		sg := &segmentEvidence{seg: n, runID: RunID(j.ID, n)}
+		sg := &segmentEvidence{seg: n, runID: evidence.RunID(j.ID, n)}
 		bySeg[n] = sg
 		segs = append(segs, sg)
 		return sg
@@ -602,7 +533,7 @@ func (s *Service) build(ctx context.Context, j store.Job) ([]*segmentEvidence, i
 	slices.SortFunc(segs, func(a, b *segmentEvidence) int { return a.seg - b.seg })
 	var totals store.Usage
 	for _, it := range items {
-		if it.Kind == KindGatewayReceipt {
+		if it.Kind == evidence.KindGatewayReceipt {
 			var r struct {
 				Payload struct {
 					In  int64 `json:"tokens_input"`
@@ -655,12 +586,12 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	var tokensIn, tokensOut int64
 	for _, it := range sg.items {
 		switch it.Kind {
-		case KindGatewayReceipt, KindToolReceipt:
+		case evidence.KindGatewayReceipt, evidence.KindToolReceipt:
 			var env envelope.Envelope
 			if err := json.Unmarshal(it.JSON, &env); err != nil {
 				return nil, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
 			}
-			if it.Kind == KindGatewayReceipt {
+			if it.Kind == evidence.KindGatewayReceipt {
 				p.Receipts = append(p.Receipts, &env)
 				if n := env.Payload.Get("tokens_input"); n.IsNumber() {
 					tokensIn += int64(n.Num)
@@ -682,8 +613,7 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 		return nil, jerr(500, "EVIDENCE_CORRUPTED", "segment %d has a corrupted record", sg.seg).Wrap(err)
 	}
 	labels := map[string]any{}
-	var b Budget
-	json.Unmarshal(j.Budget, &b)
+	b := store.ParseBudget(j.Budget)
 	if b.MaxRequests > 0 || b.MaxTokensInput > 0 || b.MaxTokensOutput > 0 {
 		maxReq := b.MaxRequests
 		overrun := map[string]any{}

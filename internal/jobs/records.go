@@ -6,6 +6,7 @@ import (
 
 	"github.com/clawea/clawea/bundle"
 	"github.com/clawea/clawea/canon"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/verify"
@@ -32,7 +33,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 	var out segmentRecords
 	spans := map[string]bool{}
 	for _, it := range items {
-		if it.Kind != KindGatewayReceipt {
+		if it.Kind != evidence.KindGatewayReceipt {
 			continue
 		}
 		var r struct {
@@ -53,7 +54,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 	}
 	for _, it := range items {
 		switch it.Kind {
-		case KindSideEffect:
+		case evidence.KindSideEffect:
 			var se receipt.SideEffect
 			if err := json.Unmarshal(it.JSON, &se); err != nil {
 				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)
@@ -63,7 +64,7 @@ func splitRecords(items []store.JobItem) (segmentRecords, error) {
 			} else {
 				out.unanchored = append(out.unanchored, it.JSON)
 			}
-		case KindHumanApproval:
+		case evidence.KindHumanApproval:
 			var ha receipt.HumanApproval
 			if err := json.Unmarshal(it.JSON, &ha); err != nil {
 				return out, jerr(500, "EVIDENCE_CORRUPTED", "%s %s is corrupted", it.Kind, it.ItemID).Wrap(err)

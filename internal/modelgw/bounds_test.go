@@ -20,8 +20,8 @@ import (
 	ooption "github.com/openai/openai-go/v3/option"
 
 	"github.com/clawea/clawea/b64u"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/modelgw"
+	"github.com/clawea/clawea/internal/store"
 )
 
 // boundsPolicy allows the test's own upstreams.
@@ -247,7 +247,7 @@ func TestConcurrentTokenBudget(t *testing.T) {
 		o.Providers = append(o.Providers, modelgw.Provider{Name: "gate", BaseURL: gate.srv.URL + "/v1"})
 	})
 	const perCall, calls = 5, 16
-	jobID, tok := e.job(e.publish(boundsPolicy), &jobs.Budget{MaxRequests: 100, MaxTokensInput: 1 << 20, MaxTokensOutput: 10 * perCall})
+	jobID, tok := e.job(e.publish(boundsPolicy), &store.Budget{MaxRequests: 100, MaxTokensInput: 1 << 20, MaxTokensOutput: 10 * perCall})
 	oc := openai.NewClient(ooption.WithBaseURL(e.url+"/v1/proxy/gate/v1/"), ooption.WithAPIKey(tok), ooption.WithMaxRetries(0))
 	var refused atomic.Int32
 	var wg sync.WaitGroup
@@ -327,7 +327,7 @@ func rateLimitClaim(t *testing.T, envelope []byte) map[string]any {
 func TestInputBudgetReservation(t *testing.T) {
 	e := start(t, nil)
 	body := chat("clawea-local-test-model")
-	jobID, tok := e.job(e.publish(boundsPolicy), &jobs.Budget{MaxRequests: 2, MaxTokensInput: int64(len(body)) + 10})
+	jobID, tok := e.job(e.publish(boundsPolicy), &store.Budget{MaxRequests: 2, MaxTokensInput: int64(len(body)) + 10})
 	h := bearer(tok)
 	h["X-Idempotency-Key"] = "k1"
 	if a := e.post("/v1/proxy/local/v1/chat/completions", h, body); a.status != 200 {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/canon"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 )
 
@@ -101,7 +100,7 @@ func clampOutput(body *canon.Value, a api, p *Provider, limit int64) bool {
 // reserve takes the call's share of the job's budget: one request, size
 // input tokens, and want output tokens (0: all that is left), lowered to
 // what is left. It sets c.res or returns the refusal.
-func (c *call) reserve(ctx context.Context, w http.ResponseWriter, b jobs.Budget, size, want int64) *Error {
+func (c *call) reserve(ctx context.Context, w http.ResponseWriter, b store.Budget, size, want int64) *Error {
 	limit := store.Usage{Requests: b.MaxRequests, TokensIn: b.MaxTokensInput, TokensOut: b.MaxTokensOutput}
 	var d store.Usage
 	if limit.Requests > 0 {

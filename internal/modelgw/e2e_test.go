@@ -25,6 +25,7 @@ import (
 	"github.com/clawea/clawea/internal/localmodel"
 	"github.com/clawea/clawea/internal/modelgw"
 	"github.com/clawea/clawea/internal/server"
+	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -126,7 +127,7 @@ func (e *env) publish(doc string) string {
 }
 
 // job opens a job for a custodial agent and returns its id and token.
-func (e *env) job(policyHash string, budget *jobs.Budget) (string, string) {
+func (e *env) job(policyHash string, budget *store.Budget) (string, string) {
 	e.t.Helper()
 	var agent struct {
 		DID string `json:"did"`

@@ -27,8 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/signer"
@@ -50,7 +50,7 @@ type Options struct {
 	// Tokens verifies job tokens (with job binding).
 	Tokens *token.Verifier
 	// Chain records llm_call events with their receipts.
-	Chain *jobs.Chain
+	Chain *evidence.Chain
 	// Store holds usage counters and idempotency records.
 	Store Store
 	// Policies fetches and verifies pinned policies.
@@ -106,7 +106,7 @@ type Gateway struct {
 	did       string
 
 	budgetMu sync.Mutex
-	budgets  map[string]jobs.Budget
+	budgets  map[string]store.Budget
 
 	idHashes    sync.Map // receipt.ModelIdentity -> its hash; see identityHash
 	idHashCount atomic.Int32
@@ -157,7 +157,7 @@ func New(opt Options) (*Gateway, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.NewRegistry()
 	}
-	g := &Gateway{opt: opt, providers: map[string]*Provider{}, budgets: map[string]jobs.Budget{}, did: opt.Key.DID()}
+	g := &Gateway{opt: opt, providers: map[string]*Provider{}, budgets: map[string]store.Budget{}, did: opt.Key.DID()}
 	for _, p := range opt.Providers {
 		p := p
 		if err := p.normalize(); err != nil {
@@ -305,7 +305,7 @@ func scopeAllows(scopes []string, provider string) bool {
 }
 
 // budget returns a job's budget (cached; a budget never changes).
-func (g *Gateway) budget(ctx context.Context, jobID string) (jobs.Budget, *Error) {
+func (g *Gateway) budget(ctx context.Context, jobID string) (store.Budget, *Error) {
 	g.budgetMu.Lock()
 	b, ok := g.budgets[jobID]
 	g.budgetMu.Unlock()
@@ -316,7 +316,7 @@ func (g *Gateway) budget(ctx context.Context, jobID string) (jobs.Budget, *Error
 	if err != nil {
 		return b, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "cannot read job %s", jobID).Wrap(err)
 	}
-	b = jobs.ParseBudget(j.Budget)
+	b = store.ParseBudget(j.Budget)
 	g.budgetMu.Lock()
 	if len(g.budgets) >= 100000 {
 		clear(g.budgets)

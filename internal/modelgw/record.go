@@ -14,8 +14,8 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
 )
@@ -152,7 +152,7 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 	defer c.settle(ctx, o)
 	recCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := g.opt.Chain.Record(recCtx, c.ver.JobID, EventLLMCall, &ev, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err := g.opt.Chain.Record(recCtx, c.ver.JobID, EventLLMCall, &ev, func(a *evidence.Appended) ([]evidence.Item, string, error) {
 		span := "llm_" + a.Event.EventID
 		mi := receipt.NewModelIdentity(c.prov.Name, model)
 		rc := receipt.Gateway{ReceiptID: c.receiptID, GatewayID: g.did, Provider: c.prov.Name, Model: model,
@@ -167,14 +167,14 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 			signErr = err
 			return nil, "", err
 		}
-		return []jobs.Evidence{{Kind: jobs.KindGatewayReceipt, ItemID: c.receiptID, JSON: env}}, span, nil
+		return []evidence.Item{{Kind: evidence.KindGatewayReceipt, ItemID: c.receiptID, JSON: env}}, span, nil
 	})
 	if err != nil {
 		g.opt.Log.ErrorContext(ctx, "model call receipt not recorded", "job_id", c.ver.JobID, "receipt_id", c.receiptID, "err", err)
 		if signErr != nil {
 			return nil, errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		if errors.Is(err, jobs.ErrJobNotOpen) {
+		if errors.Is(err, evidence.ErrJobNotOpen) {
 			return nil, errf(http.StatusConflict, CodeJobClosed, "the job closed during the call; its answer is withheld")
 		}
 		return nil, errf(http.StatusServiceUnavailable, CodeStoreFailed, "the receipt could not be stored; the answer is withheld")

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/localmodel"
 	"github.com/clawea/clawea/internal/modelgw"
+	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/token"
 )
@@ -324,7 +324,7 @@ func TestIdempotencyAndRecovery(t *testing.T) {
 
 func TestBudgets(t *testing.T) {
 	e := start(t, nil)
-	jobID, tok := e.job(e.publish(testPolicy), &jobs.Budget{MaxRequests: 2, MaxTokensOutput: 1000})
+	jobID, tok := e.job(e.publish(testPolicy), &store.Budget{MaxRequests: 2, MaxTokensOutput: 1000})
 	for i := 0; i < 2; i++ {
 		if a := e.post("/v1/chat/completions", bearer(tok), chat("gpt-4o-mini")); a.status != 200 {
 			t.Fatalf("call %d: %d %s", i, a.status, a.raw)

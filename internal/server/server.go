@@ -263,7 +263,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.Tokens = token.NewVerifier(n.Mirror, token.Options{Audiences: audiences, RequireJob: true})
 	}
-	var chain *jobs.Chain
+	var chain *evidence.Chain
 	var policies *registry.Local
 	if gateway {
 		signers := cfg.RegistrySigners
@@ -276,7 +276,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 				return fail(errors.New("server: a gateway needs the registry's signer: run the registry role here, share its data directory, or pass --registry-signer"))
 			}
 		}
-		chain = jobs.NewChain(st, cfg.SegmentEvents, nil).Guard(secrets)
+		chain = evidence.NewChain(st, secrets, cfg.SegmentEvents, nil)
 		policies = registry.NewLocal(st, policy.VerifyOptions{Signers: signers})
 	}
 	if slices.Contains(cfg.Roles, RoleModelGateway) {

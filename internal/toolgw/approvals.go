@@ -13,7 +13,6 @@ import (
 	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/envelope"
 	"github.com/clawea/clawea/internal/evidence"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/signer"
@@ -149,7 +148,7 @@ func (g *Gateway) requestApproval(ctx context.Context, j *Job, c *call, argsRec 
 			return errf(http.StatusInternalServerError, CodeSigningFailed, "the approval receipts could not be prepared").Wrap(err)
 		}
 		r.Version, r.HashAlgorithm = "2", envelope.HashSHA256
-		r.Binding = &receipt.Binding{RunID: jobs.RunID(ev.JobID, ev.Segment), EventHash: ev.EventHash, Nonce: id, PolicyHash: j.Policy.Doc.Hash(), TokenScopeHash: job.ScopeHash}
+		r.Binding = &receipt.Binding{RunID: evidence.RunID(ev.JobID, ev.Segment), EventHash: ev.EventHash, Nonce: id, PolicyHash: j.Policy.Doc.Hash(), TokenScopeHash: job.ScopeHash}
 		val, err := canon.ValueOf(r)
 		if err != nil {
 			return errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed").Wrap(err)
@@ -291,7 +290,7 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 		ArgsHash  string `json:"args_hash_b64u"`
 	}
 	json.Unmarshal(chosen.Payload, &receiptPayload)
-	g.recordDecision(ctx, a, req, kind, sig.SignerDID, haID, receiptPayload.ArgsHash, &jobs.Evidence{Kind: jobs.KindToolReceipt, ItemID: receiptPayload.ReceiptID, JSON: envRaw, BoundTo: &req.Event}, map[string]any{
+	g.recordDecision(ctx, a, req, kind, sig.SignerDID, haID, receiptPayload.ArgsHash, &evidence.Item{Kind: evidence.KindToolReceipt, ItemID: receiptPayload.ReceiptID, JSON: envRaw, BoundTo: &req.Event}, map[string]any{
 		"approval_id": id, "decision": decision, "approver_did": sig.SignerDID, "receipt_id": receiptPayload.ReceiptID})
 	g.opt.Log.InfoContext(ctx, "approval decided", "approval_id", id, "decision", decision, "approver", sig.SignerDID)
 	out, _ := g.opt.Store.GetApproval(ctx, id)
@@ -301,13 +300,13 @@ func (g *Gateway) Decide(ctx context.Context, id, decision string, sig envelope.
 // recordDecision appends the decision's event with a human-approval record
 // (anchored to the segment's first model call, when there is one) and, for
 // signed decisions, the co-signed tool receipt bound to the request event.
-func (g *Gateway) recordDecision(ctx context.Context, a store.Approval, req approvalRequest, kind, approver, haID, argsHash string, rcpt *jobs.Evidence, payload map[string]any) {
+func (g *Gateway) recordDecision(ctx context.Context, a store.Approval, req approvalRequest, kind, approver, haID, argsHash string, rcpt *evidence.Item, payload map[string]any) {
 	eventType := EventApprovalDecided
 	if kind == "timeout_deny" {
 		eventType = EventApprovalExpired
 	}
 	minted := kind == "explicit_approve"
-	_, err := g.opt.Chain.Record(context.WithoutCancel(ctx), a.JobID, eventType, payload, func(ap *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err := g.opt.Chain.Record(context.WithoutCancel(ctx), a.JobID, eventType, payload, func(ap *evidence.Appended) ([]evidence.Item, string, error) {
 		ha := receipt.HumanApproval{Version: "1", ReceiptID: haID, ApprovalType: kind, ScopeHash: argsHash, ApproverSubject: approver,
 			CapabilityMinted: &minted, PolicyHash: a.PolicyHash, HashAlgorithm: envelope.HashSHA256, AgentDID: req.AgentDID,
 			Timestamp: envelope.FormatTime(g.opt.Now()), Binding: &receipt.Binding{RunID: ap.Event.RunID, EventHash: ap.Event.EventHash, ParentSpanID: ap.Anchor}}
@@ -315,7 +314,7 @@ func (g *Gateway) recordDecision(ctx context.Context, a store.Approval, req appr
 		if err != nil {
 			return nil, "", err
 		}
-		items := []jobs.Evidence{{Kind: jobs.KindHumanApproval, ItemID: haID, JSON: raw}}
+		items := []evidence.Item{{Kind: evidence.KindHumanApproval, ItemID: haID, JSON: raw}}
 		if rcpt != nil {
 			items = append(items, *rcpt)
 		}

@@ -24,7 +24,7 @@ import (
 	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/connector/servicebus/amqpstub"
 	"github.com/clawea/clawea/internal/devvault"
-	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/toolgw"
 	"github.com/clawea/clawea/receipt"
 	"github.com/clawea/clawea/verify"
@@ -126,7 +126,7 @@ func (c *codesEnv) storedReceipt(t *testing.T, id string) (status, code string) 
 		t.Fatal(err)
 	}
 	for _, it := range items {
-		if it.Kind != jobs.KindToolReceipt || it.ItemID != id {
+		if it.Kind != evidence.KindToolReceipt || it.ItemID != id {
 			continue
 		}
 		if out := verify.Check(it.JSON, verify.KindToolReceipt, verify.Options{}); out.Status != verify.StatusPass {
@@ -254,7 +254,7 @@ func TestConnectorCallerCancelled(t *testing.T) {
 	for time.Now().Before(deadline) {
 		items, _ := c.node.Store.ListItems(context.Background(), c.jobID)
 		for _, it := range items {
-			if it.Kind == jobs.KindToolReceipt {
+			if it.Kind == evidence.KindToolReceipt {
 				rs, code := c.storedReceipt(t, it.ItemID)
 				if rs != receipt.StatusError || code != toolgw.CodeClientCancelled {
 					t.Errorf("receipt: result_status %q code %q, want error %s", rs, code, toolgw.CodeClientCancelled)

@@ -36,7 +36,6 @@ import (
 	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/mcpproxy"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/policycache"
@@ -64,7 +63,7 @@ type Options struct {
 	// that bind approvals to arguments (at least 16 bytes, kept secret).
 	CommitSecret []byte
 	Tokens       *token.Verifier
-	Chain        *jobs.Chain
+	Chain        *evidence.Chain
 	Store        Store
 	Policies     policycache.Source
 	Vaults       []keyvault.Client
@@ -666,7 +665,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		eventType, payload = c.event(ev)
 	}
 	var signErr error
-	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, eventType, payload, func(a *jobs.Appended) ([]jobs.Evidence, string, error) {
+	_, err = g.opt.Chain.Record(context.WithoutCancel(ctx), j.Token.JobID, eventType, payload, func(a *evidence.Appended) ([]evidence.Item, string, error) {
 		rr := *r
 		rr.Binding = &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, Nonce: approvalID, PolicyHash: j.Policy.Doc.Hash(),
 			TokenScopeHash: j.Token.ScopeHash}
@@ -680,7 +679,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 			signErr = err
 			return nil, "", err
 		}
-		items := []jobs.Evidence{{Kind: jobs.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
+		items := []evidence.Item{{Kind: evidence.KindToolReceipt, ItemID: rr.ReceiptID, JSON: raw}}
 		if write {
 			se := receipt.SideEffect{Version: "1", ReceiptID: newID("se_"), EffectClass: "external_api_write",
 				TargetDigest: b64u.SHA256([]byte(resource)), RequestDigest: rr.ArgsHash, ResponseDigest: rr.ResultHash,
@@ -690,7 +689,7 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 			if err != nil {
 				return nil, "", err
 			}
-			items = append(items, jobs.Evidence{Kind: jobs.KindSideEffect, ItemID: se.ReceiptID, JSON: seRaw})
+			items = append(items, evidence.Item{Kind: evidence.KindSideEffect, ItemID: se.ReceiptID, JSON: seRaw})
 		}
 		return items, "", nil
 	})
@@ -699,10 +698,10 @@ func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon
 		if signErr != nil {
 			return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be signed")
 		}
-		if errors.Is(err, jobs.ErrJobNotOpen) {
+		if errors.Is(err, evidence.ErrJobNotOpen) {
 			return "", errf(http.StatusConflict, "JOB_NOT_OPEN", "the job is closed; its calls are no longer recorded")
 		}
-		if errors.Is(err, jobs.ErrSecretRefused) {
+		if errors.Is(err, evidence.ErrSecretRefused) {
 			// The guard checks arguments as the gate does, so this is rare
 			// (a secret registered by another call meanwhile); the call has
 			// run, so it is still recorded, with arguments and result

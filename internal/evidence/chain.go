@@ -1,9 +1,10 @@
-package jobs
+package evidence
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -11,19 +12,68 @@ import (
 	"github.com/clawea/clawea/bundle"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
-	"github.com/clawea/clawea/internal/evidence"
+	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 )
 
-// ChainStore is what recording events needs.
+// Evidence kinds collected during a job: the only kinds an Item may have.
+const (
+	KindGatewayReceipt = "gateway_receipt" // a model gateway receipt envelope
+	KindToolReceipt    = "tool_receipt"    // a tool gateway receipt envelope
+	KindSideEffect     = "side_effect"     // a side-effect record
+	KindHumanApproval  = "human_approval"  // a human-approval record
+)
+
+// ValidKind reports whether kind is one of the evidence kinds.
+func ValidKind(kind string) bool {
+	switch kind {
+	case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
+		return true
+	}
+	return false
+}
+
+// Sentinels of Record, checked with errors.Is (an *httpapi.Error matches a
+// sentinel of the same code).
+var (
+	// ErrJobNotOpen: the job is not open (finishing or finished), or the
+	// evidence was already recorded.
+	ErrJobNotOpen = httpapi.New(http.StatusConflict, "JOB_NOT_OPEN", "the job is not open")
+	// ErrSecretRefused: the gate refused a record holding a secret the job
+	// has seen.
+	ErrSecretRefused = httpapi.New(http.StatusUnprocessableEntity, CodeSecretRefused, "the record holds a secret the job has seen; it is not stored")
+)
+
+// RunID names segment seg of a job: the job id for the first, then
+// <job>.s<n>. Each segment is its own run, with its own hash chain.
+func RunID(jobID string, seg int) string {
+	if seg == 0 {
+		return jobID
+	}
+	return fmt.Sprintf("%s.s%d", jobID, seg)
+}
+
+func cerr(status int, code, format string, args ...any) *httpapi.Error {
+	return httpapi.Errorf(status, code, format, args...)
+}
+
+// ChainStore is what recording events needs: one atomic append of an
+// event with its items. A store that also implements
+// store.PreparedAppender (the SQLite journal, which batches appends of
+// many jobs into one transaction) gets events built before its lock.
 type ChainStore interface {
 	AppendEvent(ctx context.Context, jobID string, next func(last *store.JobEvent) (store.JobEvent, []store.JobItem, error)) (store.JobEvent, error)
 }
 
-// Chain records events and their evidence into jobs' hash chains. The job
-// service has one; a gateway in another process makes its own over the
-// same store (every process must use the same segment size).
+// Chain records events and their evidence into jobs' hash chains: it is
+// the one path by which anything a producer (the model gateway, the tool
+// gateway with its decision API and approvals, the job service's own
+// events API) learns about a job reaches the store, and every event and
+// item passes the gate (Check) inside it, so no producer can skip it. A
+// process makes one Chain per role over its store; a gateway in another
+// process makes its own over the same store (every process must use the
+// same segment size).
 type Chain struct {
 	st      ChainStore
 	now     func() time.Time
@@ -47,37 +97,33 @@ func stripe(jobID string) uint8 {
 // aggregate bundle joins at most 1,000 members.
 const MaxSegments = 1000
 
-// NewChain returns a Chain cutting segments every segEvents events
-// (default and maximum 1,000, the reference's limit per bundle).
-func NewChain(st ChainStore, segEvents int, now func() time.Time) *Chain {
+// NewChain returns a Chain over st whose gate refuses, with
+// EVIDENCE_SECRET_REFUSED, any event or evidence holding a secret secrets
+// knows for the job (nil: no secrets are known in this process). It cuts
+// segments every segEvents events (default and maximum 1,000, the
+// reference's limit per bundle); now stamps events (nil: time.Now).
+func NewChain(st ChainStore, secrets *redact.Registry, segEvents int, now func() time.Time) *Chain {
 	if segEvents <= 0 || segEvents > bundle.MaxEvents {
 		segEvents = bundle.MaxEvents
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Chain{st: st, now: now, segSize: segEvents, heads: map[string]*store.JobEvent{}}
+	return &Chain{st: st, now: now, segSize: segEvents, secrets: secrets, heads: map[string]*store.JobEvent{}}
 }
 
-// Guard makes the chain refuse, with EVIDENCE_SECRET_REFUSED, any event or
-// evidence holding a secret the registry knows for the job (the evidence
-// gate, internal/evidence). Call it before the chain is used.
-func (s *Chain) Guard(reg *redact.Registry) *Chain {
-	s.secrets = reg
-	return s
-}
-
-// refused turns the evidence gate's refusal into the job service's error.
-func refused(err error) *Error {
+// Refused turns the gate's refusal (Check's error) into the API's error,
+// EVIDENCE_SECRET_REFUSED naming the secret by label; nil for nil.
+func Refused(err error) *httpapi.Error {
 	if err == nil {
 		return nil
 	}
-	var se *evidence.SecretError
+	var se *SecretError
 	label := "?"
 	if errors.As(err, &se) {
 		label = se.Label
 	}
-	return jerr(422, evidence.CodeSecretRefused, "the record holds a secret the job has seen (%s); it is not stored", label)
+	return cerr(http.StatusUnprocessableEntity, CodeSecretRefused, "the record holds a secret the job has seen (%s); it is not stored", label)
 }
 
 // AppendEvent adds an event to an open job's chain and returns it. payload
@@ -102,8 +148,8 @@ type Appended struct {
 	Anchor string
 }
 
-// Evidence is an item stored in the same transaction as its event.
-type Evidence struct {
+// Item is evidence stored in the same transaction as its event.
+type Item struct {
 	Kind   string
 	ItemID string
 	JSON   []byte
@@ -116,14 +162,18 @@ type Evidence struct {
 // AttachFunc builds the evidence bound to a new event: receipts that name
 // the event's hash. declares is the span id a model-call receipt declares
 // ("" for none); the first one in a segment becomes its anchor.
-type AttachFunc func(a *Appended) (items []Evidence, declares string, err error)
+type AttachFunc func(a *Appended) (items []Item, declares string, err error)
 
 // Record appends an event and, atomically with it, the evidence attach
-// builds for it. Errors from attach are returned as they are and nothing
-// is stored.
+// builds for it, after both passed the gate. Errors from attach are
+// returned as they are and nothing is stored. Its other errors are
+// *httpapi.Error with stable codes: EVENT_TYPE_INVALID,
+// EVENT_PAYLOAD_INVALID, EVENT_TOO_LARGE, EVIDENCE_KIND_INVALID,
+// EVIDENCE_SECRET_REFUSED, JOB_NOT_FOUND, JOB_NOT_OPEN, JOB_TOO_LONG,
+// STORE_UNAVAILABLE.
 func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any, attach AttachFunc) (store.JobEvent, error) {
 	if eventType == "" || len(eventType) > 64 {
-		return store.JobEvent{}, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
+		return store.JobEvent{}, cerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters")
 	}
 	var praw []byte
 	if enc, ok := payload.(CompactEncoder); ok {
@@ -131,12 +181,12 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	} else {
 		pv, err := canon.ValueOf(payload)
 		if err != nil {
-			return store.JobEvent{}, jerr(400, "EVENT_PAYLOAD_INVALID", "payload is not valid JSON").Wrap(err)
+			return store.JobEvent{}, cerr(400, "EVENT_PAYLOAD_INVALID", "payload is not valid JSON").Wrap(err)
 		}
 		praw = canon.AppendCompact(nil, &pv)
 	}
 	if len(praw) > 64<<10 {
-		return store.JobEvent{}, jerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
+		return store.JobEvent{}, cerr(413, "EVENT_TOO_LARGE", "event payload exceeds 64 KiB")
 	}
 	at := s.now()
 	var attachErr error
@@ -188,11 +238,11 @@ func (s *Chain) Record(ctx context.Context, jobID, eventType string, payload any
 	case attachErr != nil && errors.Is(err, attachErr):
 		return ev, err
 	case errors.Is(err, store.ErrNotFound):
-		return ev, jerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
+		return ev, cerr(404, "JOB_NOT_FOUND", "no job %s", jobID)
 	case errors.Is(err, store.ErrConflict):
-		return ev, jerr(409, "JOB_NOT_OPEN", "job %s is not open (or the evidence was already recorded)", jobID)
+		return ev, cerr(409, "JOB_NOT_OPEN", "job %s is not open (or the evidence was already recorded)", jobID)
 	case err != nil:
-		return ev, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
+		return ev, cerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 	}
 	return ev, nil
 }
@@ -212,7 +262,7 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 				// Its bundles could not be joined by one aggregate, so
 				// the job could never finish: refuse the event (the
 				// gateways then withhold the call's result).
-				return store.JobEvent{}, nil, jerr(409, "JOB_TOO_LONG", "job %s holds %d segments of %d events, the most one aggregate joins; finish it and start another",
+				return store.JobEvent{}, nil, cerr(409, "JOB_TOO_LONG", "job %s holds %d segments of %d events, the most one aggregate joins; finish it and start another",
 					jobID, MaxSegments, s.segSize)
 			}
 			seg, idx, prev, anchor = seg+1, 0, nil, "" // a new run starts its own chain and graph
@@ -234,19 +284,17 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 		}
 		return stored, nil, nil
 	}
-	evidence, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
+	attached, declares, err := attach(&Appended{Event: e, Stored: stored, Anchor: anchor})
 	if err != nil {
 		return store.JobEvent{}, nil, err
 	}
 	if stored.Anchor == "" {
 		stored.Anchor = declares
 	}
-	items := make([]store.JobItem, 0, len(evidence))
-	for _, it := range evidence {
-		switch it.Kind {
-		case KindGatewayReceipt, KindToolReceipt, KindSideEffect, KindHumanApproval:
-		default:
-			return store.JobEvent{}, nil, jerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
+	items := make([]store.JobItem, 0, len(attached))
+	for _, it := range attached {
+		if !ValidKind(it.Kind) {
+			return store.JobEvent{}, nil, cerr(500, "EVIDENCE_KIND_INVALID", "unknown evidence kind %q", it.Kind)
 		}
 		item := store.JobItem{JobID: jobID, Segment: seg, Kind: it.Kind, ItemID: it.ItemID, EventHash: h, JSON: it.JSON, CreatedAt: at}
 		if it.BoundTo != nil {
@@ -260,15 +308,15 @@ func (s *Chain) build(jobID, eventType string, praw []byte, at time.Time, last *
 	return stored, items, nil
 }
 
-// admit passes an event and its evidence through the evidence gate.
+// admit passes an event and its evidence through the gate.
 func (s *Chain) admit(jobID string, ev store.JobEvent, items []store.JobItem) error {
 	blobs := make([][]byte, 0, 2+len(items))
 	blobs = append(blobs, ev.Event, ev.Payload)
 	for _, it := range items {
 		blobs = append(blobs, it.JSON)
 	}
-	if err := evidence.Check(s.secrets, jobID, blobs...); err != nil {
-		return refused(err)
+	if err := Check(s.secrets, jobID, blobs...); err != nil {
+		return Refused(err)
 	}
 	return nil
 }
