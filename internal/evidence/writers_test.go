@@ -26,16 +26,23 @@ const module = "github.com/clawea/clawea"
 // prepared receipts, decisions).
 var writes = []string{"AppendEvent", "AppendPrepared", "AddItem", "PutBundle", "CreateJob", "CreateApproval", "SetApprovalStatus"}
 
+// chainWrites are the writes of a job's events and their evidence items:
+// only recordPath may make them.
+var chainWrites = []string{"AppendEvent", "AppendPrepared", "AddItem"}
+
+const recordPath = "(*github.com/clawea/clawea/internal/evidence.Chain).Record"
+
 // TestEveryEvidenceWriterPassesTheGate type-checks every non-test package
 // of the module (except the store back ends themselves) and finds each
 // call of a store write method — a method named in writes whose receiver
-// is an interface (store.Jobs, jobs.ChainStore, toolgw.Store, ...) or a
-// type of internal/store. The function making the call (its closures
+// is an interface (store.Jobs, evidence.ChainStore, toolgw.Store, ...) or
+// a type of internal/store. The function making the call (its closures
 // included) must reach evidence.Check through the module's static calls.
 // A new writer that does not pass the gate fails here, whatever interface
-// it declares to reach the store; jobs.Chain's own AppendEvent is not a
-// store write (its receiver is a concrete type outside internal/store) and
-// is the gate's front door.
+// it declares to reach the store. evidence.Chain's own AppendEvent and
+// Record are not store writes (their receiver is a concrete type outside
+// internal/store): Record is the gate's front door, and the one writer of
+// a job's events and their evidence.
 func TestEveryEvidenceWriterPassesTheGate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks the module")
@@ -164,11 +171,22 @@ func TestEveryEvidenceWriterPassesTheGate(t *testing.T) {
 			t.Logf("gated writer %s: %s", fn, strings.Join(sites[fn], ", "))
 		}
 	}
+	// Events and their evidence have one write path: only Chain.Record
+	// appends them (AppendEvent, AppendPrepared) or adds an item (AddItem).
+	for _, fn := range writers {
+		if fn == recordPath {
+			continue
+		}
+		for _, site := range sites[fn] {
+			if name, _, _ := strings.Cut(site, " "); slices.Contains(chainWrites, name) {
+				t.Errorf("%s writes job evidence (%s) outside %s, the one record path", fn, site, recordPath)
+			}
+		}
+	}
 	// The scan must see the writers known today, or it is not looking.
 	for _, want := range []string{
-		"(*github.com/clawea/clawea/internal/jobs.Chain).Record",
+		"(*github.com/clawea/clawea/internal/evidence.Chain).Record",
 		"(*github.com/clawea/clawea/internal/jobs.Service).Start",
-		"(*github.com/clawea/clawea/internal/jobs.Service).AddEvidence",
 		"(*github.com/clawea/clawea/internal/jobs.Service).complete",
 		"(*github.com/clawea/clawea/internal/toolgw.Gateway).requestApproval",
 		"(*github.com/clawea/clawea/internal/toolgw.Gateway).Decide",

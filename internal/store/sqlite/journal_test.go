@@ -19,7 +19,7 @@ import (
 	"github.com/clawea/clawea/internal/store"
 )
 
-// chainer appends to jobs the way jobs.Chain does: a prepared append on
+// chainer appends to jobs the way evidence.Chain does: a prepared append on
 // the head it saw last, whose event names the previous event's hash, and
 // a rebuild on the real head when that moved.
 type chainer struct {
