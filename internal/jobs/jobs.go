@@ -2,7 +2,10 @@
 // short-lived token pinned to one policy) and of evidence (one hash-chained
 // event log, the receipts collected during the job, and at the end one
 // signed proof bundle, or several joined by an aggregate when the job is
-// longer than one bundle may be).
+// longer than one bundle may be). Events and their evidence are recorded
+// through internal/evidence (evidence.Chain, the one write path, with the
+// evidence gate inside it), as the gateways record theirs; this package
+// opens jobs, serves their events API, and finishes and exports them.
 package jobs
 
 import (
