@@ -70,10 +70,10 @@ type ChainStore interface {
 // the one path by which anything a producer (the model gateway, the tool
 // gateway with its decision API and approvals, the job service's own
 // events API) learns about a job reaches the store, and every event and
-// item passes the gate (Check) inside it, so no producer can skip it. A
-// process makes one Chain per role over its store; a gateway in another
-// process makes its own over the same store (every process must use the
-// same segment size).
+// item passes the gate (Check) inside it, so no producer can skip it. The
+// job service makes its own Chain and the gateways of a process share
+// one, all over the same store; so do processes sharing a store (every
+// chain over one store must use the same segment size).
 type Chain struct {
 	st      ChainStore
 	now     func() time.Time
