@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/clawea/clawea/internal/connector"
-	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/internal/toolgw"
@@ -201,13 +200,15 @@ func TestConnectorThroughTheInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Stored item kinds (named literally: the kinds' package is moving).
+	const kindToolReceipt, kindSideEffect = "tool_receipt", "side_effect"
 	found := map[string]receipt.ToolV2{}
 	sideEffects := 0
 	for _, it := range items {
-		if it.Kind == jobs.KindSideEffect {
+		if it.Kind == kindSideEffect {
 			sideEffects++
 		}
-		if it.Kind != jobs.KindToolReceipt {
+		if it.Kind != kindToolReceipt {
 			continue
 		}
 		if out := verify.Check(it.JSON, verify.KindToolReceipt, verify.Options{}); out.Status != verify.StatusPass {
