@@ -153,13 +153,13 @@ func (t *Tool) SecretParam(name string) bool {
 	return false
 }
 
-// Failure classes a connector's errors may wrap (errors.Is) to get their
+// Failure classes a connector's errors wrap (errors.Is) to get their
 // stable code without the gateway knowing the connector: NOT_FOUND,
 // CONFLICT, CONNECTOR_FORBIDDEN, INVALID_ARGUMENTS, CONNECTOR_THROTTLED
 // (an error with a RetryAfter() time.Duration method adds the wait),
-// CONNECTOR_UNREACHABLE and CONNECTOR_TIMEOUT. Any other error is
-// CONNECTOR_ERROR. (Key Vault and Service Bus keep their own sentinels,
-// which the gateway maps alike.)
+// CONNECTOR_UNREACHABLE and CONNECTOR_TIMEOUT; a *Coded class gives a
+// connector's own code. Any other error is CONNECTOR_ERROR. A connector
+// may wrap a class directly or declare its own sentinels in one (Sentinel).
 var (
 	ErrNotFound    = errors.New("connector: not found")
 	ErrConflict    = errors.New("connector: conflict")
@@ -169,6 +169,29 @@ var (
 	ErrUnreachable = errors.New("connector: unreachable")
 	ErrTimeout     = errors.New("connector: timed out")
 )
+
+// Coded is a failure class with a connector's own code, HTTP status and
+// message (what happened, after the tool's name).
+type Coded struct {
+	Code   string
+	Status int
+	What   string
+}
+
+func (c *Coded) Error() string { return "connector: " + c.What }
+
+// Sentinel returns an error with its own text that is of class
+// (errors.Is(err, class), or errors.As for a *Coded class): a connector's
+// sentinel errors keep their identity and text and get the class's code.
+func Sentinel(text string, class error) error { return &sentinel{text, class} }
+
+type sentinel struct {
+	text  string
+	class error
+}
+
+func (s *sentinel) Error() string { return s.text }
+func (s *sentinel) Unwrap() error { return s.class }
 
 // BadArg is an INVALID_ARGUMENTS refusal (HTTP 400).
 func BadArg(format string, a ...any) *Error {

@@ -30,8 +30,8 @@ const (
 	CodeNotFound          = "NOT_FOUND"
 	CodeConflict          = "CONFLICT"
 	CodeForbidden         = "CONNECTOR_FORBIDDEN"
-	CodeLockLost          = "SERVICEBUS_LOCK_LOST"
-	CodeTooLarge          = "SERVICEBUS_MESSAGE_TOO_LARGE"
+	CodeLockLost          = servicebus.CodeLockLost
+	CodeTooLarge          = servicebus.CodeTooLarge
 	CodeConnectorTimeout  = "CONNECTOR_TIMEOUT"
 	CodeConnectorError    = "CONNECTOR_ERROR"
 	CodeSigningFailed     = "RECEIPT_SIGNING_FAILED"

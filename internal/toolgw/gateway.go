@@ -508,7 +508,9 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	return red, n, nil
 }
 
-// connectorError maps a connector failure to a code by its class. A class
+// connectorError maps a connector failure to a code by its class
+// (connector.Err*, or a *connector.Coded class of the connector's own;
+// the Key Vault and Service Bus sentinels are of these classes). A class
 // the service answered with (not found, forbidden, conflict, throttled...)
 // is kept even if a deadline passed meanwhile. Only a deadline of the
 // call's own (deadlinePassed, or a timeout the connector reports) is
@@ -516,20 +518,19 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 // error) is CLIENT_CANCELLED. Messages are class-level: the connector's
 // error text (hosts, service messages) stays out of the answer.
 func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *Error {
+	var coded *connector.Coded
 	switch {
-	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound), errors.Is(err, connector.ErrNotFound):
+	case errors.Is(err, connector.ErrNotFound):
 		return errf(http.StatusNotFound, CodeNotFound, "%s: the secret or entity does not exist", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrConflict), errors.Is(err, servicebus.ErrConflict), errors.Is(err, connector.ErrConflict):
+	case errors.Is(err, connector.ErrConflict):
 		return errf(http.StatusConflict, CodeConflict, "%s: the service refused the call as conflicting with the current state", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden), errors.Is(err, connector.ErrForbidden):
+	case errors.Is(err, connector.ErrForbidden):
 		return errf(http.StatusForbidden, CodeForbidden, "%s: the gateway's identity may not do this (check its access to the vault or namespace)", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrInvalid), errors.Is(err, connector.ErrInvalid):
+	case errors.Is(err, connector.ErrInvalid):
 		return errf(http.StatusBadRequest, CodeInvalidArguments, "%s: the service refused the arguments", t.name).Wrap(err)
-	case errors.Is(err, servicebus.ErrLockLost):
-		return errf(http.StatusConflict, CodeLockLost, "%s: the message's lock is lost, expired or unknown", t.name).Wrap(err)
-	case errors.Is(err, servicebus.ErrTooLarge):
-		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s: the message is too large", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrThrottled), errors.Is(err, servicebus.ErrThrottled), errors.Is(err, connector.ErrThrottled):
+	case errors.As(err, &coded):
+		return errf(coded.Status, coded.Code, "%s: %s", t.name, coded.What).Wrap(err)
+	case errors.Is(err, connector.ErrThrottled):
 		e := errf(http.StatusTooManyRequests, CodeConnectorThrottled, "%s: the service is throttling the gateway", t.name).Wrap(err)
 		if d, ok := retryAfter(err); ok {
 			e.Msg += "; retry after " + strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + " s"
@@ -537,10 +538,9 @@ func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *E
 		return e
 	case callerErr != nil:
 		return errf(StatusClientClosedRequest, CodeClientCancelled, "%s: the caller cancelled the call before it finished", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrUnreachable), errors.Is(err, servicebus.ErrUnreachable), errors.Is(err, connector.ErrUnreachable):
+	case errors.Is(err, connector.ErrUnreachable):
 		return errf(http.StatusBadGateway, CodeConnectorUnreachable, "%s: the service could not be reached", t.name).Wrap(err)
-	case deadlinePassed, errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, keyvault.ErrTimeout), errors.Is(err, servicebus.ErrTimeout), errors.Is(err, connector.ErrTimeout):
+	case deadlinePassed, errors.Is(err, context.DeadlineExceeded), errors.Is(err, connector.ErrTimeout):
 		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name).Wrap(err)
 	}
 	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name).Wrap(err)
