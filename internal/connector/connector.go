@@ -103,7 +103,8 @@ type Call struct {
 	Mutating bool
 	// Label names the secret this call reads or writes (vault/path);
 	// Reveal says the value goes back to the agent in clear (the "value"
-	// member of Run's answer).
+	// member of Run's answer). Both are set in Prepare: the egress guard
+	// reads Label before Run.
 	Label  string
 	Reveal bool
 	// SecretOut is set by Run with the secret value the call saw; the
