@@ -17,6 +17,7 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/connector/runtimetools"
 	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/policy"
@@ -107,32 +108,6 @@ const (
 	// never returned (a store that hung) is kept before it is dropped.
 	closingGrace = 10 * time.Minute
 )
-
-// runtimeTools are the tools clawea knows per runtime (OpenClaw's core
-// tools, in lower case). A policy may allow a known tool through a glob
-// (tool://openclaw/*); any other tool only through an Allow statement that
-// names its resource exactly.
-var runtimeTools = map[string]map[string]bool{
-	"openclaw": setOf("exec", "process", "code_execution", "read", "write", "edit", "apply_patch",
-		"web_search", "x_search", "web_fetch", "memory_search", "memory_get", "browser", "canvas",
-		"message", "image", "pdf", "view_image", "tts", "session_status", "sessions_list",
-		"sessions_history", "sessions_send", "sessions_spawn", "subagents", "agents_list", "cron",
-		"gateway", "nodes", "ask_user"),
-}
-
-// runtimeAliases map a runtime's other names of a tool to the one the
-// policy sees, so that a Deny of tool://openclaw/exec holds for "bash".
-var runtimeAliases = map[string]map[string]string{
-	"openclaw": {"bash": "exec"},
-}
-
-func setOf(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
 
 // DecideAnswer is the answer of POST /v1/decide.
 type DecideAnswer struct {
@@ -471,11 +446,8 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 		g.dec.metric.Inc(ans.Decision, code)
 	}()
 	runtime := req.Tool.Runtime
-	name := strings.ToLower(req.Tool.Name)
-	if a, ok := runtimeAliases[runtime][name]; ok {
-		name = a
-	}
-	known := runtimeTools[runtime][name]
+	// The runtime's tool catalogue (internal/connector/runtimetools).
+	name, known := runtimetools.Resolve(runtime, req.Tool.Name)
 	t := &tool{name: runtime + "/" + name, action: ActionToolExecute, mutating: true}
 	c := &call{tool: t, resource: "tool://" + runtime + "/" + name, ctx: map[string]string{
 		"Agent:DID": job.Claims.Sub, "Job:ID": job.JobID, "Tool:Name": name, KeyToolRuntime: runtime,

@@ -33,13 +33,13 @@ const placeholderMark = "[REDACTED:"
 // the value a Key Vault write stores) holds a redaction marker: an agent
 // that "restores" what it was shown would store the marker as the secret.
 func placeholder(t *tool, v *canon.Value) *Error {
-	for _, p := range t.params {
-		if !p.secret {
+	for _, p := range t.params() {
+		if !p.Secret {
 			continue
 		}
-		if m := v.Get(p.name); m != nil && m.IsString() && strings.Contains(m.Str, placeholderMark) {
+		if m := v.Get(p.Name); m != nil && m.IsString() && strings.Contains(m.Str, placeholderMark) {
 			return errf(http.StatusBadRequest, CodePlaceholder,
-				"argument %q holds a redaction marker (%s...]), not a secret value; the write is refused", p.name, placeholderMark)
+				"argument %q holds a redaction marker (%s...]), not a secret value; the write is refused", p.Name, placeholderMark)
 		}
 	}
 	return nil
@@ -65,13 +65,7 @@ func (g *Gateway) egressSecret(jobID string, t *tool, c *call, v *canon.Value) (
 		if l, ok := evidence.FindString(reg, jobID, m.Key); ok {
 			return l, true
 		}
-		secretParam := false
-		for _, p := range t.params {
-			if p.name == m.Key && p.secret {
-				secretParam = true
-			}
-		}
-		if secretParam && m.Value.IsString() {
+		if t.def != nil && t.def.SecretParam(m.Key) && m.Value.IsString() {
 			if l, ok := reg.FindExcept(jobID, m.Value.Str, c.label); ok {
 				return l, true
 			}

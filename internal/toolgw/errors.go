@@ -3,6 +3,9 @@ package toolgw
 import (
 	"net/http"
 
+	"github.com/clawea/clawea/internal/connector"
+	"github.com/clawea/clawea/internal/connector/keyvault"
+	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/httpapi"
 )
 
@@ -10,9 +13,9 @@ import (
 // TOKEN_* codes and the policy source's WPC_* codes).
 const (
 	CodeUnknownTool       = "UNKNOWN_TOOL"
-	CodeInvalidArguments  = "INVALID_ARGUMENTS"
-	CodeUnknownVault      = "UNKNOWN_VAULT"
-	CodeUnknownNamespace  = "UNKNOWN_NAMESPACE"
+	CodeInvalidArguments  = connector.CodeInvalidArguments
+	CodeUnknownVault      = keyvault.CodeUnknownVault
+	CodeUnknownNamespace  = servicebus.CodeUnknownNamespace
 	CodePolicyRequired    = "POLICY_REQUIRED"
 	CodePolicyDenied      = "POLICY_DENIED"
 	CodeLockdown          = "LOCKDOWN_ACTIVE"
@@ -27,8 +30,8 @@ const (
 	CodeNotFound          = "NOT_FOUND"
 	CodeConflict          = "CONFLICT"
 	CodeForbidden         = "CONNECTOR_FORBIDDEN"
-	CodeLockLost          = "SERVICEBUS_LOCK_LOST"
-	CodeTooLarge          = "SERVICEBUS_MESSAGE_TOO_LARGE"
+	CodeLockLost          = servicebus.CodeLockLost
+	CodeTooLarge          = servicebus.CodeTooLarge
 	CodeConnectorTimeout  = "CONNECTOR_TIMEOUT"
 	CodeConnectorError    = "CONNECTOR_ERROR"
 	CodeSigningFailed     = "RECEIPT_SIGNING_FAILED"

@@ -32,6 +32,7 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/envelope"
+	"github.com/clawea/clawea/internal/connector"
 	"github.com/clawea/clawea/internal/connector/keyvault"
 	"github.com/clawea/clawea/internal/connector/servicebus"
 	"github.com/clawea/clawea/internal/evidence"
@@ -82,6 +83,10 @@ type Options struct {
 	// Upstreams are the MCP servers whose tools the gateway proxies
 	// (docs/mcp-proxy.md); New lists their tools, Close stops them.
 	Upstreams []*mcpproxy.Upstream
+	// Connectors are further connectors (internal/connector); their tools
+	// follow the Key Vault, Service Bus and upstream MCP tools, and Close
+	// calls their Close() error method if they have one.
+	Connectors []connector.Connector
 	// AdminToken authorises the approval list and the lockdown switch.
 	AdminToken string
 	Metrics    *metrics.Registry
@@ -94,12 +99,9 @@ type Gateway struct {
 	opt    Options
 	tools  []*tool
 	byName map[string]*tool
-	vaults map[string]keyvault.Client
-	buses  map[string]servicebus.Bus
+	conns  []connector.Connector
 	pols   *policycache.Cache
 	did    string
-
-	upstreams []*mcpproxy.Upstream
 
 	mCalls *metrics.CounterVec
 	dec    *decisions // runtime decisions waiting for their result (decide.go)
@@ -139,41 +141,37 @@ func New(opt Options) (*Gateway, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.NewRegistry()
 	}
-	g := &Gateway{opt: opt, byName: map[string]*tool{}, vaults: map[string]keyvault.Client{}, buses: map[string]servicebus.Bus{},
-		pols: policycache.New(opt.Policies), did: opt.Key.DID(), lockTTL: 250 * time.Millisecond}
-	// Vaults and namespaces are known by their canonical names, the ones
-	// tool arguments are canonicalised to: two spellings of one name are
-	// one Azure object, so configuring both is an error.
-	for _, v := range opt.Vaults {
-		name, err := keyvault.CanonicalVault(v.Vault())
-		if err != nil {
-			return nil, fmt.Errorf("toolgw: vault %q: %w", v.Vault(), err)
-		}
-		if _, dup := g.vaults[name]; dup {
-			return nil, fmt.Errorf("toolgw: vault %s is configured twice", name)
-		}
-		g.vaults[name] = v
+	g := &Gateway{opt: opt, byName: map[string]*tool{}, pols: policycache.New(opt.Policies), did: opt.Key.DID(), lockTTL: 250 * time.Millisecond}
+	// The connectors, in the order tools/list shows their tools. Vaults
+	// and namespaces are known by their canonical names (two spellings of
+	// one name are one Azure object, so configuring both is an error).
+	kv, err := keyvault.NewTools(opt.Vaults)
+	if err != nil {
+		return nil, fmt.Errorf("toolgw: %w", err)
 	}
-	for _, b := range opt.Buses {
-		name, err := servicebus.CanonicalNamespace(b.Namespace())
-		if err != nil {
-			return nil, fmt.Errorf("toolgw: namespace %q: %w", b.Namespace(), err)
-		}
-		if _, dup := g.buses[name]; dup {
-			return nil, fmt.Errorf("toolgw: namespace %s is configured twice", name)
-		}
-		g.buses[name] = b
+	sb, err := servicebus.NewTools(opt.Buses)
+	if err != nil {
+		return nil, fmt.Errorf("toolgw: %w", err)
 	}
-	for _, t := range catalog() {
-		if strings.HasPrefix(t.name, "keyvault_") && len(g.vaults) == 0 || strings.HasPrefix(t.name, "servicebus_") && len(g.buses) == 0 {
-			continue
-		}
-		g.tools = append(g.tools, t)
-		g.byName[t.name] = t
+	up, err := mcpproxy.NewTools(opt.Upstreams, opt.CallTimeout, opt.Log)
+	if err != nil {
+		return nil, fmt.Errorf("toolgw: %w", err)
 	}
-	if err := g.addUpstreams(opt.Upstreams, opt.CallTimeout); err != nil {
-		g.Close()
-		return nil, err
+	g.conns = append([]connector.Connector{kv, sb, up}, opt.Connectors...)
+	for _, c := range g.conns {
+		for _, d := range c.Tools() {
+			if d == nil || d.Name == "" || d.Action == "" || d.Prepare == nil {
+				g.Close()
+				return nil, errors.New("toolgw: a connector defines a tool without a name, an action or a prepare step")
+			}
+			if g.byName[d.Name] != nil {
+				g.Close()
+				return nil, fmt.Errorf("toolgw: tool %s is defined twice", d.Name)
+			}
+			t := toolOf(d)
+			g.tools = append(g.tools, t)
+			g.byName[t.name] = t
+		}
 	}
 	g.mCalls = opt.Metrics.Counter("clawea_tool_calls_total", "Tool gateway calls by tool and outcome code.", "tool", "code")
 	g.dec = newDecisions(opt.Metrics)
@@ -183,21 +181,13 @@ func New(opt Options) (*Gateway, error) {
 // DID is the gateway's signer did:key.
 func (g *Gateway) DID() string { return g.did }
 
-func (g *Gateway) vaultNames() []string {
-	out := make([]string, 0, len(g.vaults))
-	for n := range g.vaults {
-		out = append(out, n)
+// connectorNames are the names of what the connectors reach (vaults,
+// namespaces).
+func (g *Gateway) connectorNames() []string {
+	var out []string
+	for _, c := range g.conns {
+		out = append(out, c.Names()...)
 	}
-	slices.Sort(out)
-	return out
-}
-
-func (g *Gateway) busNames() []string {
-	out := make([]string, 0, len(g.buses))
-	for n := range g.buses {
-		out = append(out, n)
-	}
-	slices.Sort(out)
 	return out
 }
 
@@ -252,16 +242,17 @@ func (g *Gateway) Tools(j *Job) []ToolInfo {
 		if j != nil && !t.couldAllow(j.Policy.Policy) {
 			continue
 		}
-		out = append(out, ToolInfo{Name: t.name, Description: t.description, Action: t.action, Mutating: t.mutating, InputSchema: t.InputSchema()})
+		out = append(out, ToolInfo{Name: t.name, Description: t.def.Description, Action: t.action, Mutating: t.mutating, InputSchema: t.def.InputSchema()})
 	}
 	return out
 }
 
 // couldAllow reports whether the policy could ever allow the tool: its
-// action, and for a proxied tool its resource too.
+// action, and for a tool with a fixed resource (a proxied tool) that
+// resource too.
 func (t *tool) couldAllow(p *policy.Policy) bool {
-	if t.proxy != nil {
-		return p.CouldAllowOn(t.action, MCPResource(t.proxy.server, t.proxy.tool))
+	if t.def.Resource != "" {
+		return p.CouldAllowOn(t.action, t.def.Resource)
 	}
 	return p.CouldAllow(t.action)
 }
@@ -276,13 +267,6 @@ type Result struct {
 	// Proxied: Output is an upstream MCP server's CallToolResult.
 	Proxied bool `json:"proxied,omitempty"`
 }
-
-// counterMessages counts the messages a job sent, for policies that test
-// keyMessagesSent.
-const (
-	counterMessages = "servicebus.messages_sent"
-	keyMessagesSent = "ServiceBus:MessagesSentInJob"
-)
 
 // Call runs one tool call for a verified job.
 func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte) (res *Result, e *Error) {
@@ -309,41 +293,36 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	if len(rawArgs) > 2<<20 {
 		return nil, badArg("arguments exceed 2 MiB")
 	}
-	a := &args{v: canon.Value{Kind: canon.Object}}
+	a := connector.NewArgs(canon.Value{Kind: canon.Object})
 	if len(strings.TrimSpace(string(rawArgs))) > 0 && string(rawArgs) != "null" {
 		v, err := canon.Parse(rawArgs)
 		if err != nil || !v.IsObject() {
 			return nil, badArg("arguments must be a JSON object")
 		}
-		a.v = v
+		a.V = v
 	}
-	if t.proxy == nil {
-		// A proxied tool's arguments are its server's to check.
-		a.closed(t)
-	}
-	if a.bad != nil {
-		return nil, a.bad
-	}
-	c, pe := t.prepare(g, a)
+	// The connector checks and canonicalises the arguments (a.V) and
+	// names the resource and context keys.
+	c, pe := t.prepare(a)
 	if pe != nil {
 		return nil, pe
 	}
-	mutating := t.mutating || c.ctx["ServiceBus:ReceiveMode"] == string(servicebus.ReceiveAndDelete)
+	mutating := t.mutating || c.conn.Mutating
 	job := j.Token
 	c.ctx["Agent:DID"], c.ctx["Job:ID"], c.ctx["Tool:Name"] = job.Claims.Sub, job.JobID, t.name
 	c.ctx["Context:Hour"] = strconv.Itoa(start.UTC().Hour())
-	argsRec := g.recordedArgs(job.JobID, t, &a.v)
-	argsKey := g.argsKey(t.name, &a.v)
+	argsRec := g.recordedArgs(job.JobID, t, &a.V)
+	argsKey := g.argsKey(t.name, &a.V)
 
 	// A write must not store a redaction marker as a secret value.
-	if pe := placeholder(t, &a.v); pe != nil {
+	if pe := placeholder(t, &a.V); pe != nil {
 		return nil, g.deny(ctx, j, c, argsRec, pe)
 	}
 	// The egress guard: arguments that would carry a secret the job has
 	// seen out through the connector are refused unless the policy allows
 	// exactly that (KeyCarriesSecret).
 	c.ctx[KeyCarriesSecret] = "false"
-	if label, carries := g.egressSecret(job.JobID, t, c, &a.v); carries {
+	if label, carries := g.egressSecret(job.JobID, t, c, &a.V); carries {
 		c.ctx[KeyCarriesSecret] = "true"
 		req := policy.Request{Action: t.action, Resource: c.resource, Context: policy.MapContext(c.ctx)}
 		if !egressAllowed(j, req, c.ctx) {
@@ -353,21 +332,21 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		}
 	}
 
-	// Messages sent by the job: counted before the decision, so that
-	// concurrent sends each see their own count; a send that does not go
-	// out gives its count back. Only policies that limit the count pay for
-	// counting.
+	// Calls counted per job (the messages a job sent, Tool.Count):
+	// counted before the decision, so that concurrent calls each see their
+	// own count; a call that does not go out gives its count back. Only
+	// policies that limit the count pay for counting.
 	sendCounted := false
-	if t.name == "servicebus_send" && j.Policy.Policy.References(keyMessagesSent) {
-		n, err := g.opt.Store.AddCounter(ctx, job.JobID, counterMessages, 1)
+	if cnt := t.def.Count; cnt != nil && j.Policy.Policy.References(cnt.Key) {
+		n, err := g.opt.Store.AddCounter(ctx, job.JobID, cnt.Name, 1)
 		if err != nil {
 			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the message counter is unavailable").Wrap(err)
 		}
 		sendCounted = true
-		c.ctx[keyMessagesSent] = strconv.FormatInt(n-1, 10)
+		c.ctx[cnt.Key] = strconv.FormatInt(n-1, 10)
 		defer func() {
 			if e != nil && sendCounted {
-				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, counterMessages, -1)
+				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cnt.Name, -1)
 			}
 		}()
 	}
@@ -438,15 +417,15 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	// Strings the byte-level redaction missed (a secret escaped as \uXXXX).
 	outVal, _ = evidence.RedactValue(g.opt.Secrets, job.JobID, &outVal)
 	status := receipt.StatusSuccess
-	if c.upstreamError {
+	if c.upstreamError() {
 		status = receipt.StatusError
 	}
-	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, status, approvalID, mutating && !c.upstreamError, start)
+	id, rerr := g.recordCall(ctx, j, c, argsRec, outVal, status, approvalID, mutating && !c.upstreamError(), start)
 	if rerr != nil {
 		return nil, rerr
 	}
 	sendCounted = false
-	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n, Proxied: t.proxy != nil}, nil
+	return &Result{Tool: t.name, Output: output, ReceiptID: id, ApprovalID: approvalID, Redactions: n, Proxied: t.def.MCPResult}, nil
 }
 
 // maxDisclosed bounds an argument value a tool receipt discloses.
@@ -464,9 +443,9 @@ func statusOf(e *Error) string {
 // secret the job has seen, in any string or key, by its redaction marker.
 func (g *Gateway) recordedArgs(jobID string, t *tool, v *canon.Value) canon.Value {
 	out, _ := evidence.RedactValue(g.opt.Secrets, jobID, v)
-	for _, p := range t.params {
-		if p.secret && out.Get(p.name) != nil {
-			out.Set(p.name, canon.NewString("[SECRET]"))
+	for _, p := range t.params() {
+		if p.Secret && out.Get(p.Name) != nil {
+			out.Set(p.Name, canon.NewString("[SECRET]"))
 		}
 	}
 	return out
@@ -528,7 +507,9 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 	return red, n, nil
 }
 
-// connectorError maps a connector failure to a code by its class. A class
+// connectorError maps a connector failure to a code by its class
+// (connector.Err*, or a *connector.Coded class of the connector's own;
+// the Key Vault and Service Bus sentinels are of these classes). A class
 // the service answered with (not found, forbidden, conflict, throttled...)
 // is kept even if a deadline passed meanwhile. Only a deadline of the
 // call's own (deadlinePassed, or a timeout the connector reports) is
@@ -536,20 +517,19 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 // error) is CLIENT_CANCELLED. Messages are class-level: the connector's
 // error text (hosts, service messages) stays out of the answer.
 func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *Error {
+	var coded *connector.Coded
 	switch {
-	case errors.Is(err, keyvault.ErrNotFound), errors.Is(err, servicebus.ErrNotFound):
+	case errors.Is(err, connector.ErrNotFound):
 		return errf(http.StatusNotFound, CodeNotFound, "%s: the secret or entity does not exist", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrConflict), errors.Is(err, servicebus.ErrConflict):
+	case errors.Is(err, connector.ErrConflict):
 		return errf(http.StatusConflict, CodeConflict, "%s: the service refused the call as conflicting with the current state", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrForbidden), errors.Is(err, servicebus.ErrForbidden):
+	case errors.Is(err, connector.ErrForbidden):
 		return errf(http.StatusForbidden, CodeForbidden, "%s: the gateway's identity may not do this (check its access to the vault or namespace)", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrInvalid):
+	case errors.Is(err, connector.ErrInvalid):
 		return errf(http.StatusBadRequest, CodeInvalidArguments, "%s: the service refused the arguments", t.name).Wrap(err)
-	case errors.Is(err, servicebus.ErrLockLost):
-		return errf(http.StatusConflict, CodeLockLost, "%s: the message's lock is lost, expired or unknown", t.name).Wrap(err)
-	case errors.Is(err, servicebus.ErrTooLarge):
-		return errf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%s: the message is too large", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrThrottled), errors.Is(err, servicebus.ErrThrottled):
+	case errors.As(err, &coded):
+		return errf(coded.Status, coded.Code, "%s: %s", t.name, coded.What).Wrap(err)
+	case errors.Is(err, connector.ErrThrottled):
 		e := errf(http.StatusTooManyRequests, CodeConnectorThrottled, "%s: the service is throttling the gateway", t.name).Wrap(err)
 		if d, ok := retryAfter(err); ok {
 			e.Msg += "; retry after " + strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + " s"
@@ -557,10 +537,9 @@ func connectorError(t *tool, err error, deadlinePassed bool, callerErr error) *E
 		return e
 	case callerErr != nil:
 		return errf(StatusClientClosedRequest, CodeClientCancelled, "%s: the caller cancelled the call before it finished", t.name).Wrap(err)
-	case errors.Is(err, keyvault.ErrUnreachable), errors.Is(err, servicebus.ErrUnreachable):
+	case errors.Is(err, connector.ErrUnreachable):
 		return errf(http.StatusBadGateway, CodeConnectorUnreachable, "%s: the service could not be reached", t.name).Wrap(err)
-	case deadlinePassed, errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, keyvault.ErrTimeout), errors.Is(err, servicebus.ErrTimeout):
+	case deadlinePassed, errors.Is(err, context.DeadlineExceeded), errors.Is(err, connector.ErrTimeout):
 		return errf(http.StatusGatewayTimeout, CodeConnectorTimeout, "%s did not finish in time", t.name).Wrap(err)
 	}
 	return errf(http.StatusBadGateway, CodeConnectorError, "%s failed", t.name).Wrap(err)

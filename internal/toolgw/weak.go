@@ -53,8 +53,7 @@ func (g *Gateway) weakSecret(j *Job, value string) bool {
 		return true
 	}
 	idents := []string{protocolText, j.Token.JobID, j.Token.Claims.Sub, j.Token.ScopeHash, j.Policy.Doc.Hash(), g.did}
-	idents = append(idents, g.vaultNames()...)
-	idents = append(idents, g.busNames()...)
+	idents = append(idents, g.connectorNames()...)
 	for _, t := range g.tools {
 		idents = append(idents, t.name, t.action)
 	}
@@ -71,13 +70,14 @@ func (g *Gateway) weakSecret(j *Job, value string) bool {
 // register adds the secret value a call saw to the job's redaction set,
 // unless it is weak (see above).
 func (g *Gateway) register(j *Job, c *call) {
-	if c.secretOut == "" {
+	secret := c.secretOut()
+	if secret == "" {
 		return
 	}
-	if g.weakSecret(j, c.secretOut) {
+	if g.weakSecret(j, secret) {
 		g.opt.Log.Warn("a secret's value occurs in clawea's own record text; it is not redacted (exact-value redaction cannot tell it apart)",
 			"job_id", j.Token.JobID, "label", c.label)
 		return
 	}
-	g.opt.Secrets.Add(j.Token.JobID, c.secretOut, c.label)
+	g.opt.Secrets.Add(j.Token.JobID, secret, c.label)
 }

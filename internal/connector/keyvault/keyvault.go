@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/clawea/clawea/internal/connector"
 )
 
 // Secret is a secret version with its value.
@@ -62,22 +64,23 @@ type Client interface {
 // Errors a Client returns (wrapped with detail). Every failure of the
 // service or of the way to it wraps exactly one of them, except failures
 // the service reports with a status outside these classes (HTTP 500, an
-// unexpected 3xx) and errors of the client itself.
+// unexpected 3xx) and errors of the client itself. Each is of the
+// connector failure class that gives its code (connector.Err*).
 var (
-	ErrNotFound  = errors.New("keyvault: not found")        // HTTP 404: SecretNotFound, DeletedSecretNotFound
-	ErrConflict  = errors.New("keyvault: conflict")         // HTTP 409: e.g. a deleted secret of that name exists
-	ErrForbidden = errors.New("keyvault: forbidden")        // HTTP 401, 403: the gateway's identity lacks access
-	ErrInvalid   = errors.New("keyvault: invalid argument") // HTTP 400, 413, or refused before the call
+	ErrNotFound  = connector.Sentinel("keyvault: not found", connector.ErrNotFound)       // HTTP 404: SecretNotFound, DeletedSecretNotFound
+	ErrConflict  = connector.Sentinel("keyvault: conflict", connector.ErrConflict)        // HTTP 409: e.g. a deleted secret of that name exists
+	ErrForbidden = connector.Sentinel("keyvault: forbidden", connector.ErrForbidden)      // HTTP 401, 403: the gateway's identity lacks access
+	ErrInvalid   = connector.Sentinel("keyvault: invalid argument", connector.ErrInvalid) // HTTP 400, 413, or refused before the call
 	// ErrThrottled: HTTP 429, after the SDK's retries. The error may carry
 	// the service's Retry-After (see RetryAfter).
-	ErrThrottled = errors.New("keyvault: throttled")
+	ErrThrottled = connector.Sentinel("keyvault: throttled", connector.ErrThrottled)
 	// ErrUnreachable: the vault could not be reached or did not answer
 	// itself: a transport failure (connection refused or reset, DNS, TLS)
 	// or HTTP 502, 503 or 504 from the front end, after the SDK's retries.
-	ErrUnreachable = errors.New("keyvault: vault unreachable")
+	ErrUnreachable = connector.Sentinel("keyvault: vault unreachable", connector.ErrUnreachable)
 	// ErrTimeout: a deadline passed inside the client (the call's context
 	// or a transport timeout).
-	ErrTimeout = errors.New("keyvault: timed out")
+	ErrTimeout = connector.Sentinel("keyvault: timed out", connector.ErrTimeout)
 )
 
 // RetryAfter returns how long the service asked the caller to wait, when

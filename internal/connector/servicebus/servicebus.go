@@ -7,8 +7,10 @@ package servicebus
 
 import (
 	"context"
-	"errors"
+	"net/http"
 	"time"
+
+	"github.com/clawea/clawea/internal/connector"
 )
 
 // ReceiveMode is how Receive takes messages.
@@ -63,26 +65,36 @@ type Bus interface {
 
 // Errors a Bus returns (wrapped with detail). A failure of the service or
 // of the way to it wraps at most one of them; see mapError in azure.go for
-// the AMQP conditions and SDK codes behind each.
+// the AMQP conditions and SDK codes behind each. Each is of the connector
+// failure class that gives its code (connector.Err*, or Service Bus's own
+// codes for a lost lock and a message too large).
 var (
-	ErrNotFound  = errors.New("servicebus: entity not found")
-	ErrLockLost  = errors.New("servicebus: message lock lost or unknown")
-	ErrTooLarge  = errors.New("servicebus: message too large")
-	ErrForbidden = errors.New("servicebus: forbidden")
+	ErrNotFound = connector.Sentinel("servicebus: entity not found", connector.ErrNotFound)
+	ErrLockLost = connector.Sentinel("servicebus: message lock lost or unknown",
+		&connector.Coded{Code: CodeLockLost, Status: http.StatusConflict, What: "the message's lock is lost, expired or unknown"})
+	ErrTooLarge = connector.Sentinel("servicebus: message too large",
+		&connector.Coded{Code: CodeTooLarge, Status: http.StatusRequestEntityTooLarge, What: "the message is too large"})
+	ErrForbidden = connector.Sentinel("servicebus: forbidden", connector.ErrForbidden)
 	// ErrConflict: the entity or message is held or exists in a way that
 	// refuses the operation (amqp:resource-locked, session locks,
 	// entity-already-exists).
-	ErrConflict = errors.New("servicebus: conflict")
+	ErrConflict = connector.Sentinel("servicebus: conflict", connector.ErrConflict)
 	// ErrThrottled: the namespace is busy (com.microsoft:server-busy),
 	// after the SDK's retries.
-	ErrThrottled = errors.New("servicebus: throttled")
+	ErrThrottled = connector.Sentinel("servicebus: throttled", connector.ErrThrottled)
 	// ErrUnreachable: the namespace could not be reached or the connection
 	// was lost for good (transport errors, azservicebus CodeConnectionLost,
 	// AMQP connection errors).
-	ErrUnreachable = errors.New("servicebus: namespace unreachable")
+	ErrUnreachable = connector.Sentinel("servicebus: namespace unreachable", connector.ErrUnreachable)
 	// ErrTimeout: a deadline passed (the call's context, a transport
 	// timeout, or com.microsoft:timeout from the service).
-	ErrTimeout = errors.New("servicebus: timed out")
+	ErrTimeout = connector.Sentinel("servicebus: timed out", connector.ErrTimeout)
+)
+
+// Codes of Service Bus's own failure classes.
+const (
+	CodeLockLost = "SERVICEBUS_LOCK_LOST"
+	CodeTooLarge = "SERVICEBUS_MESSAGE_TOO_LARGE"
 )
 
 // Named returns b under another namespace name: the name policies and tool
