@@ -53,7 +53,6 @@ type Store interface {
 	store.Approvals
 	store.Settings
 	store.Counters
-	store.Jobs
 }
 
 // Options configure a Gateway.
