@@ -222,6 +222,12 @@ export class Client {
   }
 }
 
+/** appendEvent appends an event to the job's chain (POST /v1/jobs/{id}/events, scope job:events). */
+export async function appendEvent(c: Client, jobId: string, eventType: string, payload: unknown): Promise<void> {
+  const { status, raw } = await c.post("/v1/jobs/" + encodeURIComponent(jobId) + "/events", { event_type: eventType, payload });
+  if (status !== 201 && status !== 200) throw errorOf(status, raw);
+}
+
 async function readBounded(res: Response, max: number): Promise<string> {
   if (!res.body) return "";
   const reader = res.body.getReader();

@@ -18,7 +18,7 @@ export type Settings = {
 };
 
 export const Defaults = {
-  decideTimeoutMs: 5000,
+  decideTimeoutMs: 4000,
   approvalWaitMs: 600_000,
   pollIntervalMs: 2000,
   mcpServer: "clawea",

@@ -2,6 +2,7 @@
 
 import { Client, Codes } from "./client.ts";
 import { parseConfig } from "./config.ts";
+import { sandboxClaim, scanConfig } from "./coverage.ts";
 import { ClaweaPolicy, type AfterEvent, type Logger, type ToolContext, type ToolEvent } from "./policy.ts";
 
 /** The id of the trusted tool policy (declared in contracts.trustedToolPolicies). */
@@ -27,11 +28,14 @@ export type Deps = {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 };
 
-export function register(api: PluginApi, deps: Deps = {}): void {
+/** register is the plugin entry's register(api); deps are for tests. */
+export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefined {
   const log = api.logger ?? {};
   const env = deps.env ?? process.env;
   const parsed = parseConfig(api.pluginConfig);
   if (!parsed.ok) {
+    // Registered anyway, so that a broken config blocks instead of
+    // silently turning the gate off.
     const reason = `clawea: ${Codes.badConfig} — every tool call is blocked: ${parsed.error}`;
     log.error?.(reason);
     api.registerTrustedToolPolicy({
@@ -39,7 +43,7 @@ export function register(api: PluginApi, deps: Deps = {}): void {
       description: "clawea decides every tool call (misconfigured: blocks all)",
       evaluate: () => ({ block: true, blockReason: reason }),
     });
-    return;
+    return undefined;
   }
   const s = parsed.settings;
   const client = new Client({
@@ -48,12 +52,23 @@ export function register(api: PluginApi, deps: Deps = {}): void {
     timeoutMs: s.decideTimeoutMs,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
+  const pins = scanConfig(api.config);
+  const uncovered = pins.filter((p) => p.coverage === "uncovered");
+  for (const p of pins) {
+    const msg = `clawea: agent runtime ${p.id} (${p.path}) is ${p.coverage} by the clawea tool policy (see integrations/openclaw/README.md)`;
+    if (p.coverage === "uncovered") log.error?.(`${msg}; ${s.uncoveredRuntime === "block" ? "every tool call is blocked until it is removed" : "its tools run without a clawea decision"}`);
+    else if (p.coverage === "partial") log.warn?.(msg);
+  }
   const policy = new ClaweaPolicy({
     client,
+    jobId: s.jobId,
+    uncoveredRuntime: s.uncoveredRuntime,
+    uncoveredPins: uncovered,
     approvalWaitMs: s.approvalWaitMs,
     pollIntervalMs: s.pollIntervalMs,
     mcpServer: s.mcpServer,
     logger: log,
+    sandboxed: (ctx) => sandboxClaim(api.config, ctx.agentId),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   });
@@ -67,4 +82,5 @@ export function register(api: PluginApi, deps: Deps = {}): void {
     log.error?.(`clawea: ${Codes.noToken} — CLAWEA_TOKEN is not set in OpenClaw's environment: every tool call will be blocked`);
   }
   log.info?.(`clawea: deciding tool calls with ${s.server} for job ${s.jobId}`);
+  return policy;
 }

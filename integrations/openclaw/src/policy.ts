@@ -2,7 +2,8 @@
 // before-tool-call pipeline is decided by clawea (POST /v1/decide), and
 // closed with its outcome after it ran (POST /v1/decide/{id}/result).
 
-import { Client, ClaweaError, Codes, type DecideRequest, type Decision, type ResultRequest } from "./client.ts";
+import { appendEvent, Client, ClaweaError, Codes, type DecideRequest, type Decision, type ResultRequest } from "./client.ts";
+import { Witness, type RuntimePin } from "./coverage.ts";
 
 export type Logger = {
   info?: (msg: string) => void;
@@ -47,6 +48,11 @@ export type PolicyResult = { block: true; blockReason: string } | undefined;
 
 export type PolicyOptions = {
   client: Client;
+  jobId: string;
+  /** block: a run on an uncovered runtime gets its decided tools blocked; warn: only logged and recorded. */
+  uncoveredRuntime: "block" | "warn";
+  /** Runtime selections of the OpenClaw config that the policy cannot cover (scanConfig). */
+  uncoveredPins?: RuntimePin[];
   approvalWaitMs: number;
   pollIntervalMs: number;
   mcpServer: string;
@@ -109,6 +115,7 @@ export class ClaweaPolicy {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Allowed decisions waiting for after_tool_call, by toolCallId. */
   open = new Map<string, Open>();
+  witness = new Witness();
 
   constructor(o: PolicyOptions) {
     this.o = o;
@@ -168,7 +175,9 @@ export class ClaweaPolicy {
   async evaluate(event: ToolEvent, ctx: ToolContext): Promise<PolicyResult> {
     const tool = typeof event?.toolName === "string" ? event.toolName : "";
     try {
+      this.witness.saw(callKey(event, ctx));
       if (!tool) throw new ClaweaError(Codes.badAnswer, "a tool call without a name");
+      this.checkCoverage(ctx);
       if (this.passThrough(tool)) return undefined;
       if (!nameRe.test(tool)) {
         // clawea would refuse the name (INVALID_REQUEST): say so here.
@@ -191,6 +200,47 @@ export class ClaweaPolicy {
       const reason = blockReason(tool || "tool", { code: ce.code, message: ce.message }, false);
       this.o.logger?.warn?.(reason);
       return { block: true, blockReason: reason };
+    }
+  }
+
+  /** checkCoverage blocks (mode block) when the run cannot be fully decided. */
+  checkCoverage(ctx: ToolContext): void {
+    if (this.o.uncoveredRuntime !== "block") return;
+    const pins = this.o.uncoveredPins ?? [];
+    if (pins.length > 0) {
+      const list = pins.map((p) => `${p.id} at ${p.path}`).join(", ");
+      throw new ClaweaError(Codes.uncovered, `OpenClaw's config selects agent runtimes whose tools clawea cannot decide (${list}); remove them or set plugins.entries.clawea.config.uncoveredRuntime to "warn"`);
+    }
+    const scope = typeof ctx?.sessionKey === "string" && ctx.sessionKey ? ctx.sessionKey : "*";
+    if (this.witness.isTainted(scope)) {
+      throw new ClaweaError(Codes.uncovered, "a tool ran in this session without a clawea decision (a runtime path the plugin does not cover); start a new session on a covered runtime");
+    }
+  }
+
+  /**
+   * undecided reports a tool that ran without a clawea decision: logged,
+   * recorded in the job's chain as an openclaw_undecided_tool_call event,
+   * and (mode block) the session's later calls are blocked.
+   */
+  async undecided(event: AfterEvent, ctx: ToolContext, key: string): Promise<void> {
+    const scope = typeof ctx?.sessionKey === "string" && ctx.sessionKey ? ctx.sessionKey : "*";
+    if (this.o.uncoveredRuntime === "block") this.witness.taint(scope);
+    const what = `clawea: ${Codes.uncovered} — ${event.toolName} ran without a clawea decision (toolCallId ${key}); the run is on a path the plugin does not cover`;
+    this.o.logger?.error?.(what);
+    const payload = {
+      runtime: "openclaw",
+      tool: String(event.toolName).slice(0, 128),
+      ...(corrId(key) ? { tool_call_id: corrId(key) } : {}),
+      ...(corrId(event.runId ?? ctx?.runId) ? { run_id: corrId(event.runId ?? ctx?.runId) } : {}),
+      ...(corrId(ctx?.sessionKey) ? { session_key: corrId(ctx?.sessionKey) } : {}),
+      ...(corrId(ctx?.agentId) ? { agent_id: corrId(ctx?.agentId) } : {}),
+      mode: this.o.uncoveredRuntime,
+    };
+    try {
+      await appendEvent(this.o.client, this.o.jobId, "openclaw_undecided_tool_call", payload);
+    } catch (e) {
+      const ce = e instanceof ClaweaError ? e : new ClaweaError(Codes.internal, String(e));
+      this.o.logger?.error?.(`clawea: the undecided call of ${event.toolName} was not recorded: ${ce.code}: ${ce.message}`);
     }
   }
 
@@ -234,7 +284,16 @@ export class ClaweaPolicy {
     const key = callKey(event, ctx);
     if (!key) return;
     const o = this.open.get(key);
-    if (!o) return;
+    if (!o) {
+      // A call the policy never saw that succeeded ran on a path without
+      // the trusted policy. (A failed one may have been blocked before the
+      // policy ran, by a bundled policy: not reported.)
+      const tool = typeof event?.toolName === "string" ? event.toolName : "";
+      if (!this.witness.decided(key) && tool && !this.passThrough(tool) && !(typeof event.error === "string" && event.error !== "")) {
+        await this.undecided(event, ctx, key);
+      }
+      return;
+    }
     this.open.delete(key);
     let body: ResultRequest;
     if (typeof event.error === "string" && event.error !== "") {
