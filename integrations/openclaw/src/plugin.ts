@@ -69,6 +69,7 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     mcpServer: s.mcpServer,
     logger: log,
     sandboxed: (ctx) => sandboxClaim(api.config, ctx.agentId),
+    stateKey: `${s.server}\u0000${s.jobId}`,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   });

@@ -473,3 +473,17 @@ test("the package: manifest declares the trusted policy, the entry is index.ts a
   entry.register({ pluginConfig: { server: "http://127.0.0.1:9", jobId: "j" }, registerTrustedToolPolicy: (p: { id: string }) => ids.push(p.id), on: () => {} } as any);
   assert.deepEqual(ids, [PolicyID]);
 });
+
+test("two instances of the plugin (OpenClaw loads it per registry) share open decisions: the result is recorded, nothing is reported as undecided", async () => {
+  const f = await fakeClawea((req) => (req.url === "/v1/decide" ? allow("dec_shared") : { status: 201, body: { decision_id: "dec_shared", receipt_id: "r", status: "success" } }));
+  try {
+    const a = load({ server: f.url, jobId: "job_shared" });
+    const b = load({ server: f.url, jobId: "job_shared" });
+    assert.equal(await a.evaluate({ ...execEvent, toolCallId: "shared-1" }, {}), undefined);
+    await b.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "shared-1", result: { ok: 1 } }, {});
+    await a.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "shared-1", result: { ok: 1 } }, {});
+    assert.deepEqual(f.seen.map((s) => s.url), ["/v1/decide", "/v1/decide/dec_shared/result"]);
+  } finally {
+    await f.close();
+  }
+});
