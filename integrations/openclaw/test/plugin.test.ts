@@ -339,17 +339,18 @@ test("no token: blocked with CLAWEA_NO_TOKEN and nothing is sent", async () => {
     assert.match(r.blockReason, /^clawea: CLAWEA_NO_TOKEN/);
     assert.equal(f.seen.length, 0);
     assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("CLAWEA_NO_TOKEN")));
-    // config.token (a resolved SecretRef) is used when given.
-    const q = load({ server: f.url, jobId: "job_1", token: "from-secretref" }, { env: {} });
-    assert.equal(await q.evaluate(execEvent, execCtx), undefined);
-    assert.equal(f.seen[0].auth, "Bearer from-secretref");
+    // A token in the plugin's config is refused (it would sit in a file).
+    const q = load({ server: f.url, jobId: "job_1", token: "literal" });
+    const rq = await q.evaluate(execEvent, execCtx);
+    assert.match(rq.blockReason, /^clawea: CLAWEA_BAD_CONFIG.*unknown config key "token"/);
+    assert.equal(f.seen.length, 0);
   } finally {
     await f.close();
   }
 });
 
 test("a bad or missing config blocks every call with CLAWEA_BAD_CONFIG", async () => {
-  for (const cfg of [undefined, {}, { server: "http://example.com", jobId: "j" }, { server: "http://127.0.0.1:1", jobId: "j", extra: 1 }, { server: "http://127.0.0.1:1", jobId: "j", decideTimeoutMs: 0 }, { server: "http://127.0.0.1:1", jobId: "j", token: "" }]) {
+  for (const cfg of [undefined, {}, { server: "http://example.com", jobId: "j" }, { server: "http://127.0.0.1:1", jobId: "j", extra: 1 }, { server: "http://127.0.0.1:1", jobId: "j", decideTimeoutMs: 0 }, { server: "http://127.0.0.1:1/x?y=1", jobId: "j" }]) {
     const p = load(cfg);
     assert.deepEqual(p.policyIds, [PolicyID]);
     const r = await p.evaluate(execEvent, execCtx);
