@@ -382,18 +382,33 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		approvalID = ap.ID
 	}
 
-	// Run the connector with the gateway's identity.
-	rctx, cancel := context.WithTimeout(ctx, g.opt.CallTimeout)
+	// Run the connector with the gateway's identity. A write is not
+	// cancelled by its caller going away: once sent it may take effect,
+	// and the record must say what happened, not what the caller chose to
+	// wait for (CallTimeout still bounds it). A read may be cancelled.
+	runCtx := ctx
+	if mutating {
+		runCtx = context.WithoutCancel(ctx)
+	}
+	rctx, cancel := context.WithTimeout(runCtx, g.opt.CallTimeout)
 	out, err := c.run(rctx)
 	// Read before cancel: after it, rctx.Err() is never nil.
 	deadlinePassed := errors.Is(rctx.Err(), context.DeadlineExceeded)
 	cancel()
 	g.register(j, c)
 	if err != nil {
-		ce := connectorError(t, err, deadlinePassed, ctx.Err())
+		ce := connectorError(t, err, deadlinePassed, runCtx.Err())
 		detail, _ := g.opt.Secrets.String(job.JobID, err.Error())
 		g.opt.Log.WarnContext(ctx, "connector call failed", "job_id", job.JobID, "tool", t.name, "code", ce.Code, "err", detail)
-		id, rerr := g.recordCall(ctx, j, c, argsRec, map[string]any{"error": map[string]any{"code": ce.Code}}, statusOf(ce), approvalID, false, start)
+		// A write that failed without the service refusing it (timeout,
+		// unreachable, an unclassified error) may still have taken
+		// effect: it is recorded as a possible side effect.
+		errRec := map[string]any{"code": ce.Code}
+		maybeWrote := mutating && writeOutcomeUnknown(ce.Code)
+		if maybeWrote {
+			errRec["write"] = "unknown"
+		}
+		id, rerr := g.recordCall(ctx, j, c, argsRec, map[string]any{"error": errRec}, statusOf(ce), approvalID, maybeWrote, start)
 		if rerr != nil {
 			return nil, rerr
 		}
@@ -504,6 +519,19 @@ func (g *Gateway) renderRedacted(jobID string, out any) ([]byte, int, *Error) {
 		return nil, 0, errf(http.StatusInternalServerError, CodeConnectorError, "the connector's answer cannot be scanned for secrets").Wrap(err)
 	}
 	return red, n, nil
+}
+
+// writeOutcomeUnknown says whether a failed write's code leaves open that
+// the service applied it. A timeout, an unreachable service (the request
+// may have been sent), a caller gone and an unclassified error do; an
+// answer of the service refusing the call (not found, conflict, forbidden,
+// invalid, throttled, a connector's own class) does not.
+func writeOutcomeUnknown(code string) bool {
+	switch code {
+	case CodeConnectorTimeout, CodeConnectorUnreachable, CodeConnectorError, CodeClientCancelled:
+		return true
+	}
+	return false
 }
 
 // connectorError maps a connector failure to a code by its class

@@ -322,7 +322,9 @@ func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, j *Job) 
 	if newProto && (headerOnce(r.Header, "Mcp-Method") != "tools/call" || headerOnce(r.Header, "Mcp-Name") != call.name) {
 		return false
 	}
-	res := g.mcpCall(r.Context(), j, call.name, call.args)
+	// As the SDK's stateless handler: the client going away does not
+	// cancel a call under way (CallTimeout still bounds it).
+	res := g.mcpCall(context.WithoutCancel(r.Context()), j, call.name, call.args)
 	if res.Content == nil {
 		res.Content = []mcp.Content{} // as the SDK: no "null"
 	}
@@ -454,6 +456,11 @@ type toolCall struct {
 // older one it must not carry a protocol version.
 func parseToolCall(body []byte, newProto bool) (toolCall, bool) {
 	var c toolCall
+	// What the SDK's decoder refuses (nesting over its depth bound, ...)
+	// is left to the SDK.
+	if _, err := jsonrpc.DecodeMessage(body); err != nil {
+		return c, false
+	}
 	top, ok := strictObject(body)
 	if !ok || len(top) != 4 {
 		return c, false
@@ -511,6 +518,13 @@ func parseToolCall(body []byte, newProto bool) (toolCall, bool) {
 		return c, false
 	}
 	if _, ok := strictObject(meta[metaClientCapabilities]); !ok {
+		return c, false
+	}
+	var caps struct {
+		mcp.ClientCapabilities
+		Roots *mcp.RootCapabilities `json:"roots,omitempty"`
+	}
+	if json.Unmarshal(meta[metaClientCapabilities], &caps) != nil {
 		return c, false
 	}
 	if ci, ok := meta[metaClientInfo]; ok {
