@@ -1,0 +1,86 @@
+// register(api): wires the policy into OpenClaw.
+
+import { Client, Codes } from "./client.ts";
+import { parseConfig } from "./config.ts";
+import { sandboxClaim, scanConfig } from "./coverage.ts";
+import { ClaweaPolicy, type AfterEvent, type Logger, type ToolContext, type ToolEvent } from "./policy.ts";
+
+/** The id of the trusted tool policy (declared in contracts.trustedToolPolicies). */
+export const PolicyID = "clawea-decide";
+
+/** The parts of OpenClaw's plugin API the plugin uses. */
+export type PluginApi = {
+  pluginConfig?: unknown;
+  config?: unknown;
+  logger?: Logger;
+  registerTrustedToolPolicy: (p: {
+    id: string;
+    description: string;
+    evaluate: (event: ToolEvent, ctx: ToolContext) => Promise<unknown> | unknown;
+  }) => void;
+  on: (hook: string, handler: (event: any, ctx: any) => unknown, opts?: { priority?: number; timeoutMs?: number }) => void;
+};
+
+export type Deps = {
+  env?: Record<string, string | undefined>;
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+};
+
+/** register is the plugin entry's register(api); deps are for tests. */
+export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefined {
+  const log = api.logger ?? {};
+  const env = deps.env ?? process.env;
+  const parsed = parseConfig(api.pluginConfig);
+  if (!parsed.ok) {
+    // Registered anyway, so that a broken config blocks instead of
+    // silently turning the gate off.
+    const reason = `clawea: ${Codes.badConfig} — every tool call is blocked: ${parsed.error}`;
+    log.error?.(reason);
+    api.registerTrustedToolPolicy({
+      id: PolicyID,
+      description: "clawea decides every tool call (misconfigured: blocks all)",
+      evaluate: () => ({ block: true, blockReason: reason }),
+    });
+    return undefined;
+  }
+  const s = parsed.settings;
+  const client = new Client({
+    server: s.server,
+    token: () => s.token ?? env.CLAWEA_TOKEN ?? undefined,
+    timeoutMs: s.decideTimeoutMs,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  const pins = scanConfig(api.config);
+  const uncovered = pins.filter((p) => p.coverage === "uncovered");
+  for (const p of pins) {
+    const msg = `clawea: agent runtime ${p.id} (${p.path}) is ${p.coverage} by the clawea tool policy (see integrations/openclaw/README.md)`;
+    if (p.coverage === "uncovered") log.error?.(`${msg}; ${s.uncoveredRuntime === "block" ? "every tool call is blocked until it is removed" : "its tools run without a clawea decision"}`);
+    else if (p.coverage === "partial") log.warn?.(msg);
+  }
+  const policy = new ClaweaPolicy({
+    client,
+    jobId: s.jobId,
+    uncoveredRuntime: s.uncoveredRuntime,
+    uncoveredPins: uncovered,
+    approvalWaitMs: s.approvalWaitMs,
+    pollIntervalMs: s.pollIntervalMs,
+    mcpServer: s.mcpServer,
+    logger: log,
+    sandboxed: (ctx) => sandboxClaim(api.config, ctx.agentId),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  });
+  api.registerTrustedToolPolicy({
+    id: PolicyID,
+    description: `clawea (${s.server}, job ${s.jobId}) decides every tool call`,
+    evaluate: (event, ctx) => policy.evaluate(event, ctx ?? {}),
+  });
+  api.on("after_tool_call", (event: AfterEvent, ctx: ToolContext) => policy.afterToolCall(event, ctx ?? {}));
+  if (!s.token && !env.CLAWEA_TOKEN) {
+    log.error?.(`clawea: ${Codes.noToken} — CLAWEA_TOKEN is not set in OpenClaw's environment: every tool call will be blocked`);
+  }
+  log.info?.(`clawea: deciding tool calls with ${s.server} for job ${s.jobId}`);
+  return policy;
+}

@@ -1,0 +1,475 @@
+// Unit tests of the clawea OpenClaw plugin against a fake clawea decision
+// API on 127.0.0.1 (node --test; Node >= 22.6 strips the types).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import entry from "../index.ts";
+import { register, PolicyID, type PluginApi } from "../src/plugin.ts";
+import { parseDecision } from "../src/client.ts";
+import { scanConfig, runtimeCoverage } from "../src/coverage.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const token = "tok.test.job";
+
+type Seen = { method: string; url: string; auth: string | undefined; body: any };
+type Handler = (req: Seen, n: number) => { status?: number; body?: unknown; raw?: string; delayMs?: number; destroy?: boolean };
+
+/** fakeClawea serves handler's answers and records every request. */
+async function fakeClawea(handler: Handler) {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    let data = "";
+    req.on("data", (c) => (data += c));
+    req.on("end", () => {
+      let body: any;
+      try {
+        body = JSON.parse(data);
+      } catch {
+        body = data;
+      }
+      const s: Seen = { method: req.method ?? "", url: req.url ?? "", auth: req.headers.authorization, body };
+      seen.push(s);
+      const a = handler(s, seen.length);
+      const send = () => {
+        if (a.destroy) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(a.status ?? 200, { "content-type": "application/json" });
+        res.end(a.raw ?? JSON.stringify(a.body ?? {}));
+      };
+      if (a.delayMs) setTimeout(send, a.delayMs).unref();
+      else send();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}
+
+type Captured = {
+  evaluate: (event: any, ctx: any) => Promise<any>;
+  hooks: Map<string, (event: any, ctx: any) => unknown>;
+  logs: string[];
+  policyIds: string[];
+};
+
+function load(config: unknown, opts: { env?: Record<string, string | undefined>; openclawConfig?: unknown; sleep?: (ms: number) => Promise<void> } = {}): Captured {
+  const c: Captured = { evaluate: async () => undefined, hooks: new Map(), logs: [], policyIds: [] };
+  const api: PluginApi = {
+    pluginConfig: config,
+    config: opts.openclawConfig ?? {},
+    logger: {
+      info: (m) => c.logs.push("info " + m),
+      warn: (m) => c.logs.push("warn " + m),
+      error: (m) => c.logs.push("error " + m),
+    },
+    registerTrustedToolPolicy: (p) => {
+      c.policyIds.push(p.id);
+      c.evaluate = async (e, x) => p.evaluate(e, x);
+    },
+    on: (name, h) => c.hooks.set(name, h),
+  };
+  register(api, { env: opts.env ?? { CLAWEA_TOKEN: token }, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+  return c;
+}
+
+const allow = (id = "dec_1") => ({ body: { decision: "allow", decision_id: id, tool: "openclaw/exec", action: "tool:execute", resource: "tool://openclaw/exec", statements: ["AllowExec"], policy_hash_b64u: "h" } });
+const execEvent = { toolName: "exec", params: { command: "git status" }, runId: "run-1", toolCallId: "call-1" };
+const execCtx = {
+  agentId: "main", sessionKey: "agent:main:main", runId: "run-1", toolCallId: "call-1",
+  trace: { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: "01" },
+  requester: { channel: "telegram", accountId: "acc", senderId: "u1", senderIsOwner: true },
+};
+
+test("allow: the call proceeds; the request carries tool, params, correlation and claimed facts; after_tool_call records the result", async () => {
+  const f = await fakeClawea((req) => (req.url === "/v1/decide" ? allow("dec_42") : { body: { decision_id: "dec_42", receipt_id: "rcpt_1", status: "success" } }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1" }, { openclawConfig: { agents: { defaults: { sandbox: { mode: "all" } } } } });
+    assert.deepEqual(p.policyIds, [PolicyID]);
+    const r = await p.evaluate({ ...execEvent, params: { command: "git status", elevated: false } }, execCtx);
+    assert.equal(r, undefined);
+    assert.equal(f.seen.length, 1);
+    const d = f.seen[0];
+    assert.equal(d.method, "POST");
+    assert.equal(d.url, "/v1/decide");
+    assert.equal(d.auth, "Bearer " + token);
+    assert.deepEqual(d.body, {
+      tool: { runtime: "openclaw", name: "exec" },
+      params: { command: "git status", elevated: false },
+      correlation: {
+        run_id: "run-1", tool_call_id: "call-1", session_key: "agent:main:main", agent_id: "main",
+        trace: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+      },
+      facts: { sandboxed: true, elevated: false, requester: { channel: "telegram", account_id: "acc", sender_id: "u1", sender_is_owner: true } },
+    });
+    await p.hooks.get("after_tool_call")!({ toolName: "exec", params: {}, runId: "run-1", toolCallId: "call-1", result: { stdout: "clean" } }, { runId: "run-1", toolCallId: "call-1" });
+    assert.equal(f.seen.length, 2);
+    assert.equal(f.seen[1].url, "/v1/decide/dec_42/result");
+    assert.equal(f.seen[1].auth, "Bearer " + token);
+    assert.deepEqual(f.seen[1].body, { status: "success", result: { stdout: "clean" } });
+    // Closed once: a second after_tool_call for the call sends nothing.
+    await p.hooks.get("after_tool_call")!({ toolName: "exec", params: {}, toolCallId: "call-1", result: {} }, {});
+    assert.equal(f.seen.length, 2);
+  } finally {
+    await f.close();
+  }
+});
+
+test("after_tool_call with an error closes the decision as error (timeout as timeout); a failed close is logged, not thrown", async () => {
+  let n = 0;
+  const f = await fakeClawea((req) => {
+    if (req.url === "/v1/decide") return allow("dec_" + ++n);
+    if (req.url === "/v1/decide/dec_2/result") return { status: 410, body: { error: { code: "DECISION_EXPIRED", message: "past result_expires_at" } } };
+    return { body: { decision_id: "x", receipt_id: "rcpt", status: "error" } };
+  });
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    assert.equal(await p.evaluate({ ...execEvent, toolCallId: "a" }, {}), undefined);
+    assert.equal(await p.evaluate({ ...execEvent, toolCallId: "b" }, {}), undefined);
+    assert.equal(await p.evaluate({ ...execEvent, toolCallId: "c" }, {}), undefined);
+    const after = p.hooks.get("after_tool_call")!;
+    await after({ toolName: "exec", toolCallId: "a", error: "exit code 1" }, {});
+    await after({ toolName: "exec", toolCallId: "b", result: {} }, {});
+    await after({ toolName: "exec", toolCallId: "c", error: "Command timed out after 30s" }, {});
+    const results = f.seen.filter((s) => s.url.endsWith("/result"));
+    assert.deepEqual(results.map((s) => [s.url, s.body.status]), [
+      ["/v1/decide/dec_1/result", "error"],
+      ["/v1/decide/dec_2/result", "success"],
+      ["/v1/decide/dec_3/result", "timeout"],
+    ]);
+    assert.equal(results[0].body.error_message, "exit code 1");
+    assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("DECISION_EXPIRED")), p.logs.join("\n"));
+  } finally {
+    await f.close();
+  }
+});
+
+test("deny: blocked with the code and the statements", async () => {
+  const f = await fakeClawea(() => ({ body: { decision: "deny", code: "POLICY_DENIED", message: "the job's policy denies tool:execute", statements: ["NoExec", "NoHost"], receipt_id: "rcpt_9", tool: "openclaw/exec", action: "tool:execute", resource: "tool://openclaw/exec", policy_hash_b64u: "h" } }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea denied exec: POLICY_DENIED \(statements NoExec, NoHost\)/);
+    assert.equal(f.seen.length, 1);
+    // A denied call has nothing to close.
+    await p.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "call-1", error: "blocked" }, {});
+    assert.equal(f.seen.length, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test("needs approval: the call waits, asking again with the same request, and proceeds once approved", async () => {
+  const f = await fakeClawea((_req, n) => {
+    if (n === 1) return { body: { decision: "needs_approval", code: "APPROVAL_REQUIRED", approval_id: "apv_1", statements: ["ExecWithApproval"], tool: "openclaw/exec", action: "tool:execute", resource: "tool://openclaw/exec", policy_hash_b64u: "h" } };
+    if (n < 4) return { body: { decision: "needs_approval", code: "APPROVAL_PENDING", approval_id: "apv_1", statements: ["ExecWithApproval"], tool: "openclaw/exec", action: "tool:execute", resource: "tool://openclaw/exec", policy_hash_b64u: "h" } };
+    return { body: { ...allow("dec_7").body, approval_id: "apv_1" } };
+  });
+  try {
+    const sleeps: number[] = [];
+    const p = load({ server: f.url, jobId: "job_1", pollIntervalMs: 50 }, { sleep: async (ms) => void sleeps.push(ms) });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r, undefined);
+    assert.equal(f.seen.length, 4);
+    for (const s of f.seen) assert.deepEqual(s.body, f.seen[0].body);
+    assert.deepEqual(sleeps, [50, 50, 50]);
+    assert.ok(p.logs.some((l) => l.includes("apv_1") && l.includes("clawea approve allow apv_1")), p.logs.join("\n"));
+  } finally {
+    await f.close();
+  }
+});
+
+test("needs approval, then denied by the approver: blocked with APPROVAL_DENIED", async () => {
+  const f = await fakeClawea((_req, n) =>
+    n === 1
+      ? { body: { decision: "needs_approval", code: "APPROVAL_REQUIRED", approval_id: "apv_2", statements: ["S"], tool: "openclaw/exec" } }
+      : { body: { decision: "deny", code: "APPROVAL_DENIED", message: "approval apv_2 was denied by did:key:z", statements: ["S"], approval_id: "apv_2", receipt_id: "r" } });
+  try {
+    const p = load({ server: f.url, jobId: "job_1", pollIntervalMs: 50 });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea denied exec: APPROVAL_DENIED \(statements S\) \[approval apv_2\]/);
+  } finally {
+    await f.close();
+  }
+});
+
+test("needs approval not decided within approvalWaitMs: blocked with CLAWEA_APPROVAL_WAIT_EXPIRED", async () => {
+  const f = await fakeClawea(() => ({ body: { decision: "needs_approval", code: "APPROVAL_PENDING", approval_id: "apv_3", tool: "openclaw/exec" } }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1", approvalWaitMs: 300, pollIntervalMs: 50 });
+    const t0 = Date.now();
+    const r = await p.evaluate(execEvent, execCtx);
+    const took = Date.now() - t0;
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea: CLAWEA_APPROVAL_WAIT_EXPIRED — exec blocked.*apv_3/);
+    assert.ok(took >= 290 && took < 3000, `took ${took} ms`);
+    assert.ok(f.seen.length >= 3, `asked ${f.seen.length} times`);
+  } finally {
+    await f.close();
+  }
+});
+
+test("a cancelled tool call stops waiting for the approval: blocked with CLAWEA_CANCELLED", async () => {
+  const f = await fakeClawea(() => ({ body: { decision: "needs_approval", code: "APPROVAL_PENDING", approval_id: "apv_4" } }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1", pollIntervalMs: 10_000 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100).unref();
+    const t0 = Date.now();
+    const r = await p.evaluate(execEvent, { ...execCtx, abortSignal: ac.signal });
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea: CLAWEA_CANCELLED/);
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    await f.close();
+  }
+});
+
+test("clawea unreachable: blocked with CLAWEA_UNREACHABLE", async () => {
+  // A port that was just free: nothing listens there.
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  const p = load({ server: `http://127.0.0.1:${port}`, jobId: "job_1" });
+  const r = await p.evaluate(execEvent, execCtx);
+  assert.equal(r.block, true);
+  assert.match(r.blockReason, /^clawea: CLAWEA_UNREACHABLE — exec blocked/);
+});
+
+test("connection reset mid-answer: blocked with CLAWEA_UNREACHABLE", async () => {
+  const f = await fakeClawea(() => ({ destroy: true }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea: CLAWEA_UNREACHABLE/);
+  } finally {
+    await f.close();
+  }
+});
+
+test("slow answer past the budget: blocked with CLAWEA_TIMEOUT within decideTimeoutMs", async () => {
+  const f = await fakeClawea(() => ({ ...allow(), delayMs: 3000 }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1", decideTimeoutMs: 200 });
+    const t0 = Date.now();
+    const r = await p.evaluate(execEvent, execCtx);
+    const took = Date.now() - t0;
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea: CLAWEA_TIMEOUT — exec blocked: no answer within 200 ms/);
+    assert.ok(took >= 190 && took < 1500, `took ${took} ms`);
+  } finally {
+    await f.close();
+  }
+});
+
+test("malformed answers: blocked with CLAWEA_BAD_ANSWER", async () => {
+  const bad: Array<{ raw: string } | { body: unknown }> = [
+    { raw: "not json" },
+    { raw: "" },
+    { body: [] },
+    { body: null },
+    { body: { decision: "maybe" } },
+    { body: { decision: "ALLOW", decision_id: "d" } },
+    { body: { decision: "allow" } },
+    { body: { decision: "allow", decision_id: 7 } },
+    { body: { decision: "allow", decision_id: "d", statements: "S" } },
+    { body: { decision: "deny" } },
+    { body: { decision: "deny", code: "lower case" } },
+    { body: { decision: "needs_approval", code: "APPROVAL_REQUIRED" } },
+    { raw: JSON.stringify({ decision: "allow", decision_id: "d", pad: "x".repeat(1 << 20) }) },
+  ];
+  for (const b of bad) {
+    const f = await fakeClawea(() => b);
+    try {
+      const p = load({ server: f.url, jobId: "job_1" });
+      const r = await p.evaluate(execEvent, execCtx);
+      assert.equal(r?.block, true, JSON.stringify(b).slice(0, 80));
+      assert.match(r.blockReason, /^clawea: CLAWEA_BAD_ANSWER — exec blocked/, JSON.stringify(b).slice(0, 80));
+    } finally {
+      await f.close();
+    }
+  }
+});
+
+test("HTTP errors: clawea's code when readable, else CLAWEA_HTTP_ERROR; a redirect is not followed", async () => {
+  const cases: Array<[ReturnType<Handler>, RegExp]> = [
+    [{ status: 401, body: { error: { code: "TOKEN_EXPIRED", message: "the token has expired" } } }, /^clawea: TOKEN_EXPIRED — exec blocked: the token has expired/],
+    [{ status: 409, body: { error: { code: "JOB_NOT_OPEN", message: "finished" } } }, /^clawea: JOB_NOT_OPEN/],
+    [{ status: 500, raw: "oops" }, /^clawea: CLAWEA_HTTP_ERROR — exec blocked: HTTP 500/],
+    [{ status: 200, raw: "{}" }, /^clawea: CLAWEA_BAD_ANSWER/],
+    [{ status: 302, raw: "" }, /^clawea: (CLAWEA_UNREACHABLE|CLAWEA_HTTP_ERROR)/],
+  ];
+  for (const [answer, want] of cases) {
+    const f = await fakeClawea(() => answer);
+    try {
+      const p = load({ server: f.url, jobId: "job_1" });
+      const r = await p.evaluate(execEvent, execCtx);
+      assert.equal(r?.block, true);
+      assert.match(r.blockReason, want);
+    } finally {
+      await f.close();
+    }
+  }
+});
+
+test("no token: blocked with CLAWEA_NO_TOKEN and nothing is sent", async () => {
+  const f = await fakeClawea(() => allow());
+  try {
+    const p = load({ server: f.url, jobId: "job_1" }, { env: {} });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /^clawea: CLAWEA_NO_TOKEN/);
+    assert.equal(f.seen.length, 0);
+    assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("CLAWEA_NO_TOKEN")));
+    // config.token (a resolved SecretRef) is used when given.
+    const q = load({ server: f.url, jobId: "job_1", token: "from-secretref" }, { env: {} });
+    assert.equal(await q.evaluate(execEvent, execCtx), undefined);
+    assert.equal(f.seen[0].auth, "Bearer from-secretref");
+  } finally {
+    await f.close();
+  }
+});
+
+test("a bad or missing config blocks every call with CLAWEA_BAD_CONFIG", async () => {
+  for (const cfg of [undefined, {}, { server: "http://example.com", jobId: "j" }, { server: "http://127.0.0.1:1", jobId: "j", extra: 1 }, { server: "http://127.0.0.1:1", jobId: "j", decideTimeoutMs: 0 }, { server: "http://127.0.0.1:1", jobId: "j", token: "" }]) {
+    const p = load(cfg);
+    assert.deepEqual(p.policyIds, [PolicyID]);
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true, JSON.stringify(cfg));
+    assert.match(r.blockReason, /^clawea: CLAWEA_BAD_CONFIG/);
+  }
+});
+
+test("clawea's own MCP tools pass through without a second decision; other MCP and plugin tools are decided", async () => {
+  const f = await fakeClawea(() => allow());
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    assert.equal(await p.evaluate({ toolName: "clawea__fs__read_text_file", params: {}, toolCallId: "m1" }, {}), undefined);
+    assert.equal(f.seen.length, 0);
+    assert.equal(await p.evaluate({ toolName: "crm__lookup", params: { id: 1 }, toolCallId: "m2" }, {}), undefined);
+    assert.equal(f.seen.length, 1);
+    assert.equal(f.seen[0].body.tool.name, "crm__lookup");
+    // Another server name: clawea__ is then decided.
+    const q = load({ server: f.url, jobId: "job_1", mcpServer: "gw" });
+    await q.evaluate({ toolName: "clawea__x", params: {}, toolCallId: "m3" }, {});
+    assert.equal(f.seen.length, 2);
+  } finally {
+    await f.close();
+  }
+});
+
+test("a tool name outside clawea's alphabet is blocked without asking", async () => {
+  const f = await fakeClawea(() => allow());
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    const r = await p.evaluate({ toolName: "a/b", params: {} }, {});
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /INVALID_REQUEST/);
+    assert.equal(f.seen.length, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+test("a tool that ran without a decision is reported and recorded; mode block then blocks the session", async () => {
+  const f = await fakeClawea((req) => (req.url === "/v1/decide" ? allow() : { status: 201, body: { seq: 1 } }));
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    const after = p.hooks.get("after_tool_call")!;
+    await after({ toolName: "shell", toolCallId: "native-1", result: { ok: true } }, { sessionKey: "agent:main:s1", runId: "r1", agentId: "main" });
+    assert.equal(f.seen.length, 1);
+    assert.equal(f.seen[0].url, "/v1/jobs/job_1/events");
+    assert.equal(f.seen[0].auth, "Bearer " + token);
+    assert.deepEqual(f.seen[0].body, {
+      event_type: "openclaw_undecided_tool_call",
+      payload: { runtime: "openclaw", tool: "shell", tool_call_id: "native-1", run_id: "r1", session_key: "agent:main:s1", agent_id: "main", mode: "block" },
+    });
+    assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("CLAWEA_RUNTIME_UNCOVERED")));
+    const r = await p.evaluate(execEvent, { ...execCtx, sessionKey: "agent:main:s1" });
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /CLAWEA_RUNTIME_UNCOVERED/);
+    // Another session is not affected.
+    assert.equal(await p.evaluate(execEvent, { ...execCtx, sessionKey: "agent:main:s2" }), undefined);
+    // A failed call the policy never saw (blocked earlier) is not reported; a decided one is not either.
+    await after({ toolName: "exec", toolCallId: "other", error: "blocked by bundled policy" }, {});
+    await after({ toolName: "clawea__x", toolCallId: "mcp-1", result: {} }, {});
+    assert.equal(f.seen.filter((s) => s.url.includes("/events")).length, 1);
+    // Mode warn: recorded, not blocked.
+    const q = load({ server: f.url, jobId: "job_1", uncoveredRuntime: "warn" });
+    await q.hooks.get("after_tool_call")!({ toolName: "shell", toolCallId: "native-2", result: {} }, { sessionKey: "agent:main:s3" });
+    assert.equal(await q.evaluate(execEvent, { ...execCtx, sessionKey: "agent:main:s3" }), undefined);
+  } finally {
+    await f.close();
+  }
+});
+
+test("an uncovered runtime in OpenClaw's config blocks every call (mode block) and is logged", async () => {
+  const f = await fakeClawea(() => allow());
+  try {
+    const cfg = { models: { providers: { anthropic: { models: [{ id: "m", agentRuntime: { id: "my-cli" } }] } } }, agents: { defaults: { agentRuntime: "acp-legacy-ignored" } } };
+    const p = load({ server: f.url, jobId: "job_1" }, { openclawConfig: cfg });
+    const r = await p.evaluate(execEvent, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /CLAWEA_RUNTIME_UNCOVERED.*my-cli at models\.providers\.anthropic\.models\[0\]\.agentRuntime/);
+    assert.ok(!r.blockReason.includes("acp-legacy-ignored"));
+    assert.equal(f.seen.length, 0);
+    const q = load({ server: f.url, jobId: "job_1", uncoveredRuntime: "warn" }, { openclawConfig: cfg });
+    assert.equal(await q.evaluate(execEvent, execCtx), undefined);
+    assert.ok(q.logs.some((l) => l.startsWith("error ") && l.includes("my-cli")));
+  } finally {
+    await f.close();
+  }
+});
+
+test("scanConfig and runtimeCoverage", () => {
+  assert.equal(runtimeCoverage("openclaw"), "covered");
+  assert.equal(runtimeCoverage("codex"), "partial");
+  assert.equal(runtimeCoverage("claude-cli"), "partial");
+  assert.equal(runtimeCoverage("acp"), "uncovered");
+  assert.equal(runtimeCoverage("gemini-cli"), "uncovered");
+  assert.deepEqual(scanConfig({}), []);
+  assert.deepEqual(
+    scanConfig({ agents: { entries: { a: { agentRuntime: "x", models: { "anthropic/m": { agentRuntime: { id: "claude-cli" } } } } }, list: [{ runtime: "acp" }] }, plugins: { entries: { x: { agentRuntime: "zz" } } } }),
+    [
+      { id: "claude-cli", path: 'agents.entries.a.models.anthropic/m.agentRuntime', coverage: "partial" },
+      { id: "acp", path: "agents.list[0].runtime", coverage: "uncovered" },
+    ],
+  );
+});
+
+test("parseDecision keeps the fields it needs", () => {
+  assert.deepEqual(parseDecision(JSON.stringify({ decision: "deny", code: "UNKNOWN_TOOL", message: "m", statements: [], receipt_id: "r1" })), {
+    decision: "deny", code: "UNKNOWN_TOOL", message: "m", statements: [], receiptId: "r1",
+  });
+});
+
+test("the package: manifest declares the trusted policy, the entry is index.ts and registers it", () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(here, "..", "openclaw.plugin.json"), "utf8"));
+  assert.equal(manifest.id, "clawea");
+  assert.deepEqual(manifest.contracts.trustedToolPolicies, [PolicyID]);
+  assert.deepEqual(manifest.configSchema.required, ["server", "jobId"]);
+  const pkg = JSON.parse(fs.readFileSync(path.join(here, "..", "package.json"), "utf8"));
+  assert.deepEqual(pkg.openclaw.extensions, ["./index.ts"]);
+  assert.equal(entry.id, manifest.id);
+  const ids: string[] = [];
+  entry.register({ pluginConfig: { server: "http://127.0.0.1:9", jobId: "j" }, registerTrustedToolPolicy: (p: { id: string }) => ids.push(p.id), on: () => {} } as any);
+  assert.deepEqual(ids, [PolicyID]);
+});
