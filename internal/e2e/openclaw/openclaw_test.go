@@ -426,7 +426,10 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	actx, acancel := context.WithCancel(context.Background())
 	var awg sync.WaitGroup
 	awg.Add(1)
-	go func() { defer awg.Done(); ap.loop(actx, t, cli, job, filepath.Join(tmp, "approver.key.json"), 2*time.Second) }()
+	go func() {
+		defer awg.Done()
+		ap.loop(actx, t, cli, job, filepath.Join(tmp, "approver.key.json"), 2*time.Second)
+	}()
 	defer func() { acancel(); awg.Wait() }()
 
 	// The agent turn: openclaw agent exec, headless, with the job's token
