@@ -9,7 +9,6 @@
 package openclaw
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -276,7 +275,7 @@ func (a *approver) loop(ctx context.Context, t *testing.T, cli claweaCLI, job, k
 				Approvals []struct {
 					ID      string          `json:"id"`
 					JobID   string          `json:"job_id"`
-					Summary json.RawMessage `json:"summary"`
+					Summary json.RawMessage `json:"request"`
 				} `json:"approvals"`
 			}
 			json.Unmarshal([]byte(out), &list)
@@ -415,7 +414,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	if strings.Contains(ocConfig, started.Token) {
 		t.Fatal("the OpenClaw config holds the job's token")
 	}
-	ocConfig = patchConfig(t, ocConfig)
+	ocConfig = patchConfig(t, ocConfig, pluginDir)
 	ocPath := filepath.Join(tmp, "openclaw.json")
 	writeFile(t, ocPath, ocConfig, 0o600)
 	t.Logf("setup done in %s; OpenClaw config:\n%s", time.Since(began).Round(time.Millisecond), ocConfig)
@@ -442,8 +441,9 @@ func TestOpenClawEndToEnd(t *testing.T) {
 		"Read the app's database password from the vault, then follow the steps you are given.")
 	cmd.Dir = work
 	cmd.Env = append(baseEnv, "CLAWEA_TOKEN="+started.Token, "NO_COLOR=1")
-	var ocOut, ocErr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &ocOut, &ocErr
+	var ocOut bytes.Buffer
+	ocErr := &stampWriter{start: ocStart}
+	cmd.Stdout, cmd.Stderr = &ocOut, ocErr
 	runErr := cmd.Run()
 	t.Logf("openclaw agent exec took %s (exit %v)\nstdout:\n%s\nstderr:\n%s", time.Since(ocStart).Round(time.Millisecond), runErr,
 		tail(ocOut.Bytes(), 4000), tail(ocErr.Bytes(), 8000))
@@ -536,8 +536,9 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	ap.mu.Lock()
 	nApproved, apErrs := len(ap.approved), ap.errs
 	var waited time.Duration
+	var approvedAt time.Time
 	for id, at := range ap.approved {
-		waited = at.Sub(ap.seen[id])
+		waited, approvedAt = at.Sub(ap.seen[id]), at
 		t.Logf("approval %s for %s: held %s", id, ap.tools[id], waited.Round(time.Millisecond))
 	}
 	ap.mu.Unlock()
@@ -549,6 +550,8 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(work, "approved.txt")); err != nil || string(b) != writeContent {
 		t.Errorf("the approved write did not happen: %q, %v (result %s)", b, err, r)
+	} else if fi, err := os.Stat(filepath.Join(work, "approved.txt")); err == nil && fi.ModTime().Before(approvedAt.Add(-time.Second)) {
+		t.Errorf("the write happened at %s, before the approval at %s", fi.ModTime(), approvedAt)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -561,11 +564,18 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	bundle := filepath.Join(out, job+"-bundle.json")
 	v := cli.run(t, "verify", "--strict", "--config", filepath.Join(out, "trust.json"), bundle)
 	t.Logf("verify --strict: %s", strings.TrimSpace(v))
-	checkBundle(t, bundle, secret, len(script))
+	if d := os.Getenv("E2E_DEBUG_DIR"); d != "" {
+		b, _ := os.ReadFile(bundle)
+		os.WriteFile(filepath.Join(d, "bundle.json"), b, 0o600)
+	}
+	checkBundle(t, bundle, secret, len(fm.allRequests()))
 	t.Logf("whole test %s; OpenClaw run %s", time.Since(began).Round(time.Millisecond), time.Since(ocStart).Round(time.Millisecond))
 }
 
-// checkBundle looks into the bundle for the receipts of every kind of call.
+// checkBundle looks into the verified bundle for the receipts of every
+// kind of call the run made: one gateway receipt per model call, and tool
+// receipts for the clawea tool, the native tools (a denial and an approved
+// write) and the proxied MCP tool (an allowed and a denied call).
 func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -575,9 +585,60 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	if bytes.Contains(b, []byte(secret)) {
 		t.Error("the bundle holds the secret in clear")
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	_ = sc
-	t.Logf("bundle %s: %d bytes", path, len(b))
+	type env struct {
+		Payload struct {
+			ToolName     string `json:"tool_name"`
+			ResultStatus string `json:"result_status"`
+			Model        string `json:"model"`
+			Metadata     struct {
+				Status string `json:"clawea_status"`
+			} `json:"metadata"`
+		} `json:"payload"`
+	}
+	var bundle struct {
+		Payload struct {
+			Receipts       []env `json:"receipts"`
+			ToolReceipts   []env `json:"tool_receipts"`
+			HumanApprovals []any `json:"human_approval_receipts"`
+			EventChain     []struct {
+				EventType string `json:"event_type"`
+			} `json:"event_chain"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(b, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	p := bundle.Payload
+	models := 0
+	for _, r := range p.Receipts {
+		if r.Payload.Model == "e2e-model" {
+			models++
+		}
+	}
+	if models != modelCalls {
+		t.Errorf("gateway receipts for e2e-model: %d, want %d (one per model call)", models, modelCalls)
+	}
+	tools := map[string]int{}
+	for _, r := range p.ToolReceipts {
+		tools[r.Payload.ToolName+" "+r.Payload.ResultStatus]++
+	}
+	events := map[string]int{}
+	for _, e := range p.EventChain {
+		events[e.EventType]++
+	}
+	t.Logf("bundle: %d gateway receipts (%d for e2e-model), tool receipts %v, %d human approvals, events %v",
+		len(p.Receipts), models, tools, len(p.HumanApprovals), events)
+	for _, want := range []string{
+		"keyvault_get_secret success", // the clawea tool
+		"openclaw/exec error",         // the native exec, denied
+		"openclaw/write success",      // the native write, approved
+		"fs__read_text_file success",  // the proxied MCP call, allowed
+		"fs__read_text_file error",    // the proxied MCP call, denied
+	} {
+		if tools[want] == 0 {
+			t.Errorf("no tool receipt %q in the bundle", want)
+		}
+	}
 }
 
 // patchConfig adds what `clawea openclaw config` leaves out (see the
@@ -585,7 +646,7 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 // (HOME, PATH, ... and the server's env), so clawea mcp needs CLAWEA_TOKEN
 // in its env; "${CLAWEA_TOKEN}" is substituted by OpenClaw when it loads
 // the config, in memory.
-func patchConfig(t *testing.T, cfg string) string {
+func patchConfig(t *testing.T, cfg, pluginDir string) string {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(cfg), &m); err != nil {
@@ -595,6 +656,44 @@ func patchConfig(t *testing.T, cfg string) string {
 	if _, ok := srv["env"]; !ok {
 		srv["env"] = map[string]any{"CLAWEA_TOKEN": "${CLAWEA_TOKEN}"}
 	}
+	plugins := m["plugins"].(map[string]any)
+	if _, ok := plugins["load"]; !ok {
+		plugins["load"] = map[string]any{"paths": []string{pluginDir}}
+	}
+	// Poll for the approval more often than the default, to keep the run short.
+	pc := plugins["entries"].(map[string]any)["clawea"].(map[string]any)["config"].(map[string]any)
+	pc["pollIntervalMs"] = 250
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return string(b)
+}
+
+// stampWriter keeps a process's output with each line prefixed by the time
+// since start, to see where a slow run spends its time.
+type stampWriter struct {
+	mu    sync.Mutex
+	start time.Time
+	buf   bytes.Buffer
+	bol   bool
+}
+
+func (w *stampWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if w.buf.Len() == 0 || w.bol {
+			fmt.Fprintf(&w.buf, "[%6.2fs] ", time.Since(w.start).Seconds())
+		}
+		w.buf.Write(line)
+		w.bol = line[len(line)-1] == '\n'
+	}
+	return len(p), nil
+}
+
+func (w *stampWriter) Bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.buf.Bytes()...)
 }
