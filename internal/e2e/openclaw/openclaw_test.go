@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clawea/clawea/internal/e2e/openclaw/fakemodel"
 )
 
 // Pins, as scripts/test-deps installs them.
@@ -370,15 +372,20 @@ func TestOpenClawEndToEnd(t *testing.T) {
 
 	const model = "e2e-model"
 	const writeContent = "written after a human approved it\n"
-	script := []step{
-		{suffix: "keyvault_get_secret", args: map[string]any{"vault": "kv-e2e", "name": "agent/app/db-password"}},
-		{suffix: "exec", args: map[string]any{"command": "echo ran > exec-ran.txt"}},
-		{suffix: "read_text_file", args: map[string]any{"path": filepath.Join(docs, "public", "runbook.txt")}},
-		{suffix: "read_text_file", args: map[string]any{"path": filepath.Join(docs, "private", "salaries.txt")}},
-		{suffix: "write", args: map[string]any{"path": filepath.Join(work, "approved.txt"), "content": writeContent}},
-		{text: "All five steps are done."},
+	script := []fakemodel.Step{
+		{Tool: "keyvault_get_secret", Args: map[string]any{"vault": "kv-e2e", "name": "agent/app/db-password"}},
+		{Tool: "exec", Args: map[string]any{"command": "echo ran > exec-ran.txt"}},
+		{Tool: "read_text_file", Args: map[string]any{"path": filepath.Join(docs, "public", "runbook.txt")}},
+		{Tool: "read_text_file", Args: map[string]any{"path": filepath.Join(docs, "private", "salaries.txt")}},
+		{Tool: "write", Args: map[string]any{"path": filepath.Join(work, "approved.txt"), "content": writeContent}},
+		{Text: "All five steps are done."},
 	}
-	fm, fmURL := startFakeModel(t, model, script)
+	fm := &fakemodel.Model{Script: script, Logf: t.Logf}
+	fmURL, err := fm.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fm.Close() })
 
 	cfg := map[string]any{
 		"model_gateway": map[string]any{"providers": []any{map[string]any{
@@ -445,7 +452,11 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	ocErr := &stampWriter{start: ocStart}
 	cmd.Stdout, cmd.Stderr = &ocOut, ocErr
 	runErr := cmd.Run()
-	t.Logf("openclaw agent exec took %s (exit %v)\nstdout:\n%s\nstderr:\n%s", time.Since(ocStart).Round(time.Millisecond), runErr,
+	cpu := time.Duration(0)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	t.Logf("openclaw agent exec took %s, %s of CPU (exit %v)\nstdout:\n%s\nstderr:\n%s", time.Since(ocStart).Round(time.Millisecond), cpu.Round(time.Millisecond), runErr,
 		tail(ocOut.Bytes(), 4000), tail(ocErr.Bytes(), 8000))
 	acancel()
 	awg.Wait()
@@ -469,20 +480,15 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	}
 
 	if d := os.Getenv("E2E_DEBUG_DIR"); d != "" {
-		for i, r := range fm.allRequests() {
+		for i, r := range fm.Requests() {
 			os.WriteFile(filepath.Join(d, fmt.Sprintf("req%d.json", i+1)), r, 0o600)
 		}
 	}
-	results := fm.toolResults()
-	fm.mu.Lock()
-	calls := map[string]string{}
-	for id, name := range fm.calls {
-		calls[id] = name
-	}
-	fm.mu.Unlock()
+	results := fm.ToolResults()
+	calls := fm.Calls()
 	res := func(i int, suffix string) (string, string) {
 		for id, name := range calls {
-			if strings.HasPrefix(id, fmt.Sprintf("call%dx", i)) {
+			if id == fakemodel.CallID(i, suffix) {
 				r, ok := results[id]
 				if !ok {
 					t.Fatalf("no tool result for step %d (%s) in the model's requests", i, name)
@@ -493,7 +499,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 		t.Fatalf("the model did not call step %d (%s); calls %v", i, suffix, calls)
 		return "", ""
 	}
-	for i, r := range fm.allRequests() {
+	for i, r := range fm.Requests() {
 		if bytes.Contains(r, []byte(secret)) {
 			t.Errorf("model request %d carries the secret in clear", i+1)
 		}
@@ -568,7 +574,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 		b, _ := os.ReadFile(bundle)
 		os.WriteFile(filepath.Join(d, "bundle.json"), b, 0o600)
 	}
-	checkBundle(t, bundle, secret, len(fm.allRequests()))
+	checkBundle(t, bundle, secret, len(fm.Requests()))
 	t.Logf("whole test %s; OpenClaw run %s", time.Since(began).Round(time.Millisecond), time.Since(ocStart).Round(time.Millisecond))
 }
 

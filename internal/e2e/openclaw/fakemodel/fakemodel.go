@@ -1,4 +1,10 @@
-package openclaw
+// Package fakemodel is a scripted model for the OpenClaw end-to-end test
+// and the guide in docs/openclaw.md: an OpenAI-compatible chat completions
+// server (streaming and not) whose answers follow a script of tool calls,
+// so that a real agent runtime can be driven through clawea's gateways
+// without a language model. It is not a language model and never pretends
+// to be one: it ignores what it is told except to count tool results.
+package fakemodel
 
 import (
 	"encoding/json"
@@ -8,29 +14,27 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
-// step is one turn of the scripted model: a tool call (the tool is the
-// first offered tool whose name ends with suffix), or, when suffix is
+// Step is one turn of the script: a tool call (the tool is the first
+// offered tool whose name is Tool or ends with "__"+Tool or "_"+Tool, as
+// runtimes prefix MCP tools with their server's name), or, when Tool is
 // empty, a final text answer.
-type step struct {
-	suffix string
-	args   map[string]any
-	text   string
+type Step struct {
+	Tool string         `json:"tool,omitempty"`
+	Args map[string]any `json:"args,omitempty"`
+	Text string         `json:"text,omitempty"`
 }
 
-// fakeModel is an OpenAI-compatible chat completions upstream that follows
-// a script: its n-th answer in a conversation is script[n], where n is the
-// number of tool results the request carries. It answers streaming requests
-// (what OpenClaw sends) as SSE and others as one JSON object, and records
-// every request so the test can read what OpenClaw sent back to the model
-// (the tool results, as the agent saw them).
-type fakeModel struct {
-	t      testing.TB
-	model  string
-	script []step
+// Model answers a conversation's n-th request with Script[n], where n is
+// the number of tool results the request carries (after the script, a
+// fixed text). It records every request so that a test can read what the
+// runtime sent back to the model (the tool results, as the agent saw them).
+type Model struct {
+	Script []Step
+	// Logf, when set, is told about each request.
+	Logf func(format string, args ...any)
 
 	mu       sync.Mutex
 	requests [][]byte
@@ -38,17 +42,38 @@ type fakeModel struct {
 	srv      *http.Server
 }
 
-func startFakeModel(t testing.TB, model string, script []step) (*fakeModel, string) {
-	t.Helper()
-	m := &fakeModel{t: t, model: model, script: script, calls: map[string]string{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Start serves the model on addr (host:port; "127.0.0.1:0" for a free
+// port) and returns its base URL (ending in /v1).
+func (m *Model) Start(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	m.srv = &http.Server{Handler: http.HandlerFunc(m.serve), ReadHeaderTimeout: 10 * time.Second}
+	m.srv = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second}
 	go m.srv.Serve(ln)
-	t.Cleanup(func() { m.srv.Close() })
-	return m, "http://" + ln.Addr().String() + "/v1"
+	return "http://" + ln.Addr().String() + "/v1", nil
+}
+
+// Close stops the server.
+func (m *Model) Close() error {
+	if m.srv == nil {
+		return nil
+	}
+	return m.srv.Close()
+}
+
+// CallID is the id of the tool call the model makes at step n of the
+// script for tool (letters and digits only: OpenClaw drops other
+// characters from tool call ids).
+func CallID(n int, tool string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "call%dx", n)
+	for _, r := range tool {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 type chatRequest struct {
@@ -84,7 +109,8 @@ func contentText(raw json.RawMessage) string {
 	return b.String()
 }
 
-func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers POST .../chat/completions.
+func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
 		http.Error(w, `{"error":{"message":"not found"}}`, http.StatusNotFound)
 		return
@@ -112,26 +138,32 @@ func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 	for _, tl := range req.Tools {
 		offered = append(offered, tl.Function.Name)
 	}
-	m.t.Logf("%s fake model: request %d, %d messages, %d tool results, stream %v, tools %v", time.Now().Format("15:04:05.000"), n, len(req.Messages), results, req.Stream, offered)
-	st := step{text: "The script is over."}
-	if results < len(m.script) {
-		st = m.script[results]
+	m.logf("%s fake model: request %d, %d messages, %d tool results, stream %v, tools %v", time.Now().Format("15:04:05.000"), n, len(req.Messages), results, req.Stream, offered)
+	st := Step{Text: "The script is over."}
+	if results < len(m.Script) {
+		st = m.Script[results]
 	}
 	var call map[string]any
-	if st.suffix != "" {
+	if st.Tool != "" {
 		name := ""
 		for _, o := range offered {
-			if o == st.suffix || strings.HasSuffix(o, "__"+st.suffix) || strings.HasSuffix(o, "_"+st.suffix) {
+			if o == st.Tool || strings.HasSuffix(o, "__"+st.Tool) || strings.HasSuffix(o, "_"+st.Tool) {
 				name = o
 				break
 			}
 		}
 		if name == "" {
-			st = step{text: fmt.Sprintf("FAKE-MODEL: no offered tool ends with %q (offered: %v)", st.suffix, offered)}
+			st = Step{Text: fmt.Sprintf("FAKE-MODEL: no offered tool ends with %q (offered: %v)", st.Tool, offered)}
 		} else {
-			args, _ := json.Marshal(st.args)
-			id := fmt.Sprintf("call%dx%s", results, strings.NewReplacer("-", "", ".", "", "_", "").Replace(st.suffix))
+			args, _ := json.Marshal(st.Args)
+			if st.Args == nil {
+				args = []byte("{}")
+			}
+			id := CallID(results, st.Tool)
 			m.mu.Lock()
+			if m.calls == nil {
+				m.calls = map[string]string{}
+			}
 			m.calls[id] = name
 			m.mu.Unlock()
 			call = map[string]any{"index": 0, "id": id, "type": "function",
@@ -141,7 +173,7 @@ func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 	usage := map[string]any{"prompt_tokens": len(body) / 4, "completion_tokens": 7, "total_tokens": len(body)/4 + 7}
 	id := fmt.Sprintf("chatcmpl-e2e-%d", n)
 	finish := "stop"
-	delta := map[string]any{"role": "assistant", "content": st.text}
+	delta := map[string]any{"role": "assistant", "content": st.Text}
 	if call != nil {
 		finish = "tool_calls"
 		delta = map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{call}}
@@ -174,9 +206,9 @@ func (m *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "data: [DONE]\n\n")
 }
 
-// toolResults maps each tool call id the model made to the text of the
-// result OpenClaw sent back for it (the last request holds them all).
-func (m *fakeModel) toolResults() map[string]string {
+// ToolResults maps each tool call id the model made to the text of the
+// result the runtime sent back for it.
+func (m *Model) ToolResults() map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]string{}
@@ -194,9 +226,26 @@ func (m *fakeModel) toolResults() map[string]string {
 	return out
 }
 
-// allRequests is every request body the model received.
-func (m *fakeModel) allRequests() [][]byte {
+// Requests is every request body the model received.
+func (m *Model) Requests() [][]byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([][]byte(nil), m.requests...)
+}
+
+// Calls maps each tool call id the model made to the tool it called.
+func (m *Model) Calls() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range m.calls {
+		out[k] = v
+	}
+	return out
+}
+
+func (m *Model) logf(format string, args ...any) {
+	if m.Logf != nil {
+		m.Logf(format, args...)
+	}
 }
