@@ -6,7 +6,7 @@ export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Stable codes of the plugin's own failures (the answer's codes pass through). */
 export const Codes = {
-  /** No job token: CLAWEA_TOKEN unset and no config.token. */
+  /** No job token: CLAWEA_TOKEN is not set in OpenClaw's environment. */
   noToken: "CLAWEA_NO_TOKEN",
   /** The plugin's config is missing or invalid. */
   badConfig: "CLAWEA_BAD_CONFIG",

@@ -6,8 +6,6 @@
 export type Settings = {
   server: string;
   jobId: string;
-  /** The job token from config.token (a resolved SecretRef), if given. */
-  token?: string;
   decideTimeoutMs: number;
   approvalWaitMs: number;
   pollIntervalMs: number;
@@ -28,7 +26,7 @@ export const Defaults = {
 export type Parsed = { ok: true; settings: Settings } | { ok: false; error: string };
 
 const known = new Set([
-  "server", "jobId", "token", "decideTimeoutMs", "approvalWaitMs", "pollIntervalMs", "mcpServer", "uncoveredRuntime",
+  "server", "jobId", "decideTimeoutMs", "approvalWaitMs", "pollIntervalMs", "mcpServer", "uncoveredRuntime",
 ]);
 
 function int(v: unknown, name: string, def: number, min: number, max: number): number | string {
@@ -65,9 +63,6 @@ export function parseConfig(cfg: unknown): Parsed {
   }
   if (u.username || u.password || u.search || u.hash) return { ok: false, error: "server must not carry credentials, a query or a fragment" };
   if (typeof c.jobId !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(c.jobId)) return { ok: false, error: "jobId is required (a clawea job id)" };
-  if (c.token !== undefined && (typeof c.token !== "string" || c.token === "")) {
-    return { ok: false, error: "token must be a SecretRef that resolves to the job token (never a literal in a file)" };
-  }
   const decideTimeoutMs = int(c.decideTimeoutMs, "decideTimeoutMs", Defaults.decideTimeoutMs, 100, 60_000);
   const approvalWaitMs = int(c.approvalWaitMs, "approvalWaitMs", Defaults.approvalWaitMs, 0, 3_600_000);
   const pollIntervalMs = int(c.pollIntervalMs, "pollIntervalMs", Defaults.pollIntervalMs, 50, 60_000);
@@ -85,7 +80,6 @@ export function parseConfig(cfg: unknown): Parsed {
     settings: {
       server: u.origin + u.pathname.replace(/\/+$/, ""),
       jobId: c.jobId,
-      ...(typeof c.token === "string" ? { token: c.token } : {}),
       decideTimeoutMs: decideTimeoutMs as number,
       approvalWaitMs: approvalWaitMs as number,
       pollIntervalMs: pollIntervalMs as number,

@@ -48,7 +48,7 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
   const s = parsed.settings;
   const client = new Client({
     server: s.server,
-    token: () => s.token ?? env.CLAWEA_TOKEN ?? undefined,
+    token: () => env.CLAWEA_TOKEN || undefined,
     timeoutMs: s.decideTimeoutMs,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
@@ -69,6 +69,7 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     mcpServer: s.mcpServer,
     logger: log,
     sandboxed: (ctx) => sandboxClaim(api.config, ctx.agentId),
+    stateKey: `${s.server}\u0000${s.jobId}`,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   });
@@ -78,7 +79,7 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     evaluate: (event, ctx) => policy.evaluate(event, ctx ?? {}),
   });
   api.on("after_tool_call", (event: AfterEvent, ctx: ToolContext) => policy.afterToolCall(event, ctx ?? {}));
-  if (!s.token && !env.CLAWEA_TOKEN) {
+  if (!env.CLAWEA_TOKEN) {
     log.error?.(`clawea: ${Codes.noToken} — CLAWEA_TOKEN is not set in OpenClaw's environment: every tool call will be blocked`);
   }
   log.info?.(`clawea: deciding tool calls with ${s.server} for job ${s.jobId}`);

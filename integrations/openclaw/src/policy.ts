@@ -59,6 +59,8 @@ export type PolicyOptions = {
   logger?: Logger;
   /** Facts the host claims for every call (sandbox mode), merged into the request. */
   sandboxed?: (ctx: ToolContext) => boolean | undefined;
+  /** Instances with the same key share their open decisions and witness (see Shared). */
+  stateKey?: string;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 };
@@ -109,18 +111,40 @@ export function blockReason(tool: string, e: { code: string; message: string; st
 
 type Open = { decisionId: string; tool: string; at: number };
 
+/**
+ * OpenClaw may load the plugin more than once in a process (one registry
+ * per activation or request scope) and call before and after hooks on
+ * different instances: the open decisions and the witness are shared per
+ * clawea server and job.
+ */
+type Shared = { open: Map<string, Open>; witness: Witness };
+const sharedStates = new Map<string, Shared>();
+
+function sharedState(key: string | undefined): Shared {
+  if (key === undefined) return { open: new Map(), witness: new Witness() };
+  let s = sharedStates.get(key);
+  if (!s) {
+    s = { open: new Map(), witness: new Witness() };
+    sharedStates.set(key, s);
+  }
+  return s;
+}
+
 export class ClaweaPolicy {
   o: PolicyOptions;
   now: () => number;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Allowed decisions waiting for after_tool_call, by toolCallId. */
-  open = new Map<string, Open>();
-  witness = new Witness();
+  open: Map<string, Open>;
+  witness: Witness;
 
   constructor(o: PolicyOptions) {
     this.o = o;
     this.now = o.now ?? Date.now;
     this.sleep = o.sleep ?? sleepAbortable;
+    const st = sharedState(o.stateKey);
+    this.open = st.open;
+    this.witness = st.witness;
   }
 
   /** passThrough reports the tools clawea's own MCP server serves (decided by clawea's tool gateway). */

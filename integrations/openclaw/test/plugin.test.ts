@@ -339,17 +339,18 @@ test("no token: blocked with CLAWEA_NO_TOKEN and nothing is sent", async () => {
     assert.match(r.blockReason, /^clawea: CLAWEA_NO_TOKEN/);
     assert.equal(f.seen.length, 0);
     assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("CLAWEA_NO_TOKEN")));
-    // config.token (a resolved SecretRef) is used when given.
-    const q = load({ server: f.url, jobId: "job_1", token: "from-secretref" }, { env: {} });
-    assert.equal(await q.evaluate(execEvent, execCtx), undefined);
-    assert.equal(f.seen[0].auth, "Bearer from-secretref");
+    // A token in the plugin's config is refused (it would sit in a file).
+    const q = load({ server: f.url, jobId: "job_1", token: "literal" });
+    const rq = await q.evaluate(execEvent, execCtx);
+    assert.match(rq.blockReason, /^clawea: CLAWEA_BAD_CONFIG.*unknown config key "token"/);
+    assert.equal(f.seen.length, 0);
   } finally {
     await f.close();
   }
 });
 
 test("a bad or missing config blocks every call with CLAWEA_BAD_CONFIG", async () => {
-  for (const cfg of [undefined, {}, { server: "http://example.com", jobId: "j" }, { server: "http://127.0.0.1:1", jobId: "j", extra: 1 }, { server: "http://127.0.0.1:1", jobId: "j", decideTimeoutMs: 0 }, { server: "http://127.0.0.1:1", jobId: "j", token: "" }]) {
+  for (const cfg of [undefined, {}, { server: "http://example.com", jobId: "j" }, { server: "http://127.0.0.1:1", jobId: "j", extra: 1 }, { server: "http://127.0.0.1:1", jobId: "j", decideTimeoutMs: 0 }, { server: "http://127.0.0.1:1/x?y=1", jobId: "j" }]) {
     const p = load(cfg);
     assert.deepEqual(p.policyIds, [PolicyID]);
     const r = await p.evaluate(execEvent, execCtx);
@@ -472,4 +473,18 @@ test("the package: manifest declares the trusted policy, the entry is index.ts a
   const ids: string[] = [];
   entry.register({ pluginConfig: { server: "http://127.0.0.1:9", jobId: "j" }, registerTrustedToolPolicy: (p: { id: string }) => ids.push(p.id), on: () => {} } as any);
   assert.deepEqual(ids, [PolicyID]);
+});
+
+test("two instances of the plugin (OpenClaw loads it per registry) share open decisions: the result is recorded, nothing is reported as undecided", async () => {
+  const f = await fakeClawea((req) => (req.url === "/v1/decide" ? allow("dec_shared") : { status: 201, body: { decision_id: "dec_shared", receipt_id: "r", status: "success" } }));
+  try {
+    const a = load({ server: f.url, jobId: "job_shared" });
+    const b = load({ server: f.url, jobId: "job_shared" });
+    assert.equal(await a.evaluate({ ...execEvent, toolCallId: "shared-1" }, {}), undefined);
+    await b.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "shared-1", result: { ok: 1 } }, {});
+    await a.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "shared-1", result: { ok: 1 } }, {});
+    assert.deepEqual(f.seen.map((s) => s.url), ["/v1/decide", "/v1/decide/dec_shared/result"]);
+  } finally {
+    await f.close();
+  }
 });
