@@ -596,10 +596,11 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 			ToolName     string `json:"tool_name"`
 			ResultStatus string `json:"result_status"`
 			Model        string `json:"model"`
-			Metadata     struct {
-				Status string `json:"clawea_status"`
-			} `json:"metadata"`
+			Binding      struct {
+				Nonce string `json:"nonce"`
+			} `json:"binding"`
 		} `json:"payload"`
+		CoSignatures []any `json:"co_signatures"`
 	}
 	var bundle struct {
 		Payload struct {
@@ -624,9 +625,16 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	if models != modelCalls {
 		t.Errorf("gateway receipts for e2e-model: %d, want %d (one per model call)", models, modelCalls)
 	}
+	// An approval's decision is a co-signed tool receipt of the approved
+	// tool (its nonce the approval id); it is told apart from the receipt
+	// of the call's result.
 	tools := map[string]int{}
 	for _, r := range p.ToolReceipts {
-		tools[r.Payload.ToolName+" "+r.Payload.ResultStatus]++
+		k := r.Payload.ToolName + " " + r.Payload.ResultStatus
+		if len(r.CoSignatures) > 0 || strings.HasPrefix(r.Payload.Binding.Nonce, "apv_") {
+			k += " (approval)"
+		}
+		tools[k]++
 	}
 	events := map[string]int{}
 	for _, e := range p.EventChain {
@@ -634,12 +642,16 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	}
 	t.Logf("bundle: %d gateway receipts (%d for e2e-model), tool receipts %v, %d human approvals, events %v",
 		len(p.Receipts), models, tools, len(p.HumanApprovals), events)
+	if len(p.HumanApprovals) != 1 {
+		t.Errorf("human approval records: %d, want 1", len(p.HumanApprovals))
+	}
 	for _, want := range []string{
-		"keyvault_get_secret success", // the clawea tool
-		"openclaw/exec error",         // the native exec, denied
-		"openclaw/write success",      // the native write, approved
-		"fs__read_text_file success",  // the proxied MCP call, allowed
-		"fs__read_text_file error",    // the proxied MCP call, denied
+		"keyvault_get_secret success",       // the clawea tool
+		"openclaw/exec error",               // the native exec, denied
+		"openclaw/write success (approval)", // the approver's signed decision
+		"openclaw/write success",            // the approved write's result (after_tool_call)
+		"fs__read_text_file success",        // the proxied MCP call, allowed
+		"fs__read_text_file error",          // the proxied MCP call, denied
 	} {
 		if tools[want] == 0 {
 			t.Errorf("no tool receipt %q in the bundle", want)
