@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	ocplugin "github.com/clawea/clawea/integrations/openclaw"
 	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/modelgw"
 )
@@ -20,7 +22,101 @@ func newOpenClawCmd(e *env) *cobra.Command {
 		Use:   "openclaw",
 		Short: "Connect an OpenClaw agent to clawea",
 	}
-	cmd.AddCommand(newOpenClawConfigCmd(e))
+	cmd.AddCommand(newOpenClawConfigCmd(e), newOpenClawPluginCmd(e))
+	return cmd
+}
+
+// defaultPluginDir is where this binary's OpenClaw plugin is installed
+// when no directory is named: $XDG_DATA_HOME (default ~/.local/share)
+// /clawea/openclaw-plugin/<first 16 hex of the plugin's digest>, so that
+// each version has its own directory and an installed one is never
+// rewritten under a running OpenClaw.
+func defaultPluginDir() (string, error) {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	if !filepath.IsAbs(base) {
+		return "", fmt.Errorf("XDG_DATA_HOME %q is not absolute", base)
+	}
+	return filepath.Join(base, "clawea", "openclaw-plugin", ocplugin.Digest()[:16]), nil
+}
+
+// pluginDirFor resolves the plugin directory for --plugin: dir (absolute,
+// holding a plugin manifest with id clawea) or, when empty, this binary's
+// plugin in defaultPluginDir, installed there if missing.
+func pluginDirFor(e *env, dir string) (string, error) {
+	if dir != "" {
+		if !filepath.IsAbs(dir) {
+			return "", withCode(ExitUsage, fmt.Errorf("--plugin-dir %q must be an absolute path (OpenClaw resolves plugins.load.paths from its own directory)", dir))
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "openclaw.plugin.json"))
+		var m struct {
+			ID string `json:"id"`
+		}
+		if err == nil {
+			err = json.Unmarshal(raw, &m)
+		}
+		if err != nil || m.ID != ocplugin.PluginID {
+			return "", withCode(ExitFail, fmt.Errorf("--plugin-dir %s does not hold the clawea OpenClaw plugin (clawea openclaw plugin install %s writes it)", dir, dir))
+		}
+		return dir, nil
+	}
+	d, err := defaultPluginDir()
+	if err != nil {
+		return "", withCode(ExitFail, fmt.Errorf("no directory for the OpenClaw plugin (pass --plugin-dir): %v", err))
+	}
+	if !ocplugin.Installed(d) {
+		if err := ocplugin.Install(d); err != nil {
+			return "", withCode(ExitFail, fmt.Errorf("installing the OpenClaw plugin in %s: %v", d, err))
+		}
+		fmt.Fprintf(e.err, "installed the clawea OpenClaw plugin in %s\n", d)
+	}
+	return d, nil
+}
+
+func newOpenClawPluginCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "The clawea OpenClaw plugin (a trusted tool policy deciding every tool call)",
+	}
+	install := &cobra.Command{
+		Use:   "install [DIR]",
+		Short: "Write this binary's OpenClaw plugin into DIR and print DIR",
+		Long: `Write the clawea OpenClaw plugin carried by this binary (TypeScript that
+OpenClaw loads itself; see integrations/openclaw/README.md) into DIR, by
+default $XDG_DATA_HOME/clawea/openclaw-plugin/<version> (~/.local/share when
+XDG_DATA_HOME is unset), and print the directory. Files of the plugin already
+there are replaced; other files are left alone. Point plugins.load.paths at
+it, or let clawea openclaw config --plugin do it.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var dir string
+			if len(args) == 1 {
+				abs, err := filepath.Abs(args[0])
+				if err != nil {
+					return withCode(ExitUsage, err)
+				}
+				dir = abs
+			} else {
+				d, err := defaultPluginDir()
+				if err != nil {
+					return withCode(ExitFail, err)
+				}
+				dir = d
+			}
+			if err := ocplugin.Install(dir); err != nil {
+				return withCode(ExitFail, fmt.Errorf("installing the OpenClaw plugin in %s: %v", dir, err))
+			}
+			fmt.Fprintln(e.out, dir)
+			return nil
+		},
+	}
+	cmd.AddCommand(install)
 	return cmd
 }
 
@@ -36,8 +132,11 @@ const secretRefProvider = "clawea"
 // the MCP tools, and the default model. The job's token appears nowhere:
 // the model providers' apiKey is a SecretRef the exec provider resolves at
 // activation, and clawea mcp reads CLAWEA_TOKEN from the environment
-// OpenClaw passes to stdio servers.
-func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProvider string, plugin bool) (map[string]any, error) {
+// OpenClaw passes to stdio servers. With pluginDir, also the clawea
+// OpenClaw plugin: plugins.load.paths and plugins.entries.clawea (enabled
+// explicitly, which OpenClaw requires of a plugin registering a trusted
+// tool policy).
+func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProvider, pluginDir string) (map[string]any, error) {
 	server = strings.TrimRight(server, "/")
 	ref := map[string]any{"source": "exec", "provider": secretRefProvider, "id": "job/" + job + "/token"}
 	// Providers in the order of the list (sorted by provider), the chosen
@@ -106,11 +205,14 @@ func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProv
 		"tools":  map[string]any{"toolSearch": false},
 		"agents": map[string]any{"defaults": map[string]any{"model": map[string]any{"primary": primary}}},
 	}
-	if plugin {
-		cfg["plugins"] = map[string]any{"entries": map[string]any{"clawea": map[string]any{
-			"enabled": true,
-			"config":  map[string]any{"server": server, "jobId": job},
-		}}}
+	if pluginDir != "" {
+		cfg["plugins"] = map[string]any{
+			"load": map[string]any{"paths": []string{pluginDir}},
+			"entries": map[string]any{ocplugin.PluginID: map[string]any{
+				"enabled": true,
+				"config":  map[string]any{"server": server, "jobId": job},
+			}},
+		}
 	}
 	return cfg, nil
 }
@@ -127,7 +229,7 @@ func claweaBinary() (string, error) {
 
 func newOpenClawConfigCmd(e *env) *cobra.Command {
 	var f serverFlags
-	var job, bin, provider string
+	var job, bin, provider, pluginDir string
 	var plugin bool
 	cmd := &cobra.Command{
 		Use:   "config --job JOB [--server URL] [--json]",
@@ -138,7 +240,11 @@ clawea secretref), models.providers.clawea (the model gateway, with the models
 the job's policy allows, as GET /v1/models lists them), mcp.servers.clawea
 (clawea mcp over stdio), tools.toolSearch false (else OpenClaw hides MCP tools
 behind its tool search), and agents.defaults.model.primary. With --plugin, also
-plugins.entries.clawea (the plugin itself is not shipped yet).
+the clawea OpenClaw plugin, a trusted tool policy that asks clawea before every
+other tool call (integrations/openclaw/README.md): plugins.load.paths (--plugin-dir,
+or this binary's copy of the plugin, installed on first use under
+$XDG_DATA_HOME/clawea/openclaw-plugin/<version>) and plugins.entries.clawea
+(enabled, with server and jobId). The plugin reads the token from CLAWEA_TOKEN.
 
 The job's token is not in the output. Start OpenClaw with CLAWEA_TOKEN set to
 it (or CLAWEA_TOKEN_FILE naming a 0600 file holding it): the exec provider
@@ -173,7 +279,17 @@ comment header.`,
 			if !filepath.IsAbs(bin) {
 				return withCode(ExitUsage, fmt.Errorf("--clawea %q must be an absolute path (OpenClaw runs exec providers without a shell)", bin))
 			}
-			cfg, err := openClawConfig(f.server, job, bin, list.Data, provider, plugin)
+			dir := ""
+			if plugin {
+				d, err := pluginDirFor(e, pluginDir)
+				if err != nil {
+					return err
+				}
+				dir = d
+			} else if pluginDir != "" {
+				return withCode(ExitUsage, errors.New("--plugin-dir needs --plugin"))
+			}
+			cfg, err := openClawConfig(f.server, job, bin, list.Data, provider, dir)
 			if err != nil {
 				return withCode(ExitFail, err)
 			}
@@ -181,6 +297,9 @@ comment header.`,
 				fmt.Fprintf(e.out, "// OpenClaw configuration for clawea job %s (policy %s), expires %s.\n", job, v.PolicyHash, v.ExpiresAt)
 				fmt.Fprintln(e.out, "// Merge into OpenClaw's config; start OpenClaw with CLAWEA_TOKEN=<the job's token> in its environment.")
 				fmt.Fprintln(e.out, "// The token is resolved by `clawea secretref` at activation and is never written to this file.")
+				if dir != "" {
+					fmt.Fprintln(e.out, "// Check that the clawea plugin loads: openclaw plugins inspect clawea --runtime (a plugin that fails to load decides nothing).")
+				}
 			}
 			return printJSON(e.out, cfg)
 		},
@@ -189,6 +308,7 @@ comment header.`,
 	cmd.Flags().StringVar(&job, "job", "", "the job (clawea job start)")
 	cmd.Flags().StringVar(&bin, "clawea", "", "absolute path of the clawea binary OpenClaw runs (default: this one)")
 	cmd.Flags().StringVar(&provider, "provider", "", "the clawea provider behind models.providers.clawea (default: the first with allowed models)")
-	cmd.Flags().BoolVar(&plugin, "plugin", false, "add plugins.entries.clawea (for the clawea OpenClaw plugin, not shipped yet)")
+	cmd.Flags().BoolVar(&plugin, "plugin", false, "add the clawea OpenClaw plugin (plugins.load.paths, plugins.entries.clawea)")
+	cmd.Flags().StringVar(&pluginDir, "plugin-dir", "", "absolute path of the plugin for --plugin (default: this binary's copy, installed if missing)")
 	return cmd
 }

@@ -11,11 +11,15 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	ooption "github.com/openai/openai-go/v3/option"
+
+	ocplugin "github.com/clawea/clawea/integrations/openclaw"
 )
 
 func TestOpenClawConfig(t *testing.T) {
 	url, _, job, tok := ocNode(t)
 	t.Setenv("CLAWEA_TOKEN", tok) // present in the environment, never printed
+	dataHome := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", dataHome)
 	bin := filepath.Join(t.TempDir(), "clawea")
 
 	code, out, errs := run(t, "", "openclaw", "config", "--job", job, "--json", "--clawea", bin)
@@ -152,8 +156,43 @@ func TestOpenClawConfig(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Agents.Defaults.Model.Primary != "clawea/gpt-4o-mini" || !strings.Contains(string(cfg.Plugins), `"jobId": "`+job+`"`) {
-		t.Errorf("primary %q, plugins %s", cfg.Agents.Defaults.Model.Primary, cfg.Plugins)
+	if cfg.Agents.Defaults.Model.Primary != "clawea/gpt-4o-mini" {
+		t.Errorf("primary %q", cfg.Agents.Defaults.Model.Primary)
+	}
+	// The plugin: this binary's copy, installed under XDG_DATA_HOME on
+	// first use, loaded by path and explicitly enabled.
+	var plugins struct {
+		Load struct {
+			Paths []string `json:"paths"`
+		} `json:"load"`
+		Entries map[string]struct {
+			Enabled bool              `json:"enabled"`
+			Config  map[string]string `json:"config"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(cfg.Plugins, &plugins); err != nil {
+		t.Fatal(err)
+	}
+	wantDir := filepath.Join(dataHome, "clawea", "openclaw-plugin", ocplugin.Digest()[:16])
+	pe := plugins.Entries["clawea"]
+	if len(plugins.Load.Paths) != 1 || plugins.Load.Paths[0] != wantDir || !pe.Enabled || pe.Config["server"] != url || pe.Config["jobId"] != job || len(pe.Config) != 2 {
+		t.Fatalf("plugins: %s", cfg.Plugins)
+	}
+	if !ocplugin.Installed(wantDir) || !strings.Contains(errs, "installed the clawea OpenClaw plugin in "+wantDir) {
+		t.Fatalf("plugin not installed in %s (%s)", wantDir, errs)
+	}
+	// Installed once: the second run does not write it again.
+	if code, _, errs = run(t, "", "openclaw", "config", "--job", job, "--clawea", bin, "--plugin", "--json"); code != 0 || strings.Contains(errs, "installed") {
+		t.Fatalf("second --plugin: %d %s", code, errs)
+	}
+	// clawea openclaw plugin install DIR, then --plugin-dir DIR.
+	own := filepath.Join(t.TempDir(), "plugin")
+	if code, out, errs = run(t, "", "openclaw", "plugin", "install", own); code != 0 || strings.TrimSpace(out) != own || !ocplugin.Installed(own) {
+		t.Fatalf("plugin install: %d %q %s", code, out, errs)
+	}
+	code, out, errs = run(t, "", "openclaw", "config", "--job", job, "--clawea", bin, "--plugin", "--plugin-dir", own, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &cfg) != nil || json.Unmarshal(cfg.Plugins, &plugins) != nil || plugins.Load.Paths[0] != own {
+		t.Fatalf("--plugin-dir: %d %s %s", code, out, errs)
 	}
 
 	// Refusals: no job, an unknown job, a relative binary, an unknown
@@ -168,6 +207,9 @@ func TestOpenClawConfig(t *testing.T) {
 		{[]string{"--job", job, "--clawea", "clawea"}, 2, "absolute path"},
 		{[]string{"--job", job, "--clawea", bin, "--provider", "nope"}, 1, "no model of that provider"},
 		{[]string{"--job", job, "--clawea", bin, "--token", "wrong"}, 1, "HTTP 401"},
+		{[]string{"--job", job, "--clawea", bin, "--plugin-dir", own}, 2, "--plugin-dir needs --plugin"},
+		{[]string{"--job", job, "--clawea", bin, "--plugin", "--plugin-dir", "rel/dir"}, 2, "must be an absolute path"},
+		{[]string{"--job", job, "--clawea", bin, "--plugin", "--plugin-dir", t.TempDir()}, 1, "does not hold the clawea OpenClaw plugin"},
 	} {
 		code, out, errs := run(t, "", append([]string{"openclaw", "config"}, c.args...)...)
 		if code != c.code || !strings.Contains(errs, c.msg) || strings.Contains(out+errs, tok) {

@@ -17,7 +17,7 @@ export type Settings = {
 
 export const Defaults = {
   decideTimeoutMs: 4000,
-  approvalWaitMs: 600_000,
+  approvalWaitMs: 300_000,
   pollIntervalMs: 2000,
   mcpServer: "clawea",
   uncoveredRuntime: "block",

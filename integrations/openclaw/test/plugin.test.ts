@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 
 import entry from "../index.ts";
 import { register, PolicyID, type PluginApi } from "../src/plugin.ts";
-import { parseDecision } from "../src/client.ts";
+import { parseDecision, ClaweaError } from "../src/client.ts";
+import { parseConfig } from "../src/config.ts";
 import { scanConfig, runtimeCoverage } from "../src/coverage.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -487,4 +488,58 @@ test("two instances of the plugin (OpenClaw loads it per registry) share open de
   } finally {
     await f.close();
   }
+});
+
+// The parsers of untrusted input are TypeScript, out of reach of Go's
+// native fuzzing: this randomized test stands in. Mutations of valid
+// answers and random JSON must give a well-formed decision or a
+// ClaweaError, never another exception.
+test("parseDecision and parseConfig on random and mutated inputs: a decision/settings or a coded error, nothing else", () => {
+  let seed = 0x2545f491;
+  const rnd = (n: number) => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const atoms = [null, true, false, 0, -1, 1.5, "", "allow", "deny", "needs_approval", "APPROVAL_PENDING", "apv_1", "dec_1", "x".repeat(300), "\u0000", [], {}];
+  const keys = ["decision", "decision_id", "code", "message", "statements", "approval_id", "receipt_id", "__proto__", "constructor", "server", "jobId", "decideTimeoutMs", "approvalWaitMs", "pollIntervalMs", "mcpServer", "uncoveredRuntime"];
+  const value = (depth: number): unknown => {
+    const k = rnd(depth > 2 ? 3 : 6);
+    if (k < 3) return atoms[rnd(atoms.length)];
+    if (k === 3) return Array.from({ length: rnd(4) }, () => value(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = rnd(6); i > 0; i--) o[keys[rnd(keys.length)]] = value(depth + 1);
+    return o;
+  };
+  const seeds = [
+    JSON.stringify({ decision: "allow", decision_id: "dec_1", statements: ["A"] }),
+    JSON.stringify({ decision: "deny", code: "POLICY_DENIED", message: "m", statements: ["S"], receipt_id: "r" }),
+    JSON.stringify({ decision: "needs_approval", code: "APPROVAL_REQUIRED", approval_id: "apv_1", statements: [] }),
+  ];
+  let decisions = 0;
+  for (let i = 0; i < 20000; i++) {
+    let raw: string;
+    if (i % 2 === 0) {
+      raw = JSON.stringify(value(0)) ?? "null";
+    } else {
+      const b = Buffer.from(seeds[rnd(seeds.length)]);
+      for (let m = rnd(4); m >= 0; m--) b[rnd(b.length)] = rnd(256);
+      raw = b.toString("latin1");
+    }
+    try {
+      const d = parseDecision(raw);
+      decisions++;
+      assert.ok(["allow", "deny", "needs_approval"].includes(d.decision), raw);
+      if (d.decision === "allow") assert.ok(typeof d.decisionId === "string" && d.decisionId.length > 0, raw);
+      if (d.decision !== "allow") assert.match(d.code, /^[A-Z][A-Z0-9_]*$/, raw);
+      if (d.decision === "needs_approval") assert.ok(d.approvalId, raw);
+      assert.ok(Array.isArray(d.statements), raw);
+    } catch (e) {
+      assert.ok(e instanceof ClaweaError, `${raw}: ${e}`);
+      assert.equal((e as ClaweaError).code, "CLAWEA_BAD_ANSWER");
+    }
+    const c = parseConfig(value(0));
+    if (c.ok) assert.ok(c.settings.server.startsWith("http") && c.settings.jobId.length > 0);
+    else assert.equal(typeof c.error, "string");
+  }
+  assert.ok(decisions > 100, `only ${decisions} inputs parsed as decisions`);
 });
