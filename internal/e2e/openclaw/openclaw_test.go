@@ -326,13 +326,6 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	}
 	oc := findOpenClaw(t)
 	fsServer := findFilesystemServer(t)
-	pluginDir, err := filepath.Abs(filepath.Join("..", "..", "..", "integrations", "openclaw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(pluginDir, "openclaw.plugin.json")); err != nil && os.Getenv("E2E_DEV_NOPLUGIN") == "" {
-		t.Fatalf("the clawea OpenClaw plugin is not at %s: %v", pluginDir, err)
-	}
 	began := time.Now()
 
 	// OpenClaw's exec SecretRef provider refuses a command in a symlinked
@@ -421,7 +414,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	if strings.Contains(ocConfig, started.Token) {
 		t.Fatal("the OpenClaw config holds the job's token")
 	}
-	ocConfig = patchConfig(t, ocConfig, pluginDir)
+	ocConfig = patchConfig(t, ocConfig)
 	ocPath := filepath.Join(tmp, "openclaw.json")
 	writeFile(t, ocPath, ocConfig, 0o600)
 	t.Logf("setup done in %s; OpenClaw config:\n%s", time.Since(began).Round(time.Millisecond), ocConfig)
@@ -659,12 +652,13 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	}
 }
 
-// patchConfig adds what `clawea openclaw config` leaves out (see the
-// report): OpenClaw starts stdio MCP servers with a minimal environment
-// (HOME, PATH, ... and the server's env), so clawea mcp needs CLAWEA_TOKEN
-// in its env; "${CLAWEA_TOKEN}" is substituted by OpenClaw when it loads
-// the config, in memory.
-func patchConfig(t *testing.T, cfg, pluginDir string) string {
+// patchConfig adds what `clawea openclaw config` leaves out (see
+// docs/openclaw.md, step 8): OpenClaw starts stdio MCP servers with the MCP
+// SDK's default environment (HOME, PATH, ...) plus the server's env, so
+// clawea mcp needs CLAWEA_TOKEN in its env; OpenClaw substitutes
+// "${CLAWEA_TOKEN}" when it loads the config, in memory. It also makes the
+// plugin poll for the approval more often than its default.
+func patchConfig(t *testing.T, cfg string) string {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(cfg), &m); err != nil {
@@ -675,9 +669,6 @@ func patchConfig(t *testing.T, cfg, pluginDir string) string {
 		srv["env"] = map[string]any{"CLAWEA_TOKEN": "${CLAWEA_TOKEN}"}
 	}
 	plugins := m["plugins"].(map[string]any)
-	if _, ok := plugins["load"]; !ok {
-		plugins["load"] = map[string]any{"paths": []string{pluginDir}}
-	}
 	// Poll for the approval more often than the default, to keep the run short.
 	pc := plugins["entries"].(map[string]any)["clawea"].(map[string]any)["config"].(map[string]any)
 	pc["pollIntervalMs"] = 250
