@@ -3,7 +3,7 @@
 import { Client, Codes } from "./client.ts";
 import { parseConfig } from "./config.ts";
 import { sandboxClaim, scanConfig } from "./coverage.ts";
-import { ClaweaPolicy, type AfterEvent, type Logger, type ToolContext, type ToolEvent } from "./policy.ts";
+import { ClaweaPolicy, type AfterEvent, type Logger, type MiddlewareContext, type MiddlewareEvent, type ToolContext, type ToolEvent } from "./policy.ts";
 
 /** The id of the trusted tool policy (declared in contracts.trustedToolPolicies). */
 export const PolicyID = "clawea-decide";
@@ -19,7 +19,14 @@ export type PluginApi = {
     evaluate: (event: ToolEvent, ctx: ToolContext) => Promise<unknown> | unknown;
   }) => void;
   on: (hook: string, handler: (event: any, ctx: any) => unknown, opts?: { priority?: number; timeoutMs?: number }) => void;
+  registerAgentToolResultMiddleware?: (
+    handler: (event: MiddlewareEvent, ctx: MiddlewareContext) => Promise<void>,
+    opts?: { runtimes?: string[] },
+  ) => void;
 };
+
+/** The runtimes the tool-result middleware is declared for (contracts.agentToolResultMiddleware). */
+export const MiddlewareRuntimes = ["openclaw", "codex"];
 
 export type Deps = {
   env?: Record<string, string | undefined>;
@@ -78,6 +85,14 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     description: `clawea (${s.server}, job ${s.jobId}) decides every tool call`,
     evaluate: (event, ctx) => policy.evaluate(event, ctx ?? {}),
   });
+  // Results are closed by the tool-result middleware, which OpenClaw awaits
+  // before the model sees the result and which runs where typed hooks do
+  // not (openclaw agent exec); after_tool_call closes what it misses and
+  // witnesses calls that ran without a decision. The first to see a call
+  // closes it.
+  if (typeof api.registerAgentToolResultMiddleware === "function") {
+    api.registerAgentToolResultMiddleware((event, ctx) => policy.toolResult(event, ctx ?? {}), { runtimes: MiddlewareRuntimes });
+  }
   api.on("after_tool_call", (event: AfterEvent, ctx: ToolContext) => policy.afterToolCall(event, ctx ?? {}));
   if (!env.CLAWEA_TOKEN) {
     log.error?.(`clawea: ${Codes.noToken} — CLAWEA_TOKEN is not set in OpenClaw's environment: every tool call will be blocked`);

@@ -113,12 +113,13 @@ type Open = { decisionId: string; tool: string; at: number };
 
 /**
  * OpenClaw may load the plugin more than once in a process (one registry
- * per activation or request scope) and call before and after hooks on
- * different instances: the open decisions and the witness are shared per
- * clawea server and job.
+ * per activation or request scope, each evaluating the module again) and
+ * call before and after hooks on different instances: the open decisions
+ * and the witness are shared per clawea server and job, process-wide.
  */
 type Shared = { open: Map<string, Open>; witness: Witness };
-const sharedStates = new Map<string, Shared>();
+// On globalThis: OpenClaw may also evaluate this module more than once.
+const sharedStates: Map<string, Shared> = ((globalThis as Record<symbol, unknown>)[Symbol.for("clawea.openclaw-plugin.state")] ??= new Map()) as Map<string, Shared>;
 
 function sharedState(key: string | undefined): Shared {
   if (key === undefined) return { open: new Map(), witness: new Witness() };
@@ -246,13 +247,14 @@ export class ClaweaPolicy {
    * recorded in the job's chain as an openclaw_undecided_tool_call event,
    * and (mode block) the session's later calls are blocked.
    */
-  async undecided(event: AfterEvent, ctx: ToolContext, key: string): Promise<void> {
+  async undecided(event: AfterEvent, ctx: ToolContext, key: string, harness?: string): Promise<void> {
     const scope = typeof ctx?.sessionKey === "string" && ctx.sessionKey ? ctx.sessionKey : "*";
     if (this.o.uncoveredRuntime === "block") this.witness.taint(scope);
     const what = `clawea: ${Codes.uncovered} — ${event.toolName} ran without a clawea decision (toolCallId ${key}); the run is on a path the plugin does not cover`;
     this.o.logger?.error?.(what);
     const payload = {
       runtime: "openclaw",
+      ...(typeof harness === "string" && /^[a-z0-9_-]{1,32}$/.test(harness) ? { harness } : {}),
       tool: String(event.toolName).slice(0, 128),
       ...(corrId(key) ? { tool_call_id: corrId(key) } : {}),
       ...(corrId(event.runId ?? ctx?.runId) ? { run_id: corrId(event.runId ?? ctx?.runId) } : {}),
@@ -303,8 +305,39 @@ export class ClaweaPolicy {
     this.open.set(key, o);
   }
 
-  /** afterToolCall closes the call's decision with its outcome (errors are logged). */
+  /** afterToolCall (OpenClaw's after_tool_call hook) closes the call's decision. */
   async afterToolCall(event: AfterEvent, ctx: ToolContext): Promise<void> {
+    const error = typeof event?.error === "string" && event.error !== "" ? event.error : undefined;
+    await this.close(event, ctx, error, event?.result);
+  }
+
+  /**
+   * toolResult (OpenClaw's agent tool-result middleware, awaited before
+   * the result reaches the model) closes the call's decision. It never
+   * throws (a throwing middleware replaces the tool's result) and never
+   * changes the result.
+   */
+  async toolResult(event: MiddlewareEvent, ctx: MiddlewareContext): Promise<void> {
+    try {
+      const error = event?.isError === true ? resultText(event.result) || "tool error" : undefined;
+      const ev: AfterEvent = { toolName: event?.toolName, toolCallId: event?.toolCallId, ...(ctx?.runId ? { runId: ctx.runId } : {}) };
+      const tctx: ToolContext = {
+        ...(ctx?.agentId ? { agentId: ctx.agentId } : {}),
+        ...(ctx?.sessionKey ? { sessionKey: ctx.sessionKey } : {}),
+        ...(ctx?.runId ? { runId: ctx.runId } : {}),
+      };
+      await this.close(ev, tctx, error, event?.result, ctx?.runtime);
+    } catch (e) {
+      this.o.logger?.error?.(`clawea: ${Codes.internal}: tool result middleware: ${String(e)}`);
+    }
+  }
+
+  /**
+   * close posts the outcome of an allowed call once (the first of the
+   * middleware and after_tool_call to see it), or reports a call that ran
+   * without a decision.
+   */
+  async close(event: AfterEvent, ctx: ToolContext, error: string | undefined, result: unknown, harness?: string): Promise<void> {
     const key = callKey(event, ctx);
     if (!key) return;
     const o = this.open.get(key);
@@ -313,18 +346,18 @@ export class ClaweaPolicy {
       // the trusted policy. (A failed one may have been blocked before the
       // policy ran, by a bundled policy: not reported.)
       const tool = typeof event?.toolName === "string" ? event.toolName : "";
-      if (!this.witness.decided(key) && tool && !this.passThrough(tool) && !(typeof event.error === "string" && event.error !== "")) {
-        await this.undecided(event, ctx, key);
+      if (!this.witness.decided(key) && tool && !this.passThrough(tool) && error === undefined) {
+        await this.undecided(event, ctx, key, harness);
       }
       return;
     }
     this.open.delete(key);
     let body: ResultRequest;
-    if (typeof event.error === "string" && event.error !== "") {
-      const timedOut = /timed? ?out|timeout/i.test(event.error);
-      body = { status: timedOut ? "timeout" : "error", error_message: event.error.slice(0, 4096) };
+    if (error !== undefined) {
+      const timedOut = /timed? ?out|timeout/i.test(error);
+      body = { status: timedOut ? "timeout" : "error", error_message: error.slice(0, 4096) };
     } else {
-      body = { status: "success", result: boundedResult(event.result) };
+      body = { status: "success", result: boundedResult(result) };
     }
     try {
       const receipt = await this.o.client.result(o.decisionId, body);
@@ -334,6 +367,30 @@ export class ClaweaPolicy {
       this.o.logger?.error?.(`clawea: the result of ${o.tool} (decision ${o.decisionId}) was not recorded: ${ce.code}: ${ce.message}`);
     }
   }
+}
+
+/** The parts of OpenClaw's tool-result middleware event the policy reads. */
+export type MiddlewareEvent = {
+  toolCallId: string;
+  toolName: string;
+  args?: Record<string, unknown>;
+  isError?: boolean;
+  result?: unknown;
+};
+
+export type MiddlewareContext = { runtime?: string; agentId?: string; sessionId?: string; sessionKey?: string; runId?: string };
+
+/** resultText is the text of a tool result's content blocks (for an error message). */
+function resultText(r: unknown): string {
+  const content = (r as { content?: unknown } | undefined)?.content;
+  if (!Array.isArray(content)) return "";
+  const parts: string[] = [];
+  for (const b of content) {
+    if (b && typeof b === "object" && (b as { type?: unknown }).type === "text" && typeof (b as { text?: unknown }).text === "string") {
+      parts.push((b as { text: string }).text);
+    }
+  }
+  return parts.join("\n").slice(0, 4096);
 }
 
 function callKey(event: { toolCallId?: string }, ctx: ToolContext | undefined): string | undefined {

@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import entry from "../index.ts";
-import { register, PolicyID, type PluginApi } from "../src/plugin.ts";
+import { register, PolicyID, MiddlewareRuntimes, type PluginApi } from "../src/plugin.ts";
 import { parseDecision, ClaweaError } from "../src/client.ts";
 import { parseConfig } from "../src/config.ts";
 import { scanConfig, runtimeCoverage } from "../src/coverage.ts";
@@ -63,6 +63,8 @@ async function fakeClawea(handler: Handler) {
 
 type Captured = {
   evaluate: (event: any, ctx: any) => Promise<any>;
+  middleware?: (event: any, ctx: any) => Promise<unknown>;
+  middlewareRuntimes?: string[];
   hooks: Map<string, (event: any, ctx: any) => unknown>;
   logs: string[];
   policyIds: string[];
@@ -83,6 +85,10 @@ function load(config: unknown, opts: { env?: Record<string, string | undefined>;
       c.evaluate = async (e, x) => p.evaluate(e, x);
     },
     on: (name, h) => c.hooks.set(name, h),
+    registerAgentToolResultMiddleware: (h, o) => {
+      c.middleware = h;
+      c.middlewareRuntimes = o?.runtimes;
+    },
   };
   register(api, { env: opts.env ?? { CLAWEA_TOKEN: token }, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
   return c;
@@ -467,6 +473,7 @@ test("the package: manifest declares the trusted policy, the entry is index.ts a
   const manifest = JSON.parse(fs.readFileSync(path.join(here, "..", "openclaw.plugin.json"), "utf8"));
   assert.equal(manifest.id, "clawea");
   assert.deepEqual(manifest.contracts.trustedToolPolicies, [PolicyID]);
+  assert.deepEqual(manifest.contracts.agentToolResultMiddleware, MiddlewareRuntimes);
   assert.deepEqual(manifest.configSchema.required, ["server", "jobId"]);
   const pkg = JSON.parse(fs.readFileSync(path.join(here, "..", "package.json"), "utf8"));
   assert.deepEqual(pkg.openclaw.extensions, ["./index.ts"]);
@@ -542,4 +549,57 @@ test("parseDecision and parseConfig on random and mutated inputs: a decision/set
     else assert.equal(typeof c.error, "string");
   }
   assert.ok(decisions > 100, `only ${decisions} inputs parsed as decisions`);
+});
+
+test("the tool-result middleware closes the decision before the model sees the result, never throws, never changes it; after_tool_call then sends nothing", async () => {
+  let n = 0;
+  const f = await fakeClawea((req) => {
+    if (req.url === "/v1/decide") return allow("dec_m" + ++n);
+    if (req.url === "/v1/decide/dec_m3/result") return { status: 503, body: { error: { code: "STORE_UNAVAILABLE", message: "down" } } };
+    if (req.url.endsWith("/result")) return { body: { decision_id: "d", receipt_id: "rcpt_m", status: "success" } };
+    return { status: 201, body: {} };
+  });
+  try {
+    const p = load({ server: f.url, jobId: "job_mw" });
+    assert.deepEqual(p.middlewareRuntimes, ["openclaw", "codex"]);
+    for (const id of ["m1", "m2", "m3"]) assert.equal(await p.evaluate({ ...execEvent, toolCallId: id }, {}), undefined);
+    const ok = { content: [{ type: "text", text: "clean" }], details: { exitCode: 0 } };
+    assert.equal(await p.middleware!({ toolCallId: "m1", toolName: "exec", args: {}, result: ok }, { runtime: "openclaw", runId: "r", sessionKey: "s" }), undefined);
+    assert.equal(await p.middleware!({ toolCallId: "m2", toolName: "exec", args: {}, isError: true, result: { content: [{ type: "text", text: "exit 2: no such file" }] } }, { runtime: "openclaw" }), undefined);
+    // clawea failing to record: logged, not thrown.
+    assert.equal(await p.middleware!({ toolCallId: "m3", toolName: "exec", args: {}, result: ok }, { runtime: "openclaw" }), undefined);
+    // Garbage: not thrown either.
+    assert.equal(await p.middleware!(undefined as any, undefined as any), undefined);
+    const results = f.seen.filter((x) => x.url.endsWith("/result"));
+    assert.deepEqual(results.map((x) => [x.url, x.body]), [
+      ["/v1/decide/dec_m1/result", { status: "success", result: ok }],
+      ["/v1/decide/dec_m2/result", { status: "error", error_message: "exit 2: no such file" }],
+      ["/v1/decide/dec_m3/result", { status: "success", result: ok }],
+    ]);
+    assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("STORE_UNAVAILABLE")));
+    const before = f.seen.length;
+    await p.hooks.get("after_tool_call")!({ toolName: "exec", toolCallId: "m1", result: {} }, {});
+    assert.equal(f.seen.length, before);
+    // A Codex-native call the policy never saw, relayed to the middleware: recorded with the harness.
+    await p.middleware!({ toolCallId: "native-9", toolName: "shell", args: {}, result: ok }, { runtime: "codex", sessionKey: "agent:main:cx", runId: "r9" });
+    const ev = f.seen.at(-1)!;
+    assert.equal(ev.url, "/v1/jobs/job_mw/events");
+    assert.equal(ev.body.payload.harness, "codex");
+    assert.equal(ev.body.payload.tool_call_id, "native-9");
+  } finally {
+    await f.close();
+  }
+});
+
+test("the shared state survives the module being evaluated twice (OpenClaw may load the plugin anew per registry)", async () => {
+  const a = await import("../src/policy.ts?instance=a");
+  const b = await import("../src/policy.ts?instance=b");
+  assert.notEqual(a.ClaweaPolicy, b.ClaweaPolicy);
+  const opts = { client: {} as any, jobId: "j", uncoveredRuntime: "block" as const, approvalWaitMs: 0, pollIntervalMs: 50, mcpServer: "clawea", stateKey: "twice\u0000j" };
+  const pa = new a.ClaweaPolicy(opts);
+  const pb = new b.ClaweaPolicy(opts);
+  pa.open.set("k", { decisionId: "d", tool: "exec", at: 0 });
+  pa.witness.saw("k");
+  assert.equal(pb.open.get("k")?.decisionId, "d");
+  assert.ok(pb.witness.decided("k"));
 });
