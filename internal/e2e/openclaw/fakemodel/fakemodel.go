@@ -17,10 +17,10 @@ import (
 	"time"
 )
 
-// Step is one turn of the script: a tool call (the tool is the first
-// offered tool whose name is Tool or ends with "__"+Tool or "_"+Tool, as
-// runtimes prefix MCP tools with their server's name), or, when Tool is
-// empty, a final text answer.
+// Step is one turn of the script: a tool call (the offered tool named
+// Tool, else the first ending in "__"+Tool, else in "_"+Tool, as runtimes
+// prefix MCP tools with their server's name), or, when Tool is empty, a
+// final text answer.
 type Step struct {
 	Tool string         `json:"tool,omitempty"`
 	Args map[string]any `json:"args,omitempty"`
@@ -145,13 +145,7 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var call map[string]any
 	if st.Tool != "" {
-		name := ""
-		for _, o := range offered {
-			if o == st.Tool || strings.HasSuffix(o, "__"+st.Tool) || strings.HasSuffix(o, "_"+st.Tool) {
-				name = o
-				break
-			}
-		}
+		name := pick(offered, st.Tool)
 		if name == "" {
 			st = Step{Text: fmt.Sprintf("FAKE-MODEL: no offered tool ends with %q (offered: %v)", st.Tool, offered)}
 		} else {
@@ -204,6 +198,20 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	chunk([]any{map[string]any{"index": 0, "delta": map[string]any{}, "finish_reason": finish}}, nil)
 	chunk([]any{}, map[string]any{"usage": usage})
 	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+// pick is the offered tool for a step: the one named tool, else the first
+// ending in "__"+tool (an MCP server's tool), else the first ending in
+// "_"+tool.
+func pick(offered []string, tool string) string {
+	for _, suffix := range []string{"", "__", "_"} {
+		for _, o := range offered {
+			if suffix == "" && o == tool || suffix != "" && strings.HasSuffix(o, suffix+tool) {
+				return o
+			}
+		}
+	}
+	return ""
 }
 
 // ToolResults maps each tool call id the model made to the text of the

@@ -51,6 +51,13 @@ func TestScript(t *testing.T) {
 	if w := post(m, `{"messages":[]}`); !strings.Contains(w.Body.String(), "FAKE-MODEL: no offered tool") {
 		t.Fatalf("missing tool: %s", w.Body)
 	}
+	// An exact name wins over a suffix.
+	if got := pick([]string{"file_write", "clawea__write", "write"}, "write"); got != "write" {
+		t.Fatalf("pick: %q", got)
+	}
+	if got := pick([]string{"file_write", "clawea__write"}, "write"); got != "clawea__write" {
+		t.Fatalf("pick: %q", got)
+	}
 	if w := post(m, `{`); w.Code != http.StatusBadRequest {
 		t.Fatalf("bad json: %d", w.Code)
 	}
