@@ -131,8 +131,8 @@ const secretRefProvider = "clawea"
 // MCP server (clawea mcp over stdio), tool search off so the model sees
 // the MCP tools, and the default model. The job's token appears nowhere:
 // the model providers' apiKey is a SecretRef the exec provider resolves at
-// activation, and clawea mcp reads CLAWEA_TOKEN from the environment
-// OpenClaw passes to stdio servers. With pluginDir, also the clawea
+// activation, and clawea mcp gets CLAWEA_TOKEN through its env entry
+// "${CLAWEA_TOKEN}", which OpenClaw substitutes from its own environment. With pluginDir, also the clawea
 // OpenClaw plugin: plugins.load.paths and plugins.entries.clawea (enabled
 // explicitly, which OpenClaw requires of a plugin registering a trusted
 // tool policy).
@@ -197,9 +197,14 @@ func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProv
 			"timeoutMs": 10000,
 		}}},
 		"models": map[string]any{"providers": providers},
+		// OpenClaw starts stdio MCP servers with a minimal environment
+		// (HOME, PATH, ...) plus the server's env: CLAWEA_TOKEN is passed
+		// by reference, substituted by OpenClaw in memory when it loads
+		// the config (mcp.servers.*.env is not SecretRef-capable).
 		"mcp": map[string]any{"servers": map[string]any{"clawea": map[string]any{
 			"command": bin,
 			"args":    []string{"mcp", "--server", server},
+			"env":     map[string]any{"CLAWEA_TOKEN": "${CLAWEA_TOKEN}"},
 		}}},
 		// OpenClaw hides MCP tools behind its tool search by default.
 		"tools":  map[string]any{"toolSearch": false},
@@ -248,7 +253,9 @@ $XDG_DATA_HOME/clawea/openclaw-plugin/<version>) and plugins.entries.clawea
 
 The job's token is not in the output. Start OpenClaw with CLAWEA_TOKEN set to
 it (or CLAWEA_TOKEN_FILE naming a 0600 file holding it): the exec provider
-resolves job/<JOB>/token from there at activation, and clawea mcp inherits it.
+resolves job/<JOB>/token from there at activation, and clawea mcp gets it
+through mcp.servers.clawea.env ("${CLAWEA_TOKEN}", substituted by OpenClaw in
+memory: OpenClaw starts stdio MCP servers with a minimal environment).
 Reads the job with the admin token. Without --json the output is JSON5 with a
 comment header.`,
 		Args: cobra.NoArgs,

@@ -50,8 +50,9 @@ func TestOpenClawConfig(t *testing.T) {
 		} `json:"models"`
 		MCP struct {
 			Servers map[string]struct {
-				Command string   `json:"command"`
-				Args    []string `json:"args"`
+				Command string            `json:"command"`
+				Args    []string          `json:"args"`
+				Env     map[string]string `json:"env"`
 			} `json:"servers"`
 		} `json:"mcp"`
 		Tools struct {
@@ -128,7 +129,7 @@ func TestOpenClawConfig(t *testing.T) {
 		t.Fatalf("chat through clawea-local: %v", err)
 	}
 
-	if s := cfg.MCP.Servers["clawea"]; s.Command != bin || strings.Join(s.Args, " ") != "mcp --server "+url {
+	if s := cfg.MCP.Servers["clawea"]; s.Command != bin || strings.Join(s.Args, " ") != "mcp --server "+url || len(s.Env) != 1 || s.Env["CLAWEA_TOKEN"] != "${CLAWEA_TOKEN}" {
 		t.Errorf("mcp: %+v", s)
 	}
 	if cfg.Tools.ToolSearch == nil || *cfg.Tools.ToolSearch {

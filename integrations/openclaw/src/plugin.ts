@@ -66,6 +66,14 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     if (p.coverage === "uncovered") log.error?.(`${msg}; ${s.uncoveredRuntime === "block" ? "every tool call is blocked until it is removed" : "its tools run without a clawea decision"}`);
     else if (p.coverage === "partial") log.warn?.(msg);
   }
+  // Pass clawea's MCP tools through only when OpenClaw's config has that
+  // MCP server: otherwise a tool named <mcpServer>__* is someone else's.
+  const servers = (api.config as { mcp?: { servers?: Record<string, unknown> } } | undefined)?.mcp?.servers;
+  let mcpServer = s.mcpServer;
+  if (mcpServer !== "" && !(servers && typeof servers === "object" && Object.hasOwn(servers, mcpServer))) {
+    log.info?.(`clawea: no mcp.servers.${mcpServer} in OpenClaw's config: tools named ${mcpServer}__* are decided like any other`);
+    mcpServer = "";
+  }
   const policy = new ClaweaPolicy({
     client,
     jobId: s.jobId,
@@ -73,7 +81,7 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     uncoveredPins: uncovered,
     approvalWaitMs: s.approvalWaitMs,
     pollIntervalMs: s.pollIntervalMs,
-    mcpServer: s.mcpServer,
+    mcpServer,
     logger: log,
     sandboxed: (ctx) => sandboxClaim(api.config, ctx.agentId),
     stateKey: `${s.server}\u0000${s.jobId}`,

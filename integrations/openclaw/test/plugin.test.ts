@@ -369,16 +369,22 @@ test("a bad or missing config blocks every call with CLAWEA_BAD_CONFIG", async (
 test("clawea's own MCP tools pass through without a second decision; other MCP and plugin tools are decided", async () => {
   const f = await fakeClawea(() => allow());
   try {
-    const p = load({ server: f.url, jobId: "job_1" });
+    const withServer = { mcp: { servers: { clawea: { command: "/opt/clawea", args: ["mcp"] } } } };
+    const p = load({ server: f.url, jobId: "job_1" }, { openclawConfig: withServer });
     assert.equal(await p.evaluate({ toolName: "clawea__fs__read_text_file", params: {}, toolCallId: "m1" }, {}), undefined);
     assert.equal(f.seen.length, 0);
     assert.equal(await p.evaluate({ toolName: "crm__lookup", params: { id: 1 }, toolCallId: "m2" }, {}), undefined);
     assert.equal(f.seen.length, 1);
     assert.equal(f.seen[0].body.tool.name, "crm__lookup");
     // Another server name: clawea__ is then decided.
-    const q = load({ server: f.url, jobId: "job_1", mcpServer: "gw" });
+    const q = load({ server: f.url, jobId: "job_1", mcpServer: "gw" }, { openclawConfig: withServer });
     await q.evaluate({ toolName: "clawea__x", params: {}, toolCallId: "m3" }, {});
     assert.equal(f.seen.length, 2);
+    // No such MCP server in OpenClaw's config: clawea__ tools are someone else's, decided.
+    const r = load({ server: f.url, jobId: "job_1" });
+    await r.evaluate({ toolName: "clawea__y", params: {}, toolCallId: "m4" }, {});
+    assert.equal(f.seen.length, 3);
+    assert.equal(f.seen[2].body.tool.name, "clawea__y");
   } finally {
     await f.close();
   }
@@ -400,7 +406,7 @@ test("a tool name outside clawea's alphabet is blocked without asking", async ()
 test("a tool that ran without a decision is reported and recorded; mode block then blocks the session", async () => {
   const f = await fakeClawea((req) => (req.url === "/v1/decide" ? allow() : { status: 201, body: { seq: 1 } }));
   try {
-    const p = load({ server: f.url, jobId: "job_1" });
+    const p = load({ server: f.url, jobId: "job_1" }, { openclawConfig: { mcp: { servers: { clawea: {} } } } });
     const after = p.hooks.get("after_tool_call")!;
     await after({ toolName: "shell", toolCallId: "native-1", result: { ok: true } }, { sessionKey: "agent:main:s1", runId: "r1", agentId: "main" });
     assert.equal(f.seen.length, 1);
