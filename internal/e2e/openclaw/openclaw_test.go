@@ -650,13 +650,12 @@ func checkBundle(t *testing.T, path, secret string, modelCalls int) {
 	}
 }
 
-// patchConfig adds what `clawea openclaw config` leaves out (see
-// docs/openclaw.md, step 8): OpenClaw starts stdio MCP servers with the MCP
-// SDK's default environment (HOME, PATH, ...) plus the server's env, so
-// clawea mcp needs CLAWEA_TOKEN in its env; OpenClaw substitutes
-// "${CLAWEA_TOKEN}" when it loads the config, in memory. It also sets the
-// agent's workspace and makes the plugin poll for the approval more often
-// than its default.
+// patchConfig checks that `clawea openclaw config` passes the token to
+// clawea mcp by reference (OpenClaw starts stdio MCP servers with the MCP
+// SDK's default environment plus the server's env, and substitutes
+// "${CLAWEA_TOKEN}" when it loads the config, in memory), sets the agent's
+// workspace, and makes the plugin poll for the approval more often than
+// its default.
 func patchConfig(t *testing.T, cfg, work string) string {
 	t.Helper()
 	var m map[string]any
@@ -664,8 +663,8 @@ func patchConfig(t *testing.T, cfg, work string) string {
 		t.Fatal(err)
 	}
 	srv := m["mcp"].(map[string]any)["servers"].(map[string]any)["clawea"].(map[string]any)
-	if _, ok := srv["env"]; !ok {
-		srv["env"] = map[string]any{"CLAWEA_TOKEN": "${CLAWEA_TOKEN}"}
+	if env, _ := srv["env"].(map[string]any); env["CLAWEA_TOKEN"] != "${CLAWEA_TOKEN}" {
+		t.Fatalf("mcp.servers.clawea.env does not pass CLAWEA_TOKEN by reference: %v", srv["env"])
 	}
 	// The agent's workspace (where `write` may write).
 	ag := m["agents"].(map[string]any)["defaults"].(map[string]any)
