@@ -316,6 +316,9 @@ signs them locally, and the key never leaves this machine.
 			if res.Unanchored > 0 {
 				fmt.Fprintf(e.out, "  %d side-effect/approval record(s) had no model-call span to anchor to and are kept in bundle metadata\n", res.Unanchored)
 			}
+			if res.ResultsMissing > 0 {
+				fmt.Fprintf(e.err, "warning: %d runtime tool call(s) the policy allowed never reported a result (recorded as a runtime_results_missing event); the runtime or its mode may not report results (docs/decide.md)\n", res.ResultsMissing)
+			}
 			return nil
 		},
 	}

@@ -50,7 +50,8 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	"runtime_decision": true, // the tool gateway's decision API (toolgw/decide.go)
+	"runtime_decision":  true, // the tool gateway's decision API (toolgw/decide.go)
+	EventResultsMissing: true, // written by finish (missing.go)
 }
 
 // ReservedEventType reports whether only clawea's gateways may append
@@ -369,6 +370,10 @@ type FinishResult struct {
 	Bundles    []FinishedBundle  `json:"bundles,omitempty"`
 	Verified   string            `json:"verification,omitempty"`
 	Unanchored int               `json:"unanchored_records,omitempty"`
+	// ResultsMissing counts the runtime tool calls the policy allowed
+	// whose result the runtime never reported (recorded at finish as a
+	// runtime_results_missing event).
+	ResultsMissing int `json:"runtime_results_missing,omitempty"`
 }
 
 // FinishedBundle is one stored bundle with its verdict.
@@ -407,6 +412,9 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		} else if len(evs) == 0 {
 			return nil, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", jobID)
+		}
+		if err := s.recordMissingResults(ctx, jobID); err != nil {
+			return nil, err
 		}
 		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
@@ -782,7 +790,7 @@ func (s *Service) complete(ctx context.Context, j store.Job, segs []*segmentEvid
 	}
 	s.log.InfoContext(ctx, "job finished", slog.String("job_id", j.ID), slog.Int("bundles", len(out)))
 	v, _ := s.Get(ctx, j.ID)
-	return &FinishResult{Job: v, Status: "finished", Bundles: out, Verified: "PASS", Unanchored: unanchored}, nil
+	return &FinishResult{Job: v, Status: "finished", Bundles: out, Verified: "PASS", Unanchored: unanchored, ResultsMissing: resultsMissing(segs)}, nil
 }
 
 // Bundles returns a finished job's stored bundles.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/internal/client"
+	"github.com/clawea/clawea/internal/jobs"
 	"github.com/clawea/clawea/internal/toolgw"
 )
 
@@ -128,12 +129,23 @@ func TestDecideAllowDenyAndResult(t *testing.T) {
 	if status, code, _ := closeAs(t, e, tok, deny.ans.DecisionID, map[string]any{"status": "success"}); status != 409 || code != toolgw.CodeDecisionNotAllowed {
 		t.Errorf("result of a denied call: %d %s", status, code)
 	}
-	// Allowed but never closed (the runtime crashed): no receipt is owed.
-	if open := decideAs(t, e, tok, openclaw("read", map[string]any{"path": "c"}, nil)); open.ans.Decision != "allow" {
+	// Allowed but never closed (the runtime crashed, or runs in a mode
+	// whose hooks report no results): no receipt, but finishing records
+	// the gap as a runtime_results_missing event naming the decision.
+	open := decideAs(t, e, tok, openclaw("read", map[string]any{"path": "c"}, nil))
+	if open.ans.Decision != "allow" {
 		t.Fatalf("open: %+v", open)
 	}
 
 	raw, v := e.finish(jobID)
+	missing := eventsOf(t, e, jobID, jobs.EventResultsMissing)
+	if len(missing) != 1 || !strings.Contains(missing[0], `"count":1`) || !strings.Contains(missing[0], open.ans.DecisionID) ||
+		strings.Contains(missing[0], allow.ans.DecisionID) || strings.Contains(missing[0], other.ans.DecisionID) {
+		t.Errorf("runtime_results_missing events: %v (open decision %s)", missing, open.ans.DecisionID)
+	}
+	if !bytes.Contains(raw, []byte(`"event_type":"`+jobs.EventResultsMissing+`"`)) {
+		t.Error("the bundle does not show the missing result")
+	}
 	if v.ToolReceipts != 3 {
 		t.Errorf("bundle holds %d tool receipts, want 3 (two results, one denial)", v.ToolReceipts)
 	}

@@ -39,7 +39,8 @@ var protocolText = func() string {
 		"external_api_write", "explicit_approve", "explicit_deny", "timeout_deny", "clawea:timeout", "approver",
 		envelope.HashSHA256, envelope.AlgEd25519, "tool_receipt", "gateway_receipt", "proof_bundle", "aggregate_bundle",
 		"vir_v2_typed_lexicographical", "did:key:z6Mk", "[REDACTED:", "[SECRET]", "denied", "outcome", "statements",
-		"result.code", "result.error", "args", "result", "true", "false", "null",
+		"result.code", "result.error", "args", "result", "true", "false", "null", "write", "unknown",
+		"runtime_results_missing", "decision_ids", "count", "tools", "truncated",
 	}, "\n"))
 	return b.String()
 }()
