@@ -25,6 +25,9 @@ export type PluginApi = {
   ) => void;
 };
 
+/** The environment the plugin gives every exec command: the job token blanked. */
+export const HiddenExecEnv: Readonly<Record<string, string>> = Object.freeze({ CLAWEA_TOKEN: "", CLAWEA_TOKEN_FILE: "" });
+
 /** The runtimes the tool-result middleware is declared for (contracts.agentToolResultMiddleware). */
 export const MiddlewareRuntimes = ["openclaw", "codex"];
 
@@ -102,6 +105,10 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     api.registerAgentToolResultMiddleware((event, ctx) => policy.toolResult(event, ctx ?? {}), { runtimes: MiddlewareRuntimes });
   }
   api.on("after_tool_call", (event: AfterEvent, ctx: ToolContext) => policy.afterToolCall(event, ctx ?? {}));
+  // OpenClaw's exec on the gateway host inherits OpenClaw's environment,
+  // job token included: blank it for every command (where OpenClaw runs
+  // this hook; see the README on agent exec and on sandboxing).
+  api.on("resolve_exec_env", () => ({ ...HiddenExecEnv }));
   if (!env.CLAWEA_TOKEN) {
     log.error?.(`clawea: ${Codes.noToken} — CLAWEA_TOKEN is not set in OpenClaw's environment: every tool call will be blocked`);
   }

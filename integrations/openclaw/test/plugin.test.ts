@@ -609,3 +609,13 @@ test("the shared state survives the module being evaluated twice (OpenClaw may l
   assert.equal(pb.open.get("k")?.decisionId, "d");
   assert.ok(pb.witness.decided("k"));
 });
+
+test("exec commands get the job token blanked (resolve_exec_env)", () => {
+  const p = load({ server: "http://127.0.0.1:1", jobId: "job_1" });
+  const h = p.hooks.get("resolve_exec_env");
+  assert.ok(h, "resolve_exec_env is registered");
+  const env = h!({ toolName: "exec", host: "gateway", sessionKey: "agent:main:main" }, {}) as Record<string, string>;
+  assert.deepEqual(env, { CLAWEA_TOKEN: "", CLAWEA_TOKEN_FILE: "" });
+  // A fresh object each time: OpenClaw merges into it.
+  assert.notEqual(h!({}, {}), env);
+});
