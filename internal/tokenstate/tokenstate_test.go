@@ -24,6 +24,9 @@ func (c *countingStore) GetJob(context.Context, string) (store.Job, error) {
 func (c *countingStore) JobsChangedSince(context.Context, int64, int) ([]store.Job, error) {
 	return nil, nil
 }
+func (c *countingStore) PolicyChangesSince(context.Context, int64, int) ([]store.PolicyChange, error) {
+	return nil, nil
+}
 
 // TestRefreshKeysRationed: a flood of tokens with made-up key ids costs at
 // most a burst of store reads, not one each.
