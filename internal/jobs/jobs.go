@@ -32,6 +32,7 @@ import (
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/token"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -50,7 +51,8 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	"runtime_decision": true, // the tool gateway's decision API (toolgw/decide.go)
+	"runtime_decision": true,                        // the tool gateway's decision API (toolgw/decide.go)
+	"policy_retired":   true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
 }
 
 // ReservedEventType reports whether only clawea's gateways may append
@@ -86,6 +88,7 @@ type Service struct {
 	trust    verify.Config
 	harness  bundle.Harness
 	onChange func(store.Job)
+	admit    func(ctx context.Context, policyHash string) error
 }
 
 // Options configure a Service.
@@ -109,6 +112,11 @@ type Options struct {
 	// service stores or signs for a job may hold a secret the job has seen
 	// (EVIDENCE_SECRET_REFUSED). Nil: no secrets are known here.
 	Secrets *redact.Registry
+	// AdmitPolicy, when set, decides whether a job may start pinned to a
+	// policy hash, on the policy lifecycle read now (retired, outside a
+	// freeze, or unapproved when approval is required: refused with its
+	// *token.Error code). The server sets it.
+	AdmitPolicy func(ctx context.Context, policyHash string) error
 }
 
 // New returns a job service.
@@ -117,7 +125,7 @@ func New(st Store, opt Options) (*Service, error) {
 		return nil, errors.New("jobs: issuer, key and custody are required")
 	}
 	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
-		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets}
+		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets, admit: opt.AdmitPolicy}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -188,6 +196,15 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, jerr(404, "POLICY_NOT_FOUND", "policy %s is not in the registry", req.PolicyHash)
 	} else if err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
+	}
+	if s.admit != nil {
+		if err := s.admit(ctx, req.PolicyHash); err != nil {
+			var te *token.Error
+			if errors.As(err, &te) {
+				return nil, jerr(te.Status, te.Code, "%s", te.Msg)
+			}
+			return nil, jerr(503, token.CodePolicyStateUnavailable, "the policy lifecycle state cannot be read").Wrap(err)
+		}
 	}
 	if req.Budget != nil && (req.Budget.MaxRequests < 0 || req.Budget.MaxTokensInput < 0 || req.Budget.MaxTokensOutput < 0) {
 		return nil, jerr(400, "BUDGET_INVALID", "budget limits must not be negative")
