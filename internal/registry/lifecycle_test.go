@@ -41,7 +41,10 @@ func newLifeRig(t *testing.T) *lifeRig {
 	srv := &Server{Store: db, Signer: key, Authorize: AdminToken(token), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: func() time.Time { return lifeNow },
 		Lifecycle: &Lifecycle{Store: db, Operators: []string{op.DID()}, RequireApproval: true,
-			OnChange: func(_ context.Context, c store.PolicyChange) (int, error) { rig.got = append(rig.got, c); return 0, nil }}}
+			OnChange: func(_ context.Context, c store.PolicyChange) (int, error) {
+				rig.got = append(rig.got, c)
+				return 0, nil
+			}}}
 	mux := http.NewServeMux()
 	srv.Register(mux)
 	rig.ts = httptest.NewServer(mux)

@@ -3,6 +3,7 @@ package tokenstate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,4 +168,26 @@ func TestAdmitPolicy(t *testing.T) {
 	if c := codeOf(m.AdmitPolicy(ctx, h2)); c != "" {
 		t.Errorf("after unfreeze: %s", c)
 	}
+}
+
+// BenchmarkAdmitPolicy is the lifecycle check's cost on the verification
+// hot path (a fresh mirror: no store read).
+func BenchmarkAdmitPolicy(b *testing.B) {
+	st := &policyStore{}
+	for i := range 100 {
+		st.add(store.PolicyChange{Action: store.PolicyApprove, PolicyHash: fmt.Sprintf("%043d", i)})
+	}
+	m, err := New(context.Background(), st, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := fmt.Sprintf("%043d", 7)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := m.AdmitPolicy(context.Background(), h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
