@@ -19,6 +19,7 @@ import (
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/didkey"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/policy"
@@ -483,12 +484,6 @@ type JobLister interface {
 	ListJobs(ctx context.Context, after, status string, limit int) ([]store.Job, error)
 }
 
-// EventRecorder appends an event to an open job's chain (an
-// *evidence.Chain).
-type EventRecorder interface {
-	AppendEvent(ctx context.Context, jobID, eventType string, payload any) (store.JobEvent, error)
-}
-
 // Event types a lifecycle change appends to the jobs it touches.
 const (
 	EventPolicyRetired = "policy_retired"
@@ -524,9 +519,10 @@ func Touched(c store.PolicyChange, hash string) bool {
 // RecordInJobs appends c to the chain of every open job it touches (a
 // retirement: the jobs pinned to the hash; a freeze: the jobs pinned to a
 // hash it leaves out), so that their bundles show who refused them and
-// why. A job that closed meanwhile is skipped. It returns how many jobs
+// why, through the evidence chain's one record path. A job that closed
+// meanwhile is skipped. It returns how many jobs
 // recorded the change and the first error.
-func RecordInJobs(ctx context.Context, jobs JobLister, rec EventRecorder, c store.PolicyChange) (int, error) {
+func RecordInJobs(ctx context.Context, jobs JobLister, rec *evidence.Chain, c store.PolicyChange) (int, error) {
 	typ := EventPolicyRetired
 	effect := "the job's pinned policy is retired: every further call is refused (POLICY_RETIRED)"
 	switch c.Action {

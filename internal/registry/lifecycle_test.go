@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/b64u"
+	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/internal/store/sqlite"
 	"github.com/clawea/clawea/internal/testkit"
@@ -182,49 +183,54 @@ func TestPublishSupersedes(t *testing.T) {
 }
 
 func TestRecordInJobs(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	h1, h2 := strings.Repeat("A", 43), strings.Repeat("B", 43)
-	jobs := fakeJobs{{ID: "j1", PolicyHash: h1}, {ID: "j2", PolicyHash: h2}, {ID: "j3", PolicyHash: h1}}
-	rec := &fakeRecorder{}
-	n, err := RecordInJobs(context.Background(), jobs, rec, store.PolicyChange{Seq: 4, Action: store.PolicyRetire, PolicyHash: h1, Actor: "did:key:zOp",
-		Statement: []byte(`{"a":1}`), Signature: "sig", At: lifeNow})
-	if err != nil || n != 2 || strings.Join(rec.jobs, ",") != "j1,j3" || rec.types[0] != EventPolicyRetired {
-		t.Fatalf("retire: %d %v %v", n, err, rec)
-	}
-	p := rec.payloads[0].(ChangeEvent)
-	if p.Actor != "did:key:zOp" || p.ChangeSeq != 4 || p.Statement != b64u.SHA256([]byte(`{"a":1}`)) || p.PolicyHash != h1 {
-		t.Errorf("payload: %+v", p)
-	}
-	rec = &fakeRecorder{}
-	n, _ = RecordInJobs(context.Background(), jobs, rec, store.PolicyChange{Action: store.PolicyFreeze, Hashes: []string{h1}, Actor: "x"})
-	if n != 1 || rec.jobs[0] != "j2" || rec.types[0] != EventPolicyFrozen {
-		t.Errorf("freeze: %d %v", n, rec)
-	}
-	rec = &fakeRecorder{}
-	if n, _ := RecordInJobs(context.Background(), jobs, rec, store.PolicyChange{Action: store.PolicyApprove, PolicyHash: h1}); n != 0 || len(rec.jobs) != 0 {
-		t.Errorf("approve touched %d jobs", n)
-	}
-}
-
-type fakeJobs []store.Job
-
-func (f fakeJobs) ListJobs(_ context.Context, after, status string, limit int) ([]store.Job, error) {
-	var out []store.Job
-	for _, j := range f {
-		if j.ID > after && status == store.JobOpen {
-			out = append(out, j)
+	for _, j := range []store.Job{{ID: "j1", PolicyHash: h1}, {ID: "j2", PolicyHash: h2}, {ID: "j3", PolicyHash: h1}, {ID: "j4", PolicyHash: h1, Status: store.JobFinished}} {
+		if j.Status == "" {
+			j.Status = store.JobOpen
+		}
+		j.AgentDID, j.ScopeHash, j.TokenHash, j.Labels, j.Budget = "did:key:zA", "s", "t-"+j.ID, []byte("{}"), []byte("{}")
+		j.CreatedAt, j.ExpiresAt = lifeNow, lifeNow.Add(time.Hour)
+		if err := db.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return out, nil
-}
-
-type fakeRecorder struct {
-	jobs, types []string
-	payloads    []any
-}
-
-func (f *fakeRecorder) AppendEvent(_ context.Context, jobID, typ string, payload any) (store.JobEvent, error) {
-	f.jobs, f.types, f.payloads = append(f.jobs, jobID), append(f.types, typ), append(f.payloads, payload)
-	return store.JobEvent{}, nil
+	chain := evidence.NewChain(db, nil, 0, nil)
+	events := func(id string) []store.JobEvent {
+		evs, err := db.ListEvents(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	n, err := RecordInJobs(ctx, db, chain, store.PolicyChange{Seq: 4, Action: store.PolicyRetire, PolicyHash: h1, Actor: "did:key:zOp",
+		Statement: []byte(`{"a":1}`), Signature: "sig", Reason: "too wide", At: lifeNow})
+	if err != nil || n != 2 {
+		t.Fatalf("retire: %d %v", n, err)
+	}
+	ev := events("j1")
+	if len(ev) != 1 || ev[0].EventType != EventPolicyRetired || len(events("j3")) != 1 || len(events("j2")) != 0 || len(events("j4")) != 0 {
+		t.Fatalf("retire events: j1 %v", ev)
+	}
+	var p ChangeEvent
+	if err := json.Unmarshal(ev[0].Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Actor != "did:key:zOp" || p.ChangeSeq != 4 || p.Statement != b64u.SHA256([]byte(`{"a":1}`)) || p.PolicyHash != h1 || p.Reason != "too wide" || p.Signature != "sig" {
+		t.Errorf("payload: %+v", p)
+	}
+	n, _ = RecordInJobs(ctx, db, chain, store.PolicyChange{Action: store.PolicyFreeze, Hashes: []string{h1}, Actor: "x", At: lifeNow})
+	if ev := events("j2"); n != 1 || len(ev) != 1 || ev[0].EventType != EventPolicyFrozen {
+		t.Errorf("freeze: %d %v", n, ev)
+	}
+	if n, _ := RecordInJobs(ctx, db, chain, store.PolicyChange{Action: store.PolicyApprove, PolicyHash: h1}); n != 0 || len(events("j1")) != 1 {
+		t.Errorf("approve touched %d jobs", n)
+	}
 }
 
 func mustJSON(v any) []byte {
