@@ -694,7 +694,16 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 // urm builds a segment's URM and Trust Pulse.
 func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]byte, []byte, string, error) {
 	tools := map[string]int{}
+	// Policy lifecycle changes that stopped the job (the registry's
+	// policy_retired and policy_frozen events) are shown with their payload
+	// (operator, reason, signed statement's hash), which the event's
+	// payload hash binds.
+	var lifecycle []map[string]any
 	for _, ev := range sg.events {
+		if ev.EventType == "policy_retired" || ev.EventType == "policy_frozen" {
+			lifecycle = append(lifecycle, map[string]any{"event_id": ev.EventID, "event_type": ev.EventType,
+				"event_hash_b64u": ev.EventHash, "payload": json.RawMessage(ev.Payload)})
+		}
 		if ev.EventType != "tool_call" {
 			continue
 		}
@@ -717,6 +726,9 @@ func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]by
 		Outputs:       []bundle.URMResource{{Type: "trust_pulse", Hash: b64u.SHA256(tpRaw), ContentType: "application/json"}},
 		ChainRootHash: sg.chain[0].EventHash, ReceiptsRoot: bundle.ReceiptsRoot(p.Receipts),
 		Metadata: map[string]any{"trust_pulse": map[string]any{"hash_b64u": b64u.SHA256(tpRaw)}, "job_id": j.ID}}
+	if len(lifecycle) > 0 {
+		u.Metadata["clawea_policy_lifecycle"] = lifecycle
+	}
 	raw, hash, err := u.JSON()
 	return raw, tpRaw, hash, err
 }

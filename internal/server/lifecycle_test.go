@@ -222,9 +222,9 @@ func TestPolicyLifecycleAcrossInstances(t *testing.T) {
 		json.Unmarshal(raw, &fin)
 	}
 	_, _, exp := a.do(t, "GET", "/v1/jobs/"+j1.Job.ID+"/export", a.admin, nil)
-	// Events carry payload hashes; the payload (operator, reason, change
-	// number, signature) is derived from the logged change.
-	for _, want := range []string{registry.EventPolicyRetired} {
+	// Events carry payload hashes; the URM shows the payload (operator,
+	// reason, change number, signature).
+	for _, want := range []string{registry.EventPolicyRetired, "clawea_policy_lifecycle", op.DID(), "widened by mistake", h1} {
 		if !bytes.Contains(exp, []byte(want)) {
 			t.Errorf("j1's export lacks %q", want)
 		}
