@@ -50,6 +50,7 @@ type Mirror struct {
 	polMu     sync.Mutex
 	book      *store.PolicyBook
 	polSynced time.Time
+	polFailed time.Time // the last failed on-demand read (under polMu)
 
 	refreshMu sync.Mutex // one on-demand key read at a time, and:
 	budget    float64    // on-demand reads allowed now
@@ -365,8 +366,23 @@ func (m *Mirror) fresh(ctx context.Context, maxAge time.Duration) error {
 	if maxAge > 0 && m.now().Sub(synced) <= maxAge {
 		return nil // another check caught up meanwhile
 	}
-	return m.syncPoliciesLocked(ctx)
+	// While the store fails, checks refuse without each reading it again
+	// (at most one read per policyRetry).
+	if maxAge > 0 && !m.polFailed.IsZero() && m.now().Sub(m.polFailed) < policyRetry {
+		return errPolicyUnreadable
+	}
+	if err := m.syncPoliciesLocked(ctx); err != nil {
+		m.polFailed = m.now()
+		return err
+	}
+	m.polFailed = time.Time{}
+	return nil
 }
+
+// policyRetry spaces on-demand lifecycle reads while the store fails.
+const policyRetry = 100 * time.Millisecond
+
+var errPolicyUnreadable = errors.New("tokenstate: the policy lifecycle could not be read a moment ago")
 
 // AdmitPolicy implements token.PolicyGate: a job pinned to hash may act
 // unless the hash is retired (or superseded) or a freeze leaves it out.

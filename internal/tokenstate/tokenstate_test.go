@@ -162,9 +162,18 @@ func TestAdmitPolicy(t *testing.T) {
 	if c := codeOf(m.AdmitStart(ctx, h2, false)); c != token.CodePolicyStateUnavailable {
 		t.Errorf("start while the store fails: %s", c)
 	}
+	// Refusals while the store fails do not each read it.
+	reads = st.reads
+	for range 50 {
+		m.AdmitPolicy(ctx, h2)
+	}
+	if st.reads-reads > 1 {
+		t.Errorf("%d store reads for 50 checks while it fails", st.reads-reads)
+	}
 	st.mu.Lock()
 	st.fail = false
 	st.mu.Unlock()
+	advance(policyRetry)
 	if c := codeOf(m.AdmitPolicy(ctx, h2)); c != "" {
 		t.Errorf("after unfreeze: %s", c)
 	}
