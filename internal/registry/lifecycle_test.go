@@ -177,6 +177,10 @@ func TestPublishSupersedes(t *testing.T) {
 	if len(r.got) != 1 || r.got[0].Action != store.PolicySupersede || r.got[0].PolicyHash != old || r.got[0].Hashes[0] != res.PolicyHash || r.got[0].Actor != "admin-token" {
 		t.Fatalf("change: %+v", r.got)
 	}
+	again, err := c.PublishSuperseding(context.Background(), example(t, "demo-job.wpc.json"), token, old)
+	if err != nil || !again.Existed || len(r.got) != 1 || !strings.Contains(string(again.Lifecycle), `"retired"`) {
+		t.Errorf("repeated publish superseding: %+v %v, %d changes", again, err, len(r.got))
+	}
 	if _, err := c.PublishSuperseding(context.Background(), example(t, "demo-job.wpc.json"), token, res.PolicyHash); ErrCode(err) != CodeInvalidRequest {
 		t.Errorf("superseding itself: %v", err)
 	}

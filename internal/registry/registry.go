@@ -348,6 +348,16 @@ func (s *Server) respondPublished(w http.ResponseWriter, r *http.Request, rec st
 		WriteError(w, r, e)
 		return
 	}
+	// Superseding a hash already retired logs nothing new (a repeated
+	// publish stays idempotent): the answer shows the retirement.
+	if view, e := s.statusOf(r.Context(), supersedes); e != nil {
+		WriteError(w, r, e)
+		return
+	} else if view.Status == store.PolicyRetired {
+		writeJSON(w, status, map[string]any{"ok": true, "existed": existed, "policy_hash_b64u": rec.Hash, "envelope": env,
+			"lifecycle": map[string]any{"change": view.Retirement, "status": view}})
+		return
+	}
 	actor := httpapi.Actor(r.Context())
 	if actor == "" {
 		actor = httpapi.ActorAdminToken
