@@ -106,3 +106,12 @@ func TestPolicyLifecycleCommands(t *testing.T) {
 		}
 	}
 }
+
+// A policy operator that is not a did:key stops clawea serve before it
+// opens anything.
+func TestServeRefusesABadPolicyOperator(t *testing.T) {
+	code, _, errs := run(t, "", "serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--policy-operator", "did:key:nope")
+	if code != 2 || !strings.Contains(errs, "policy operator") {
+		t.Errorf("serve with a bad operator: %d %s", code, errs)
+	}
+}

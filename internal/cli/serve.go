@@ -109,12 +109,12 @@ config file's policy.operators. Stops gracefully on SIGINT or SIGTERM.`,
 				}
 			}
 			cfg.Policy.RequireApproval = requireApproval
-			for _, op := range policyOperators {
+			cfg.Policy.Operators = append(cfg.Policy.Operators, policyOperators...)
+			for _, op := range cfg.Policy.Operators {
 				if _, err := didkey.PublicKey(op); err != nil {
-					return withCode(ExitUsage, fmt.Errorf("--policy-operator %q is not an Ed25519 did:key", op))
+					return withCode(ExitUsage, fmt.Errorf("policy operator %q (--policy-operator or policy.operators) is not an Ed25519 did:key", op))
 				}
 			}
-			cfg.Policy.Operators = append(cfg.Policy.Operators, policyOperators...)
 			for _, p := range providers {
 				pr, err := modelgw.ParseProviderFlag(p)
 				if err != nil {
