@@ -14,35 +14,38 @@ import (
 // Verification error codes. The first group is the reference gateway's
 // (PROTOCOL.md §3.6); the rest are clawea's checks.
 const (
-	CodeRequired          = "TOKEN_REQUIRED"
-	CodeMalformed         = "TOKEN_MALFORMED"
-	CodeUnsupportedAlg    = "TOKEN_UNSUPPORTED_ALG"
-	CodeInvalidClaims     = "TOKEN_INVALID_CLAIMS"
-	CodeBadAudience       = "TOKEN_BAD_AUDIENCE"
-	CodeExpired           = "TOKEN_EXPIRED"
-	CodeInsufficientScope = "TOKEN_INSUFFICIENT_SCOPE"
-	CodeKeyMissing        = "TOKEN_VERIFICATION_KEY_MISSING"
-	CodeSignatureInvalid  = "TOKEN_SIGNATURE_INVALID"
-	CodeSubMismatch       = "TOKEN_SUB_MISMATCH"
-	CodeScopeHashRequired = "TOKEN_SCOPE_HASH_REQUIRED"
-	CodeDelegationInvalid = "TOKEN_DELEGATION_BINDING_INVALID"
-	CodeDelegationExpired = "TOKEN_DELEGATION_EXPIRED"
-	CodeScopeHashMismatch = "TOKEN_SCOPE_HASH_MISMATCH"
-	CodeUnknownKid        = "TOKEN_UNKNOWN_KID"
-	CodeKidExpired        = "TOKEN_KID_EXPIRED"
-	CodeRevoked           = "TOKEN_REVOKED"
-	CodeJobClosed         = "TOKEN_JOB_CLOSED"
-	CodeJobMismatch       = "TOKEN_JOB_MISMATCH"
-	CodeStateUnavailable  = "TOKEN_STATE_UNAVAILABLE"
-	// Policy lifecycle refusals (a PolicyGate's): the job's pinned policy
-	// was retired or superseded, the deployment is frozen to other
-	// hashes, the hash was never approved (job start, when approval is
-	// required), or the lifecycle state cannot be read.
+	CodeRequired            = "TOKEN_REQUIRED"
+	CodeMalformed           = "TOKEN_MALFORMED"
+	CodeUnsupportedAlg      = "TOKEN_UNSUPPORTED_ALG"
+	CodeInvalidClaims       = "TOKEN_INVALID_CLAIMS"
+	CodeBadAudience         = "TOKEN_BAD_AUDIENCE"
+	CodeExpired             = "TOKEN_EXPIRED"
+	CodeInsufficientScope   = "TOKEN_INSUFFICIENT_SCOPE"
+	CodeKeyMissing          = "TOKEN_VERIFICATION_KEY_MISSING"
+	CodeSignatureInvalid    = "TOKEN_SIGNATURE_INVALID"
+	CodeSubMismatch         = "TOKEN_SUB_MISMATCH"
+	CodeScopeHashRequired   = "TOKEN_SCOPE_HASH_REQUIRED"
+	CodeDelegationInvalid   = "TOKEN_DELEGATION_BINDING_INVALID"
+	CodeDelegationExpired   = "TOKEN_DELEGATION_EXPIRED"
+	CodeScopeHashMismatch   = "TOKEN_SCOPE_HASH_MISMATCH"
+	CodeUnknownKid          = "TOKEN_UNKNOWN_KID"
+	CodeKidExpired          = "TOKEN_KID_EXPIRED"
+	CodeRevoked             = "TOKEN_REVOKED"
+	CodeJobClosed           = "TOKEN_JOB_CLOSED"
+	CodeJobMismatch         = "TOKEN_JOB_MISMATCH"
+	CodeStateUnavailable    = "TOKEN_STATE_UNAVAILABLE"
+	RevokeReasonJobFinished = "job_finished"
+)
+
+// Policy lifecycle refusals (a PolicyGate's): the job's pinned policy was
+// retired or superseded, the deployment is frozen to other hashes, the hash
+// was never approved (job start, when approval is required), or the
+// lifecycle state cannot be read.
+const (
 	CodePolicyRetired          = "POLICY_RETIRED"
 	CodePolicyNotInFreeze      = "POLICY_NOT_IN_FREEZE"
 	CodePolicyNotApproved      = "POLICY_NOT_APPROVED"
 	CodePolicyStateUnavailable = "POLICY_STATE_UNAVAILABLE"
-	RevokeReasonJobFinished    = "job_finished"
 )
 
 // Error is a verification failure with the HTTP status to answer.
