@@ -37,6 +37,17 @@ const (
 	RevokeReasonJobFinished = "job_finished"
 )
 
+// Policy lifecycle refusals (a PolicyGate's): the job's pinned policy was
+// retired or superseded, the deployment is frozen to other hashes, the hash
+// was never approved (job start, when approval is required), or the
+// lifecycle state cannot be read.
+const (
+	CodePolicyRetired          = "POLICY_RETIRED"
+	CodePolicyNotInFreeze      = "POLICY_NOT_IN_FREEZE"
+	CodePolicyNotApproved      = "POLICY_NOT_APPROVED"
+	CodePolicyStateUnavailable = "POLICY_STATE_UNAVAILABLE"
+)
+
 // Error is a verification failure with the HTTP status to answer.
 type Error struct {
 	Code   string
@@ -51,8 +62,12 @@ var statusOf = map[string]int{
 	CodeExpired: 401, CodeInsufficientScope: 403, CodeKeyMissing: 503, CodeSignatureInvalid: 401, CodeSubMismatch: 401,
 	CodeScopeHashRequired: 401, CodeDelegationInvalid: 401, CodeDelegationExpired: 401, CodeScopeHashMismatch: 401,
 	CodeUnknownKid: 401, CodeKidExpired: 401, CodeRevoked: 401, CodeJobClosed: 401, CodeJobMismatch: 403,
-	CodeStateUnavailable: 503,
+	CodeStateUnavailable: 503, CodePolicyRetired: 403, CodePolicyNotInFreeze: 403, CodePolicyNotApproved: 403,
+	CodePolicyStateUnavailable: 503,
 }
+
+// Errorf returns a verification error with code's status.
+func Errorf(code, format string, args ...any) *Error { return errf(code, format, args...) }
 
 func errf(code, format string, args ...any) *Error {
 	st := statusOf[code]
@@ -76,6 +91,18 @@ type JobInfo struct {
 	ID        string
 	ScopeHash string // the token scope hash recorded when the job opened
 	Open      bool
+	// PolicyHash is the policy the job is pinned to ("" when unknown).
+	PolicyHash string
+}
+
+// PolicyGate is a State that also knows the policy lifecycle. When the
+// State is one, every verification of a job token, cached or not, asks it
+// whether the job's pinned policy may still act (retired, superseded or
+// outside a freeze: refused), so that no route admitting a job token can
+// skip the check. AdmitPolicy returns nil or an *Error; it must fail
+// closed when the lifecycle state cannot be read.
+type PolicyGate interface {
+	AdmitPolicy(ctx context.Context, policyHash string) error
 }
 
 // State is the verifier's view of shared state. Implementations keep it
@@ -344,6 +371,21 @@ func (v *Verifier) checkBinding(ctx context.Context, ver *Verified, req Request)
 	}
 	if !job.Open {
 		return errf(CodeJobClosed, "job %s has finished", ver.JobID)
+	}
+	if g, ok := v.state.(PolicyGate); ok {
+		if job.PolicyHash != "" && ver.Claims.PolicyHash != "" && job.PolicyHash != ver.Claims.PolicyHash {
+			return errf(CodeJobMismatch, "token is pinned to another policy than job %s", ver.JobID)
+		}
+		pinned := job.PolicyHash
+		if pinned == "" {
+			pinned = ver.Claims.PolicyHash
+		}
+		if pinned == "" {
+			return errf(CodePolicyStateUnavailable, "job %s names no policy to check", ver.JobID)
+		}
+		if err := g.AdmitPolicy(ctx, pinned); err != nil {
+			return err
+		}
 	}
 	return nil
 }

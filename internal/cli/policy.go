@@ -16,6 +16,7 @@ import (
 	"github.com/clawea/clawea/envelope"
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/registry"
+	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/signer"
 )
@@ -35,7 +36,9 @@ Validation errors carry a stable code and the JSON path of the problem, e.g.
   WPC_UNKNOWN_OPERATOR at statements[2].conditions.Regex`,
 	}
 	cmd.AddCommand(newPolicyLintCmd(e), newPolicyHashCmd(e), newPolicySignCmd(e), newPolicyVerifyCmd(e),
-		newPolicyPublishCmd(e), newPolicyGetCmd(e), newPolicyTestCmd(e), newPolicyEvalCmd(e, false), newPolicyEvalCmd(e, true))
+		newPolicyPublishCmd(e), newPolicyGetCmd(e), newPolicyTestCmd(e), newPolicyEvalCmd(e, false), newPolicyEvalCmd(e, true),
+		newPolicyChangeCmd(e, store.PolicyApprove), newPolicyChangeCmd(e, store.PolicyRetire), newPolicyChangeCmd(e, store.PolicyFreeze),
+		newPolicyChangeCmd(e, store.PolicyUnfreeze), newPolicyStatusCmd(e))
 	return cmd
 }
 
@@ -263,15 +266,20 @@ func adminToken(flag string) (string, error) {
 }
 
 func newPolicyPublishCmd(e *env) *cobra.Command {
-	var server, token string
+	var server, token, supersedes string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "publish FILE --server URL",
+		Use:   "publish FILE --server URL [--supersedes HASH]",
 		Short: "Publish a policy to a registry and print its hash",
 		Long: `Validate a policy locally, then publish it to the registry, which signs it with
 its key. Publishing is idempotent: the same policy returns the same hash and
 the first envelope. The admin token comes from --token, CLAWEA_ADMIN_TOKEN,
-or the server's data directory.`,
+or the server's data directory.
+
+--supersedes HASH declares that this policy replaces a published one: the
+registry retires HASH (recorded in the lifecycle log with the publishing
+credential), and every running job pinned to it is refused at its next call
+(POLICY_RETIRED). See clawea policy status.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := loadPolicy(args[0]); err != nil {
@@ -288,12 +296,19 @@ or the server's data directory.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			res, err := c.Publish(ctx, data, tok)
+			res, err := c.PublishSuperseding(ctx, data, tok, supersedes)
 			if err != nil {
 				return withCode(ExitFail, err)
 			}
 			if asJSON {
-				return printJSON(e.out, map[string]any{"policy_hash_b64u": res.PolicyHash, "existed": res.Existed, "envelope": res.Envelope})
+				out := map[string]any{"policy_hash_b64u": res.PolicyHash, "existed": res.Existed, "envelope": res.Envelope}
+				if len(res.Lifecycle) > 0 {
+					out["lifecycle"] = res.Lifecycle
+				}
+				return printJSON(e.out, out)
+			}
+			if supersedes != "" {
+				fmt.Fprintf(e.err, "%s retired: superseded by this policy\n", supersedes)
 			}
 			fmt.Fprintln(e.out, res.PolicyHash)
 			if res.Existed {
@@ -306,6 +321,7 @@ or the server's data directory.`,
 	}
 	cmd.Flags().StringVar(&server, "server", defaultServer(), "registry base URL (env CLAWEA_SERVER)")
 	cmd.Flags().StringVar(&token, "token", "", "admin token (default: CLAWEA_ADMIN_TOKEN or the data directory's)")
+	cmd.Flags().StringVar(&supersedes, "supersedes", "", "hash of a published policy this one replaces (it is retired)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
 	return cmd
 }

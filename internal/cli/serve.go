@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clawea/clawea/didkey"
 	"github.com/clawea/clawea/internal/config"
 	"github.com/clawea/clawea/internal/devvault"
 	"github.com/clawea/clawea/internal/keystore"
@@ -24,7 +25,8 @@ func newServeCmd(e *env) *cobra.Command {
 	var dataDir, roles, logFormat, configPath string
 	var acceptLoss bool
 	var providers, registrySigners, trustGateways, approvers, localBuses, devVaults []string
-	var byok bool
+	var byok, requireApproval bool
+	var policyOperators []string
 	var maxStreamDuration time.Duration
 	var maxStreamBytes int64
 	cmd := &cobra.Command{
@@ -39,7 +41,8 @@ the admin token are created on first start in the data directory (mode 0600):
   <data-dir>/keys/<role>.key.json   <data-dir>/admin.token
 
 Routes (admin = Authorization: Bearer <admin token>):
-  registry  POST /v1/wpc (admin), GET /v1/wpc/{hash}, GET /v1/wpc
+  registry  POST /v1/wpc (admin), GET /v1/wpc/{hash}, GET /v1/wpc,
+            POST /v1/policy-lifecycle (operator-signed), GET /v1/policy-lifecycle[/{hash}]
   issuer    POST /v1/tokens/issue|revoke (admin), POST /v1/tokens/introspect,
             GET /v1/jwks, GET /v1/revocations/events|stream (admin)
   jobs      POST /v1/jobs (admin), GET /v1/jobs, GET /v1/jobs/{id},
@@ -73,7 +76,12 @@ section (see docs/model-gateway.md); a streamed answer is cut after
 --max-stream-duration or --max-stream-bytes. The tool gateway runs when a
 vault or a Service Bus namespace is configured: --devvault FILE, --local-bus
 NAMESPACE, or the config file's tool_gateway section (see
-docs/tool-gateway.md); approvers with --approver DID. Stops gracefully on SIGINT or SIGTERM.`,
+docs/tool-gateway.md); approvers with --approver DID.
+
+Policy lifecycle (docs/policy.md): a job starts only on a policy hash a
+policy operator approved (clawea policy approve) unless
+--require-policy-approval=false; operators are --policy-operator DID or the
+config file's policy.operators. Stops gracefully on SIGINT or SIGTERM.`,
 		Example: `  clawea serve
   clawea serve --provider openai=https://api.openai.com/v1
   clawea serve --config clawea.json --listen 0.0.0.0:8420 --db postgres://clawea@db/clawea`,
@@ -93,6 +101,19 @@ docs/tool-gateway.md); approvers with --approver DID. Stops gracefully on SIGINT
 				cfg.LocalBuses = append(cfg.LocalBuses, local...)
 				cfg.RegistrySigners = append(cfg.RegistrySigners, f.RegistrySigners...)
 				cfg.Trust.GatewayReceiptSigners = append(cfg.Trust.GatewayReceiptSigners, f.TrustGateways...)
+				if f.Policy != nil {
+					cfg.Policy.Operators = append(cfg.Policy.Operators, f.Policy.Operators...)
+					if f.Policy.RequireApproval != nil && !cmd.Flags().Changed("require-policy-approval") {
+						requireApproval = *f.Policy.RequireApproval
+					}
+				}
+			}
+			cfg.Policy.RequireApproval = requireApproval
+			cfg.Policy.Operators = append(cfg.Policy.Operators, policyOperators...)
+			for _, op := range cfg.Policy.Operators {
+				if _, err := didkey.PublicKey(op); err != nil {
+					return withCode(ExitUsage, fmt.Errorf("policy operator %q (--policy-operator or policy.operators) is not an Ed25519 did:key", op))
+				}
 			}
 			for _, p := range providers {
 				pr, err := modelgw.ParseProviderFlag(p)
@@ -166,6 +187,8 @@ docs/tool-gateway.md); approvers with --approver DID. Stops gracefully on SIGINT
 	fl.BoolVar(&byok, "byok", false, "let callers send their own provider key in X-Provider-API-Key")
 	fl.DurationVar(&maxStreamDuration, "max-stream-duration", 10*time.Minute, "model gateway: cut a streamed answer after this long (STREAM_LIMIT_EXCEEDED)")
 	fl.Int64Var(&maxStreamBytes, "max-stream-bytes", 64<<20, "model gateway: cut a streamed answer after this many bytes (STREAM_LIMIT_EXCEEDED)")
+	fl.BoolVar(&requireApproval, "require-policy-approval", true, "start jobs only on policy hashes an operator approved (clawea policy approve); config policy.require_approval")
+	fl.StringArrayVar(&policyOperators, "policy-operator", nil, "operator did:key whose signed policy approve/retire/freeze/unfreeze statements count (repeatable); config policy.operators")
 	fl.StringArrayVar(&approvers, "approver", nil, "approver did:key whose signed decisions count (repeatable)")
 	fl.StringArrayVar(&localBuses, "local-bus", nil, "serve this Service Bus namespace from the store's local queue (repeatable)")
 	fl.StringArrayVar(&devVaults, "devvault", nil, "a dev vault's connection file (clawea devvault) to serve as a Key Vault (repeatable)")

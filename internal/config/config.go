@@ -13,7 +13,8 @@
 //	    "allow_byok": false,
 //	    "max_request_bytes": 8388608
 //	  },
-//	  "registry_signers": ["did:key:z6Mk..."]
+//	  "registry_signers": ["did:key:z6Mk..."],
+//	  "policy": {"require_approval": true, "operators": ["did:key:z6Mk..."]}
 //	}
 package config
 
@@ -39,6 +40,16 @@ type File struct {
 	// MCP configures the MCP servers the tool gateway fronts
 	// (docs/mcp-proxy.md).
 	MCP *MCP `json:"mcp,omitempty"`
+	// Policy configures the policy lifecycle (docs/policy.md).
+	Policy *Policy `json:"policy,omitempty"`
+}
+
+// Policy is the policy section: who may approve, retire and freeze policy
+// hashes, and whether a job may start only on an approved hash (default
+// true in clawea serve).
+type Policy struct {
+	RequireApproval *bool    `json:"require_approval,omitempty"`
+	Operators       []string `json:"operators,omitempty"`
 }
 
 // MCP is the mcp section: the upstream MCP servers whose tools the tool

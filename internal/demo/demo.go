@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/examples"
@@ -197,10 +198,17 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return s, err
 	}
 	s.ApproverDID = approver.DID()
+	// The policy operator approves the job's policy hash before any job may
+	// start on it (the deployment requires approval, as clawea serve does).
+	operator, err := loadOrCreate(filepath.Join(dir, "keys", "operator.key.json"))
+	if err != nil {
+		return s, err
+	}
 	nodeDir := filepath.Join(dir, "server")
 	node, err := server.Open(ctx, server.Config{DataDir: keystore.Dir(nodeDir), Listen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(logFile, nil)), ModelGateway: modelgw.Options{Providers: providers},
-		ToolGateway: toolgw.Options{Vaults: []keyvault.Client{kv}, Approvers: []string{approver.DID()}}, LocalBuses: []string{demoNamespace}})
+		ToolGateway: toolgw.Options{Vaults: []keyvault.Client{kv}, Approvers: []string{approver.DID()}}, LocalBuses: []string{demoNamespace},
+		Policy: server.PolicyLifecycle{RequireApproval: true, Operators: []string{operator.DID()}}})
 	if err != nil {
 		return s, err
 	}
@@ -242,6 +250,14 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 		return s, fmt.Errorf("fetch the published policy back: %w", err)
 	}
 	step("policy", "%s published as %s (signed by the registry, re-verified on fetch)", PolicyName, s.PolicyHash)
+	approval, err := registry.SignStatement(operator, registry.Statement{Action: "approve", PolicyHash: s.PolicyHash, Reason: "demo review"}, time.Now())
+	if err != nil {
+		return s, err
+	}
+	if _, _, err := api.Do(ctx, "POST", "/v1/policy-lifecycle", approval, nil); err != nil {
+		return s, fmt.Errorf("approve policy: %w", err)
+	}
+	step("approved", "%s approved by operator %s (signed statement kept in the lifecycle log; jobs start only on approved hashes)", s.PolicyHash, operator.DID())
 
 	// 3. A custodial agent and its job; the job's token is pinned to the
 	// policy and bound to the job.

@@ -32,6 +32,7 @@ import (
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/signer"
+	"github.com/clawea/clawea/token"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -50,8 +51,9 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	"runtime_decision":  true, // the tool gateway's decision API (toolgw/decide.go)
-	EventResultsMissing: true, // written by finish (missing.go)
+	"runtime_decision":  true,                        // the tool gateway's decision API (toolgw/decide.go)
+	EventResultsMissing: true,                        // written by finish (missing.go)
+	"policy_retired":    true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
 }
 
 // ReservedEventType reports whether only clawea's gateways may append
@@ -87,6 +89,7 @@ type Service struct {
 	trust    verify.Config
 	harness  bundle.Harness
 	onChange func(store.Job)
+	admit    func(ctx context.Context, policyHash string) error
 }
 
 // Options configure a Service.
@@ -110,6 +113,11 @@ type Options struct {
 	// service stores or signs for a job may hold a secret the job has seen
 	// (EVIDENCE_SECRET_REFUSED). Nil: no secrets are known here.
 	Secrets *redact.Registry
+	// AdmitPolicy, when set, decides whether a job may start pinned to a
+	// policy hash, on the policy lifecycle read now (retired, outside a
+	// freeze, or unapproved when approval is required: refused with its
+	// *token.Error code). The server sets it.
+	AdmitPolicy func(ctx context.Context, policyHash string) error
 }
 
 // New returns a job service.
@@ -118,7 +126,7 @@ func New(st Store, opt Options) (*Service, error) {
 		return nil, errors.New("jobs: issuer, key and custody are required")
 	}
 	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
-		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets}
+		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets, admit: opt.AdmitPolicy}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -189,6 +197,15 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, jerr(404, "POLICY_NOT_FOUND", "policy %s is not in the registry", req.PolicyHash)
 	} else if err != nil {
 		return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
+	}
+	if s.admit != nil {
+		if err := s.admit(ctx, req.PolicyHash); err != nil {
+			var te *token.Error
+			if errors.As(err, &te) {
+				return nil, jerr(te.Status, te.Code, "%s", te.Msg)
+			}
+			return nil, jerr(503, token.CodePolicyStateUnavailable, "the policy lifecycle state cannot be read").Wrap(err)
+		}
 	}
 	if req.Budget != nil && (req.Budget.MaxRequests < 0 || req.Budget.MaxTokensInput < 0 || req.Budget.MaxTokensOutput < 0) {
 		return nil, jerr(400, "BUDGET_INVALID", "budget limits must not be negative")
@@ -685,7 +702,16 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 // urm builds a segment's URM and Trust Pulse.
 func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]byte, []byte, string, error) {
 	tools := map[string]int{}
+	// Policy lifecycle changes that stopped the job (the registry's
+	// policy_retired and policy_frozen events) are shown with their payload
+	// (operator, reason, signed statement's hash), which the event's
+	// payload hash binds.
+	var lifecycle []map[string]any
 	for _, ev := range sg.events {
+		if ev.EventType == "policy_retired" || ev.EventType == "policy_frozen" {
+			lifecycle = append(lifecycle, map[string]any{"event_id": ev.EventID, "event_type": ev.EventType,
+				"event_hash_b64u": ev.EventHash, "payload": json.RawMessage(ev.Payload)})
+		}
 		if ev.EventType != "tool_call" {
 			continue
 		}
@@ -708,6 +734,9 @@ func (s *Service) urm(j store.Job, sg *segmentEvidence, p *bundle.Payload) ([]by
 		Outputs:       []bundle.URMResource{{Type: "trust_pulse", Hash: b64u.SHA256(tpRaw), ContentType: "application/json"}},
 		ChainRootHash: sg.chain[0].EventHash, ReceiptsRoot: bundle.ReceiptsRoot(p.Receipts),
 		Metadata: map[string]any{"trust_pulse": map[string]any{"hash_b64u": b64u.SHA256(tpRaw)}, "job_id": j.ID}}
+	if len(lifecycle) > 0 {
+		u.Metadata["clawea_policy_lifecycle"] = lifecycle
+	}
 	raw, hash, err := u.JSON()
 	return raw, tpRaw, hash, err
 }

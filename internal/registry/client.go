@@ -192,12 +192,27 @@ type PublishResult struct {
 	PolicyHash string          `json:"policy_hash_b64u"`
 	Existed    bool            `json:"existed"`
 	Envelope   json.RawMessage `json:"envelope"`
-	Status     int             `json:"-"`
+	// Lifecycle is the supersede change and the old hash's status, when
+	// the publish declared one.
+	Lifecycle json.RawMessage `json:"lifecycle,omitempty"`
+	Status    int             `json:"-"`
 }
 
 // Publish sends a policy document (raw JSON) with an admin bearer token.
 func (c *Client) Publish(ctx context.Context, doc []byte, token string) (*PublishResult, error) {
-	body := append(append([]byte(`{"wpc":`), bytes.TrimSpace(doc)...), '}')
+	return c.PublishSuperseding(ctx, doc, token, "")
+}
+
+// PublishSuperseding publishes doc declaring that it supersedes the
+// published policy old ("" for none): the registry retires old, and every
+// running job pinned to it is refused at its next call (POLICY_RETIRED).
+func (c *Client) PublishSuperseding(ctx context.Context, doc []byte, token, old string) (*PublishResult, error) {
+	body := append([]byte(`{"wpc":`), bytes.TrimSpace(doc)...)
+	if old != "" {
+		q, _ := json.Marshal(old)
+		body = append(append(body, `,"supersedes":`...), q...)
+	}
+	body = append(body, '}')
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+"/v1/wpc", bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -46,6 +46,9 @@ type Server struct {
 	Authorize Authorizer
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Lifecycle enables the policy lifecycle routes (approve, retire,
+	// freeze, unfreeze; status and the log); nil answers them with 503.
+	Lifecycle *Lifecycle
 }
 
 // Error codes of the registry, with the reference's names.
@@ -93,6 +96,7 @@ func (s *Server) Register(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/wpc", s.publish)
 	mux.HandleFunc("GET /v1/wpc", s.list)
 	mux.HandleFunc("GET /v1/wpc/{hash...}", s.get)
+	s.registerLifecycle(mux)
 }
 
 func (s *Server) now() time.Time {
@@ -169,8 +173,28 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	hash := doc.Hash()
 	ctx := r.Context()
+	supersedes := ""
+	if sv := v.Get("supersedes"); sv != nil {
+		old, ok := v.StringOf("supersedes")
+		if !ok || !policy.IsPolicyHash(old) || old == hash {
+			WriteError(w, r, apiErr(http.StatusBadRequest, CodeInvalidRequest, "supersedes must be the hash of another published policy"))
+			return
+		}
+		if s.Lifecycle == nil || s.Lifecycle.Store == nil {
+			WriteError(w, r, apiErr(http.StatusServiceUnavailable, CodeStoreUnavailable, "the policy lifecycle is not configured on this registry"))
+			return
+		}
+		if _, err := s.Store.GetWPC(ctx, old); errors.Is(err, store.ErrNotFound) {
+			WriteError(w, r, apiErr(http.StatusNotFound, CodeWPCNotFound, "the superseded policy %s is not in the registry", old))
+			return
+		} else if err != nil {
+			s.storeFailed(w, r, err)
+			return
+		}
+		supersedes = old
+	}
 	if existing, err := s.Store.GetWPC(ctx, hash); err == nil {
-		s.respondStored(w, r, existing, http.StatusOK, true)
+		s.respondPublished(w, r, existing, http.StatusOK, true, supersedes)
 		return
 	} else if !errors.Is(err, store.ErrNotFound) {
 		s.storeFailed(w, r, err)
@@ -202,7 +226,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	s.log().InfoContext(ctx, "policy published", slog.String("policy_hash", hash), slog.String("policy_id", doc.PolicyID()), slog.Bool("existed", existed))
-	s.respondStored(w, r, stored, status, existed)
+	s.respondPublished(w, r, stored, status, existed, supersedes)
 }
 
 func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -309,4 +333,42 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		body["signer_did"] = s.Signer.DID()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// respondPublished answers a publish; with supersedes set it first logs
+// that the published policy supersedes that one (by the publishing
+// credential), which retires it, and adds the change to the answer.
+func (s *Server) respondPublished(w http.ResponseWriter, r *http.Request, rec store.WPC, status int, existed bool, supersedes string) {
+	if supersedes == "" {
+		s.respondStored(w, r, rec, status, existed)
+		return
+	}
+	env, e := checkStored(rec)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	// Superseding a hash already retired logs nothing new (a repeated
+	// publish stays idempotent): the answer shows the retirement.
+	if view, e := s.statusOf(r.Context(), supersedes); e != nil {
+		WriteError(w, r, e)
+		return
+	} else if view.Status == store.PolicyRetired {
+		writeJSON(w, status, map[string]any{"ok": true, "existed": existed, "policy_hash_b64u": rec.Hash, "envelope": env,
+			"lifecycle": map[string]any{"change": view.Retirement, "status": view}})
+		return
+	}
+	actor := httpapi.Actor(r.Context())
+	if actor == "" {
+		actor = httpapi.ActorAdminToken
+	}
+	c := store.PolicyChange{Action: store.PolicySupersede, PolicyHash: supersedes, Hashes: []string{rec.Hash}, Actor: actor,
+		Reason: "published " + rec.Hash + " declaring it supersedes this policy", At: s.now()}
+	c, view, e := s.logChange(r.Context(), c)
+	if e != nil {
+		WriteError(w, r, e)
+		return
+	}
+	writeJSON(w, status, map[string]any{"ok": true, "existed": existed, "policy_hash_b64u": rec.Hash, "envelope": env,
+		"lifecycle": map[string]any{"change": ViewChange(c), "status": view}})
 }

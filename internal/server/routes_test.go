@@ -31,6 +31,7 @@ import (
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/internal/testkit"
 	"github.com/clawea/clawea/internal/toolgw"
+	"github.com/clawea/clawea/signer"
 )
 
 // marker is the text of every injected store failure: a Go error with
@@ -383,6 +384,20 @@ func (f *failStore) BusReceiveDead(ctx context.Context, ns string, entity string
 	return f.Store.BusReceiveDead(ctx, ns, entity, max)
 }
 
+func (f *failStore) AddPolicyChange(ctx context.Context, c store.PolicyChange) (r0 store.PolicyChange, r1 error) {
+	if f.on.Load() {
+		return r0, f.fail()
+	}
+	return f.Store.AddPolicyChange(ctx, c)
+}
+
+func (f *failStore) PolicyChangesSince(ctx context.Context, after int64, limit int) (r0 []store.PolicyChange, r1 error) {
+	if f.on.Load() {
+		return r0, f.fail()
+	}
+	return f.Store.PolicyChangesSince(ctx, after, limit)
+}
+
 func (f *failStore) BusPurgeDead(ctx context.Context, ns string, entity string) (r0 int, r1 error) {
 	if f.on.Load() {
 		return r0, f.fail()
@@ -400,10 +415,35 @@ type walkNode struct {
 	admin string
 	job   string
 	token string
+	hash  string
 	fs    *failStore
+	op    *signer.Key // the policy operator
 }
 
 func startWalkNode(t *testing.T) *walkNode {
+	t.Helper()
+	w := startNodeWith(t, nil)
+	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "examples", "policies", "demo-job.wpc.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub struct {
+		Hash string `json:"policy_hash_b64u"`
+	}
+	w.mustCall(t, "POST", "/v1/wpc", map[string]json.RawMessage{"wpc": raw}, &pub)
+	var agent struct {
+		DID string `json:"did"`
+	}
+	w.mustCall(t, "POST", "/v1/agents", map[string]string{"name": "walker"}, &agent)
+	var st jobs.Started
+	w.mustCall(t, "POST", "/v1/jobs", jobs.StartRequest{AgentDID: agent.DID, PolicyHash: pub.Hash}, &st)
+	w.job, w.token, w.hash = st.Job.ID, st.Token, pub.Hash
+	return w
+}
+
+// startNodeWith starts a node with every role (a local model, a dev vault,
+// a local bus) and a policy operator; edit adjusts its configuration.
+func startNodeWith(t *testing.T, edit func(*server.Config)) *walkNode {
 	t.Helper()
 	up := localmodel.New(localmodel.Options{})
 	base, err := up.Start()
@@ -428,12 +468,21 @@ func startWalkNode(t *testing.T) *walkNode {
 		t.Fatal(err)
 	}
 	fs := &failStore{}
-	node, err := server.Open(context.Background(), server.Config{DataDir: dir, Listen: "127.0.0.1:0",
+	op, err := signer.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{DataDir: dir, Listen: "127.0.0.1:0",
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ModelGateway: modelgw.Options{Providers: []modelgw.Provider{{Name: "local", BaseURL: base}}},
 		ToolGateway:  toolgw.Options{Vaults: []keyvault.Client{kv}},
 		LocalBuses:   []string{"sb-orders"},
-		WrapStore:    func(s store.Store) store.Store { fs.Store = s; return fs }})
+		WrapStore:    func(s store.Store) store.Store { fs.Store = s; return fs },
+		Policy:       server.PolicyLifecycle{Operators: []string{op.DID()}}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	node, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,24 +494,8 @@ func startWalkNode(t *testing.T) *walkNode {
 	done := make(chan error, 1)
 	go func() { done <- node.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; node.Close() })
-	tok, _, _ := dir.AdminToken()
-	w := &walkNode{node: node, url: url, admin: tok, fs: fs}
-	raw, err := os.ReadFile(filepath.Join(testkit.RepoRoot(), "examples", "policies", "demo-job.wpc.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pub struct {
-		Hash string `json:"policy_hash_b64u"`
-	}
-	w.mustCall(t, "POST", "/v1/wpc", map[string]json.RawMessage{"wpc": raw}, &pub)
-	var agent struct {
-		DID string `json:"did"`
-	}
-	w.mustCall(t, "POST", "/v1/agents", map[string]string{"name": "walker"}, &agent)
-	var st jobs.Started
-	w.mustCall(t, "POST", "/v1/jobs", jobs.StartRequest{AgentDID: agent.DID, PolicyHash: pub.Hash}, &st)
-	w.job, w.token = st.Job.ID, st.Token
-	return w
+	tok, _, _ := cfg.DataDir.AdminToken()
+	return &walkNode{node: node, url: url, admin: tok, fs: fs, op: op}
 }
 
 func (w *walkNode) mustCall(t *testing.T, method, path string, body, out any) {
@@ -494,7 +527,7 @@ func (w *walkNode) concrete(pattern string) ([]string, string) {
 	if m, p, ok := strings.Cut(pattern, " "); ok {
 		methods, path = []string{m}, p
 	}
-	for k, v := range map[string]string{"{id}": w.job, "{hash...}": strings.Repeat("A", 43), "{nonce}": "nonce-1",
+	for k, v := range map[string]string{"{id}": w.job, "{hash...}": strings.Repeat("A", 43), "{hash}": strings.Repeat("A", 43), "{nonce}": "nonce-1",
 		"{provider}": "local", "{rest...}": "v1/chat/completions"} {
 		path = strings.ReplaceAll(path, k, v)
 	}

@@ -83,6 +83,21 @@ type Config struct {
 	HTTP HTTPLimits
 	// WrapStore, when set, wraps the opened store (tests inject failures).
 	WrapStore func(store.Store) store.Store
+	// Policy configures the policy lifecycle (operators, approval).
+	Policy PolicyLifecycle
+}
+
+// PolicyLifecycle configures the policy lifecycle. The zero value (a
+// library default, kept by tests) starts jobs on any published,
+// unretired hash inside any freeze; clawea serve requires approval unless
+// told otherwise (policy.require_approval).
+type PolicyLifecycle struct {
+	// RequireApproval refuses to start a job on a hash no operator
+	// approved (POLICY_NOT_APPROVED).
+	RequireApproval bool
+	// Operators are the did:keys that may sign approve, retire, freeze
+	// and unfreeze statements.
+	Operators []string
 }
 
 // HTTPLimits bound the server's connections.
@@ -157,9 +172,11 @@ type Node struct {
 	// Secrets is the redaction registry the gateways share.
 	Secrets *redact.Registry
 	// Routes lists every registered route pattern.
-	Routes   []string
-	listener net.Listener
-	srv      *http.Server
+	Routes []string
+	// lifeChain records policy lifecycle changes into running jobs.
+	lifeChain *evidence.Chain
+	listener  net.Listener
+	srv       *http.Server
 }
 
 // Open prepares a node: it opens the store, loads or creates each role's
@@ -236,7 +253,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if err != nil {
 			return fail(err)
 		}
-		(&registry.Server{Store: st, Signer: key, Authorize: registry.AdminToken(tok), Log: cfg.Log}).Register(mux)
+		(&registry.Server{Store: st, Signer: key, Authorize: registry.AdminToken(tok), Log: cfg.Log,
+			Lifecycle: &registry.Lifecycle{Store: st, Operators: cfg.Policy.Operators, RequireApproval: cfg.Policy.RequireApproval,
+				OnChange: n.policyChanged}}).Register(mux)
 	}
 	gateway := slices.Contains(cfg.Roles, RoleModelGateway) || slices.Contains(cfg.Roles, RoleToolGateway)
 	if slices.Contains(cfg.Roles, RoleIssuer) || gateway {
@@ -339,6 +358,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return fail(err)
 		}
 		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust,
+			AdmitPolicy: func(ctx context.Context, hash string) error {
+				return n.Mirror.AdmitStart(ctx, hash, cfg.Policy.RequireApproval)
+			},
 			Version: Version, SegmentEvents: cfg.SegmentEvents, Secrets: secrets, OnChange: func(j store.Job) {
 				n.Mirror.NoteJob(j)
 				if j.Status == store.JobFinished {
@@ -366,9 +388,25 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		httpapi.WriteJSON(w, http.StatusOK, body)
 	})
+	n.lifeChain = chain
+	if n.lifeChain == nil {
+		n.lifeChain = evidence.NewChain(st, secrets, cfg.SegmentEvents, nil)
+	}
 	n.Routes = mux.Routes()
 	n.Handler = httpapi.Middleware(mux, cfg.Log)
 	return n, nil
+}
+
+// policyChanged runs after the registry logs a lifecycle change: this
+// instance's mirror catches up at once (others within their poll), and the
+// change is appended to the chain of every running job it refuses.
+func (n *Node) policyChanged(ctx context.Context, c store.PolicyChange) (int, error) {
+	if n.Mirror != nil {
+		if err := n.Mirror.SyncPolicies(ctx); err != nil {
+			n.cfg.Log.WarnContext(ctx, "policy lifecycle refresh failed", slog.String("error", err.Error()))
+		}
+	}
+	return registry.RecordInJobs(ctx, n.Store, n.lifeChain, c)
 }
 
 func (n *Node) ready(w http.ResponseWriter, r *http.Request) {

@@ -414,6 +414,7 @@ type Store interface {
 	Settings
 	Counters
 	Bus
+	PolicyLifecycle
 	// Backend names the back end ("sqlite" or "postgres").
 	Backend() string
 	// Close releases the back end.

@@ -26,6 +26,7 @@ type Store interface {
 	RevocationsSince(ctx context.Context, after int64, limit int) ([]store.Revocation, error)
 	GetJob(ctx context.Context, id string) (store.Job, error)
 	JobsChangedSince(ctx context.Context, after int64, limit int) ([]store.Job, error)
+	PolicyChangesSince(ctx context.Context, after int64, limit int) ([]store.PolicyChange, error)
 }
 
 // Mirror implements token.State over a store.
@@ -44,6 +45,13 @@ type Mirror struct {
 	jobSeq  int64
 	synced  time.Time
 
+	// The policy lifecycle, folded from the store's log; polSynced is
+	// when it last caught up. polMu makes one catch-up at a time.
+	polMu     sync.Mutex
+	book      *store.PolicyBook
+	polSynced time.Time
+	polFailed time.Time // the last failed on-demand read (under polMu)
+
 	refreshMu sync.Mutex // one on-demand key read at a time, and:
 	budget    float64    // on-demand reads allowed now
 	budgetAt  time.Time  // when budget was last topped up
@@ -57,7 +65,10 @@ const (
 	refreshBurst = 5
 )
 
-var _ token.State = (*Mirror)(nil)
+var (
+	_ token.State      = (*Mirror)(nil)
+	_ token.PolicyGate = (*Mirror)(nil)
+)
 
 // Options configure a Mirror.
 type Options struct {
@@ -70,7 +81,8 @@ type Options struct {
 // current.
 func New(ctx context.Context, st Store, opt Options) (*Mirror, error) {
 	m := &Mirror{st: st, interval: opt.Interval, log: opt.Log, now: opt.Now,
-		keys: map[string]token.IssuerKey{}, revoked: map[string]string{}, jobs: map[string]token.JobInfo{}}
+		keys: map[string]token.IssuerKey{}, revoked: map[string]string{}, jobs: map[string]token.JobInfo{},
+		book: store.NewPolicyBook()}
 	if m.interval == 0 {
 		m.interval = 250 * time.Millisecond
 	}
@@ -105,6 +117,9 @@ func (m *Mirror) Run(ctx context.Context) {
 		if err := m.syncKeys(ctx); err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "issuer key refresh failed", slog.String("error", err.Error()))
 		}
+		if err := m.SyncPolicies(ctx); err != nil && ctx.Err() == nil {
+			m.log.WarnContext(ctx, "policy lifecycle poll failed", slog.String("error", err.Error()))
+		}
 	}
 }
 
@@ -133,6 +148,9 @@ func (m *Mirror) RefreshKeys(ctx context.Context) error {
 // Sync refreshes everything once.
 func (m *Mirror) Sync(ctx context.Context) error {
 	if err := m.syncKeys(ctx); err != nil {
+		return err
+	}
+	if err := m.SyncPolicies(ctx); err != nil {
 		return err
 	}
 	return m.syncRevocationsAndJobs(ctx)
@@ -216,7 +234,7 @@ func (m *Mirror) syncRevocationsAndJobs(ctx context.Context) error {
 }
 
 func info(j store.Job) token.JobInfo {
-	return token.JobInfo{ID: j.ID, ScopeHash: j.ScopeHash, Open: j.Status != store.JobFinished}
+	return token.JobInfo{ID: j.ID, ScopeHash: j.ScopeHash, Open: j.Status != store.JobFinished, PolicyHash: j.PolicyHash}
 }
 
 // IssuerKey returns an issuer key by kid.
@@ -289,4 +307,126 @@ func (m *Mirror) LastSync() time.Time {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.synced
+}
+
+// PolicyStale is how old the mirrored policy lifecycle may be before a
+// check reads the store itself: a retirement takes effect at every
+// instance within one second even when polls fall behind, and a check
+// that cannot read the state then refuses (fail closed).
+const PolicyStale = 750 * time.Millisecond
+
+// SyncPolicies folds the lifecycle changes logged since the last catch-up.
+func (m *Mirror) SyncPolicies(ctx context.Context) error {
+	m.polMu.Lock()
+	defer m.polMu.Unlock()
+	return m.syncPoliciesLocked(ctx)
+}
+
+func (m *Mirror) syncPoliciesLocked(ctx context.Context) error {
+	m.mu.RLock()
+	after := m.book.Seq
+	m.mu.RUnlock()
+	for {
+		page, err := m.st.PolicyChangesSince(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			m.mu.Lock()
+			for _, c := range page {
+				m.book.Apply(c)
+			}
+			after = m.book.Seq
+			m.mu.Unlock()
+		}
+		if len(page) < 1000 {
+			break
+		}
+	}
+	m.mu.Lock()
+	m.polSynced = m.now()
+	m.mu.Unlock()
+	return nil
+}
+
+// fresh makes sure the mirrored lifecycle is at most maxAge old, reading
+// the store when it is older.
+func (m *Mirror) fresh(ctx context.Context, maxAge time.Duration) error {
+	m.mu.RLock()
+	synced := m.polSynced
+	m.mu.RUnlock()
+	if maxAge > 0 && m.now().Sub(synced) <= maxAge {
+		return nil
+	}
+	m.polMu.Lock()
+	defer m.polMu.Unlock()
+	m.mu.RLock()
+	synced = m.polSynced
+	m.mu.RUnlock()
+	if maxAge > 0 && m.now().Sub(synced) <= maxAge {
+		return nil // another check caught up meanwhile
+	}
+	// While the store fails, checks refuse without each reading it again
+	// (at most one read per policyRetry).
+	if maxAge > 0 && !m.polFailed.IsZero() && m.now().Sub(m.polFailed) < policyRetry {
+		return errPolicyUnreadable
+	}
+	if err := m.syncPoliciesLocked(ctx); err != nil {
+		m.polFailed = m.now()
+		return err
+	}
+	m.polFailed = time.Time{}
+	return nil
+}
+
+// policyRetry spaces on-demand lifecycle reads while the store fails.
+const policyRetry = 100 * time.Millisecond
+
+var errPolicyUnreadable = errors.New("tokenstate: the policy lifecycle could not be read a moment ago")
+
+// AdmitPolicy implements token.PolicyGate: a job pinned to hash may act
+// unless the hash is retired (or superseded) or a freeze leaves it out.
+func (m *Mirror) AdmitPolicy(ctx context.Context, hash string) error {
+	if err := m.fresh(ctx, PolicyStale); err != nil {
+		return token.Errorf(token.CodePolicyStateUnavailable, "the policy lifecycle state cannot be read")
+	}
+	return m.admit(hash, false)
+}
+
+// AdmitStart checks, on state read from the store now, that a new job may
+// be pinned to hash: not retired, inside any freeze, and approved when
+// approval is required.
+func (m *Mirror) AdmitStart(ctx context.Context, hash string, requireApproval bool) error {
+	if err := m.fresh(ctx, 0); err != nil {
+		return token.Errorf(token.CodePolicyStateUnavailable, "the policy lifecycle state cannot be read")
+	}
+	return m.admit(hash, requireApproval)
+}
+
+func (m *Mirror) admit(hash string, requireApproval bool) error {
+	m.mu.RLock()
+	st := m.book.Status(hash)
+	fr := m.book.Freeze
+	m.mu.RUnlock()
+	if st.Status == store.PolicyRetired {
+		if st.SupersededBy != "" {
+			return token.Errorf(token.CodePolicyRetired, "policy %s was superseded by %s", hash, st.SupersededBy)
+		}
+		return token.Errorf(token.CodePolicyRetired, "policy %s was retired", hash)
+	}
+	if !fr.Allows(hash) {
+		return token.Errorf(token.CodePolicyNotInFreeze, "the deployment is frozen and policy %s is not among the allowed hashes", hash)
+	}
+	if requireApproval && st.Status != store.PolicyApproved {
+		return token.Errorf(token.CodePolicyNotApproved, "policy %s is not approved (this deployment requires approval: clawea policy approve)", hash)
+	}
+	return nil
+}
+
+// PolicyStatus returns the mirrored lifecycle's view of hash and the
+// freeze.
+func (m *Mirror) PolicyStatus(hash string) (store.PolicyStatus, store.Freeze) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.book.Status(hash), m.book.Freeze
 }

@@ -282,6 +282,22 @@ CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
 ALTER TABLE gateway_calls DROP CONSTRAINT gateway_calls_pkey;
 ALTER TABLE gateway_calls ADD PRIMARY KEY (job_id, nonce);
 DROP INDEX gateway_calls_job;`},
+	// The policy lifecycle log: approvals, retirements, supersessions and
+	// freezes, each with the operator's identity and signed statement.
+	{Version: 6, Name: "policy lifecycle", SQL: `
+CREATE TABLE policy_changes (
+	seq         BIGSERIAL PRIMARY KEY,
+	action      TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	hashes      TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	statement   BYTEA NOT NULL,
+	signature   TEXT NOT NULL,
+	stmt_hash   TEXT NOT NULL,
+	at          TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX policy_changes_statement ON policy_changes (stmt_hash) WHERE stmt_hash <> '';`},
 }
 
 // PutWPC stores a policy unless its hash exists.

@@ -438,6 +438,22 @@ INSERT INTO gateway_calls_v7 (job_id, nonce, fingerprint, status, http_status, c
 	SELECT job_id, nonce, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at FROM gateway_calls;
 DROP TABLE gateway_calls;
 ALTER TABLE gateway_calls_v7 RENAME TO gateway_calls;`},
+	// The policy lifecycle log: approvals, retirements, supersessions and
+	// freezes, each with the operator's identity and signed statement.
+	{Version: 8, Name: "policy lifecycle", SQL: `
+CREATE TABLE policy_changes (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	action      TEXT NOT NULL,
+	policy_hash TEXT NOT NULL,
+	hashes      TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	statement   BLOB NOT NULL,
+	signature   TEXT NOT NULL,
+	stmt_hash   TEXT NOT NULL,
+	at          INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX policy_changes_statement ON policy_changes (stmt_hash) WHERE stmt_hash <> '';`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

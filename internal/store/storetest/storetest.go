@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("GatewayCalls", func(t *testing.T) { testGatewayCalls(t, open(t)) })
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 	t.Run("LockdownAndCounters", func(t *testing.T) { testLockdownAndCounters(t, open(t)) })
+	t.Run("PolicyLifecycle", func(t *testing.T) { testPolicyLifecycle(t, open(t)) })
+	t.Run("ConcurrentPolicyChanges", func(t *testing.T) { testConcurrentPolicyChanges(t, open(t)) })
 	t.Run("Bus", func(t *testing.T) { testBus(t, open(t)) })
 	t.Run("ConcurrentReceive", func(t *testing.T) { testConcurrentReceive(t, open(t)) })
 	t.Run("PreparedAppend", func(t *testing.T) {
@@ -977,4 +979,116 @@ func mustLast(t *testing.T, s store.Store, jobID string) store.JobEvent {
 		t.Fatalf("events of %s: %d, %v", jobID, len(evs), err)
 	}
 	return evs[len(evs)-1]
+}
+
+func testPolicyLifecycle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if got, err := s.PolicyChangesSince(ctx, 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("empty log: %v %v", got, err)
+	}
+	h1, h2 := strings.Repeat("A", 43), strings.Repeat("B", 43)
+	changes := []store.PolicyChange{
+		{Action: store.PolicyApprove, PolicyHash: h1, Actor: "did:key:zOp", Statement: []byte(`{"a":1}`), Signature: "sig1", At: t0},
+		{Action: store.PolicyFreeze, Hashes: []string{h1}, Actor: "did:key:zOp", Reason: "incident", Statement: []byte(`{"a":2}`), Signature: "sig2", At: t0.Add(time.Second)},
+		{Action: store.PolicySupersede, PolicyHash: h1, Hashes: []string{h2}, Actor: "admin-token", At: t0.Add(2 * time.Second)},
+		{Action: store.PolicyApprove, PolicyHash: h1, Actor: "did:key:zOp", Statement: []byte(`{"a":3}`), Signature: "sig3", At: t0.Add(3 * time.Second)},
+		{Action: store.PolicyUnfreeze, Actor: "admin-token", At: t0.Add(4 * time.Second)},
+	}
+	var last int64
+	for i, c := range changes {
+		got, err := s.AddPolicyChange(ctx, c)
+		if err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+		if got.Seq <= last {
+			t.Fatalf("change %d: seq %d after %d", i, got.Seq, last)
+		}
+		last = got.Seq
+	}
+	// A replayed signed statement is refused; unsigned changes may repeat.
+	if _, err := s.AddPolicyChange(ctx, changes[0]); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("replayed statement: %v", err)
+	}
+	if _, err := s.AddPolicyChange(ctx, store.PolicyChange{Action: store.PolicyUnfreeze, Actor: "admin-token", At: t0}); err != nil {
+		t.Errorf("unsigned repeat: %v", err)
+	}
+	all, err := s.PolicyChangesSince(ctx, 0, 100)
+	if err != nil || len(all) != 6 {
+		t.Fatalf("log: %d %v", len(all), err)
+	}
+	c := all[1]
+	if c.Action != store.PolicyFreeze || len(c.Hashes) != 1 || c.Hashes[0] != h1 || c.Reason != "incident" || string(c.Statement) != `{"a":2}` ||
+		c.Signature != "sig2" || c.Actor != "did:key:zOp" || !c.At.Equal(t0.Add(time.Second)) {
+		t.Errorf("freeze change read back as %+v", c)
+	}
+	if all[2].Statement != nil || all[2].Hashes[0] != h2 || all[0].Hashes != nil {
+		t.Errorf("empty fields: %+v %+v", all[2], all[0])
+	}
+	if page, _ := s.PolicyChangesSince(ctx, all[3].Seq, 100); len(page) != 2 || page[0].Seq != all[4].Seq {
+		t.Errorf("since: %+v", page)
+	}
+	if page, _ := s.PolicyChangesSince(ctx, 0, 2); len(page) != 2 {
+		t.Errorf("limit: %d", len(page))
+	}
+	b, err := store.ReadPolicyBook(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st1 := b.Status(h1)
+	if st1.Status != store.PolicyRetired || st1.SupersededBy != h2 || st1.Approval == nil || st1.Approval.Signature != "sig1" || len(st1.Changes) != 4 {
+		t.Errorf("h1: %+v", st1)
+	}
+	if b.Freeze.On || !b.Freeze.Allows(h2) || b.Status(h2).Status != store.PolicyPublished {
+		t.Errorf("freeze %+v h2 %+v", b.Freeze, b.Status(h2))
+	}
+}
+
+// testConcurrentPolicyChanges: a follower reading "after seq" sees every
+// change, even when appends race.
+func testConcurrentPolicyChanges(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const n = 40
+	seen := map[int64]bool{}
+	var after int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			page, err := s.PolicyChangesSince(ctx, after, 1000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, c := range page {
+				seen[c.Seq] = true
+				after = c.Seq
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := s.AddPolicyChange(ctx, store.PolicyChange{Action: store.PolicyRetire, PolicyHash: fmt.Sprintf("%043d", i), Actor: "x", At: t0}); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	page, _ := s.PolicyChangesSince(ctx, after, 1000)
+	for _, c := range page {
+		seen[c.Seq] = true
+	}
+	if len(seen) != n {
+		t.Errorf("follower saw %d of %d changes", len(seen), n)
+	}
 }
