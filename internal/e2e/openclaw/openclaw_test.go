@@ -362,6 +362,9 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	writeFile(t, filepath.Join(docs, "private", "salaries.txt"), "private: salaries\n", 0o600)
 
 	approverDID := strings.TrimSpace(cli.run(t, "keys", "new", "--out", filepath.Join(tmp, "approver.key.json")))
+	// clawea serve starts jobs only on approved policies: an operator signs
+	// the approval (docs/policy.md, lifecycle).
+	operatorDID := strings.TrimSpace(cli.run(t, "keys", "new", "--out", filepath.Join(tmp, "operator.key.json")))
 
 	const model = "e2e-model"
 	const writeContent = "written after a human approved it\n"
@@ -388,6 +391,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 			"vaults":    []any{map[string]any{"name": "kv-e2e", "devvault": filepath.Join(data, "devvault", "kv-e2e.conn.json")}},
 			"approvers": []string{approverDID},
 		},
+		"policy": map[string]any{"operators": []string{operatorDID}},
 		"mcp": map[string]any{"upstreams": []any{map[string]any{
 			"name": "fs", "command": oc.node, "args": []string{fsServer, docs},
 		}}},
@@ -399,6 +403,7 @@ func TestOpenClawEndToEnd(t *testing.T) {
 	waitHTTP(t, srv, server+"/healthz", 60*time.Second)
 
 	policyHash := strings.TrimSpace(cli.run(t, "policy", "publish", filepath.Join("testdata", "openclaw-e2e.wpc.json")))
+	cli.run(t, "policy", "approve", policyHash, "--key", filepath.Join(tmp, "operator.key.json"), "--reason", "reviewed for the OpenClaw end-to-end test")
 	agentDID := strings.TrimSpace(cli.run(t, "agent", "create", "--name", "openclaw-e2e"))
 	var started struct {
 		Job struct {
