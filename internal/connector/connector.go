@@ -114,6 +114,11 @@ type Call struct {
 	// result (MCPResult tools): the receipt's status is error, the agent
 	// still gets the answer.
 	UpstreamError bool
+	// Disclose names top-level members of Run's answer that the tool
+	// receipt of a success discloses besides committing to them (a Key
+	// Vault version id). Only string members are disclosed, after
+	// redaction; a member holding a secret value must never be named.
+	Disclose []string
 }
 
 // InputSchema returns the tool's JSON Schema.

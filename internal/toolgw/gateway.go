@@ -611,7 +611,10 @@ func newID(prefix string) string {
 // toolReceipt builds a v2 tool receipt: salted commitments to the
 // recorded arguments and the result, the arguments disclosed (secrets are
 // already markers) and, for failures, the result's code.
-func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool) (*receipt.ToolV2, error) {
+//
+// members are top-level result members a success also discloses
+// (connector.Call.Disclose), when they are strings.
+func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool, members ...string) (*receipt.ToolV2, error) {
 	resVal, ok := result.(canon.Value)
 	if !ok {
 		var err error
@@ -637,10 +640,11 @@ func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, resu
 			return nil, err
 		}
 	}
-	if status != receipt.StatusSuccess || discloseResult {
+	if status != receipt.StatusSuccess || discloseResult || len(members) > 0 {
 		var open []string
 		for _, p := range rc.Paths() {
-			if discloseResult || p == "result.code" || p == "result.outcome" || p == "result.statements" || p == "result.error" {
+			if discloseResult || status != receipt.StatusSuccess && (p == "result.code" || p == "result.outcome" || p == "result.statements" || p == "result.error") ||
+				status == receipt.StatusSuccess && discloseMember(resVal, p, members) {
 				open = append(open, p)
 			}
 		}
@@ -653,12 +657,28 @@ func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, resu
 	return r, nil
 }
 
+// discloseMember reports whether the result leaf path is one of the
+// members a success discloses and holds a string of at most maxDisclosed
+// bytes.
+func discloseMember(res canon.Value, path string, members []string) bool {
+	name, ok := strings.CutPrefix(path, "result.")
+	if !ok || res.Kind != canon.Object || !slices.Contains(members, name) {
+		return false
+	}
+	v := res.Get(name)
+	return v != nil && v.Kind == canon.String && len(v.Str) <= maxDisclosed
+}
+
 // recordCall appends the call's tool_call event with its signed tool
 // receipt and, for a write that succeeded, a side-effect record anchored to
 // the segment's first model call.
 func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon.Value, result any, status, approvalID string, write bool, start time.Time) (string, *Error) {
 	at := g.opt.Now()
-	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false)
+	var members []string
+	if c.conn != nil && !c.withheld {
+		members = c.conn.Disclose
+	}
+	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false, members...)
 	if err != nil {
 		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built").Wrap(err)
 	}

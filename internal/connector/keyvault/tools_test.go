@@ -75,9 +75,10 @@ func TestPrepareCanonical(t *testing.T) {
 func TestContextKeysKnownToPolicy(t *testing.T) {
 	tools := kvTools(t)
 	for name, raw := range map[string]string{
-		"keyvault_get_secret":   `{"vault":"kv-prod-finance-001","name":"a/b","version":"1"}`,
-		"keyvault_set_secret":   `{"vault":"kv-prod-finance-001","name":"a/b","value":"v","content_type":"t"}`,
-		"keyvault_list_secrets": `{"vault":"kv-prod-finance-001"}`,
+		"keyvault_get_secret":             `{"vault":"kv-prod-finance-001","name":"a/b","version":"1"}`,
+		"keyvault_set_secret":             `{"vault":"kv-prod-finance-001","name":"a/b","value":"v","content_type":"t"}`,
+		"keyvault_list_secrets":           `{"vault":"kv-prod-finance-001"}`,
+		"keyvault_restore_secret_version": `{"vault":"kv-prod-finance-001","name":"a/b","version":"AB12"}`,
 	} {
 		c, _, e := prepare(tools[name], raw)
 		if e != nil {
