@@ -331,21 +331,50 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		}
 	}
 
-	// Calls counted per job (the messages a job sent, Tool.Count):
-	// counted before the decision, so that concurrent calls each see their
-	// own count; a call that does not go out gives its count back. Only
-	// policies that limit the count pay for counting.
+	// Calls counted per job (the messages a job sent, received or
+	// peeked, in all and per window, Tool.Counts): counted before the
+	// decision, so that concurrent calls each see their own count; a call
+	// that does not go out gives its count back, one that used less than
+	// it asked for gives back the rest. Only policies that test a count
+	// pay for counting it.
+	type counted struct {
+		name  string
+		delta int64
+	}
+	var counts []counted
 	sendCounted := false
-	if cnt := t.def.Count; cnt != nil && j.Policy.Policy.References(cnt.Key) {
-		n, err := g.opt.Store.AddCounter(ctx, job.JobID, cnt.Name, 1)
+	countDelta, perCall := int64(1), c.conn != nil && c.conn.CountDelta > 0
+	if perCall {
+		countDelta = c.conn.CountDelta
+	}
+	for _, cnt := range t.def.Counts {
+		if !j.Policy.Policy.References(cnt.Key) {
+			continue
+		}
+		name := cnt.StoreName(g.opt.Now())
+		n, err := g.opt.Store.AddCounter(ctx, job.JobID, name, countDelta)
 		if err != nil {
+			for _, cd := range counts {
+				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cd.name, -cd.delta)
+			}
 			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the message counter is unavailable").Wrap(err)
 		}
+		counts = append(counts, counted{name, countDelta})
 		sendCounted = true
-		c.ctx[cnt.Key] = strconv.FormatInt(n-1, 10)
+		c.ctx[cnt.Key] = strconv.FormatInt(n-countDelta, 10)
+	}
+	if len(counts) > 0 {
 		defer func() {
+			back := int64(0)
 			if e != nil && sendCounted {
-				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cnt.Name, -1)
+				back = countDelta
+			} else if perCall && c.conn.CountDelta >= 0 && c.conn.CountDelta < countDelta {
+				back = countDelta - c.conn.CountDelta
+			}
+			if back > 0 {
+				for _, cd := range counts {
+					g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cd.name, -back)
+				}
 			}
 		}()
 	}

@@ -1,0 +1,78 @@
+package toolgw_test
+
+// Issue #18 (P9 item 4): Service Bus rate limits over time and caps on
+// receives and peeks, in policy, alongside the send cap.
+
+import (
+	"testing"
+	"time"
+)
+
+const capsPolicy = `{
+  "policy_version": "2", "policy_id": "sb-caps", "issuer_did": "did:web:security.example.com",
+  "statements": [
+    {"sid": "SendRate", "effect": "Allow", "actions": ["servicebus:send"], "resources": ["sb://sb-orders/*"],
+     "conditions": {"NumericLessThan": {"ServiceBus:MessagesSentInMinute": "3"}}},
+    {"sid": "PeekCap", "effect": "Allow", "actions": ["servicebus:peek"], "resources": ["sb://sb-orders/*"],
+     "conditions": {"NumericLessThan": {"ServiceBus:MessagesPeekedInJob": "4", "ServiceBus:MaxMessages": "3"}}},
+    {"sid": "ReceiveCap", "effect": "Allow", "actions": ["servicebus:receive"], "resources": ["sb://sb-orders/*"],
+     "conditions": {"NumericLessThan": {"ServiceBus:MessagesReceivedInJob": "2"}}}
+  ]}`
+
+func TestServiceBusCapsAndRateInPolicy(t *testing.T) {
+	e := start(t)
+	jobID, tok := e.job(e.publish([]byte(capsPolicy)))
+	send := func() string {
+		code, _ := e.jsonCall(t, tok, "servicebus_send", map[string]any{"namespace": "sb-orders", "entity": "q", "body": "m"})
+		return code
+	}
+	// Three sends a minute.
+	for i := 0; i < 3; i++ {
+		if code := send(); code != "" {
+			t.Fatalf("send %d: %s", i, code)
+		}
+	}
+	if code := send(); code != "POLICY_DENIED" {
+		t.Fatalf("4th send in a minute: %q", code)
+	}
+	e.clock.advance(time.Minute)
+	if code := send(); code != "" {
+		t.Fatalf("send in the next minute: %s", code)
+	}
+	// Four messages are queued. A peek asks for at most 2 (MaxMessages < 3).
+	peek := func(max int) string {
+		code, _ := e.jsonCall(t, tok, "servicebus_peek", map[string]any{"namespace": "sb-orders", "entity": "q", "max": max})
+		return code
+	}
+	if code := peek(3); code != "POLICY_DENIED" {
+		t.Fatalf("peek of 3: %q", code)
+	}
+	// A peek of an empty queue counts nothing: what did not come back is
+	// given back.
+	if code, _ := e.jsonCall(t, tok, "servicebus_peek", map[string]any{"namespace": "sb-orders", "entity": "empty", "max": 2}); code != "" {
+		t.Fatalf("peek of an empty queue: %s", code)
+	}
+	if code := peek(2); code != "" {
+		t.Fatalf("peek 1: %s", code)
+	}
+	if code := peek(2); code != "" {
+		t.Fatalf("peek 2 (2 peeked before): %s", code)
+	}
+	if code := peek(1); code != "POLICY_DENIED" {
+		t.Fatalf("peek after 4 peeked: %q", code)
+	}
+	// Receives: two messages in the job.
+	recv := func() string {
+		code, _ := e.jsonCall(t, tok, "servicebus_receive", map[string]any{"namespace": "sb-orders", "entity": "q", "mode": "receive_and_delete", "wait_seconds": 0})
+		return code
+	}
+	for i := 0; i < 2; i++ {
+		if code := recv(); code != "" {
+			t.Fatalf("receive %d: %s", i, code)
+		}
+	}
+	if code := recv(); code != "POLICY_DENIED" {
+		t.Fatalf("3rd receive: %q", code)
+	}
+	e.finish(jobID)
+}
