@@ -270,43 +270,43 @@ func (s *Tools) Tools() []*connector.Tool {
 		})
 	send.Counts = counters(CounterMessagesSent, KeyMessagesSent, KeySentInMinute)
 	peek := s.entityTool("servicebus_peek", "Look at messages without taking them.", "servicebus:peek", false, false, []connector.Param{pMax},
-			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
-				max := a.Num("max", 1, 1, 100)
-				countMessages(c, max)
-				return func(ctx context.Context) (any, error) {
-					ms, err := b.Peek(ctx, entity, max)
-					if err != nil {
-						return nil, err
-					}
-					c.CountDelta = int64(min(len(ms), max))
-					return map[string]any{"entity": entity, "messages": messages(ms)}, nil
+		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
+			max := a.Num("max", 1, 1, 100)
+			countMessages(c, max)
+			return func(ctx context.Context) (any, error) {
+				ms, err := b.Peek(ctx, entity, max)
+				if err != nil {
+					return nil, err
 				}
-			})
+				c.CountDelta = int64(min(len(ms), max))
+				return map[string]any{"entity": entity, "messages": messages(ms)}, nil
+			}
+		})
 	peek.Counts = counters(CounterMessagesPeeked, KeyMessagesPeeked, KeyPeekedInMinute)
 	receive := s.entityTool("servicebus_receive", "Receive messages: peek_lock (settle them with complete, abandon or deadletter) or receive_and_delete.",
-			"servicebus:receive", false, false,
-			[]connector.Param{{Name: "mode", Type: "string", Desc: "peek_lock or receive_and_delete", Required: true, Enum: []string{"peek_lock", "receive_and_delete"}},
-				pMax, {Name: "wait_seconds", Type: "integer", Desc: "wait up to this many seconds for a message (0-60, default 5)"}},
-			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
-				mode := a.Str("mode", true, 32)
-				if a.Err() == nil && mode != string(PeekLock) && mode != string(ReceiveAndDelete) {
-					a.Fail(connector.BadArg("mode must be peek_lock or receive_and_delete"))
+		"servicebus:receive", false, false,
+		[]connector.Param{{Name: "mode", Type: "string", Desc: "peek_lock or receive_and_delete", Required: true, Enum: []string{"peek_lock", "receive_and_delete"}},
+			pMax, {Name: "wait_seconds", Type: "integer", Desc: "wait up to this many seconds for a message (0-60, default 5)"}},
+		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
+			mode := a.Str("mode", true, 32)
+			if a.Err() == nil && mode != string(PeekLock) && mode != string(ReceiveAndDelete) {
+				a.Fail(connector.BadArg("mode must be peek_lock or receive_and_delete"))
+			}
+			max := a.Num("max", 1, 1, 100)
+			wait := time.Duration(a.Num("wait_seconds", 5, 0, 60)) * time.Second
+			c.Context["ServiceBus:ReceiveMode"] = mode
+			// A receive_and_delete takes the messages away: a write.
+			c.Mutating = mode == string(ReceiveAndDelete)
+			countMessages(c, max)
+			return func(ctx context.Context) (any, error) {
+				ms, err := b.Receive(ctx, entity, max, ReceiveMode(mode), wait)
+				if err != nil {
+					return nil, err
 				}
-				max := a.Num("max", 1, 1, 100)
-				wait := time.Duration(a.Num("wait_seconds", 5, 0, 60)) * time.Second
-				c.Context["ServiceBus:ReceiveMode"] = mode
-				// A receive_and_delete takes the messages away: a write.
-				c.Mutating = mode == string(ReceiveAndDelete)
-				countMessages(c, max)
-				return func(ctx context.Context) (any, error) {
-					ms, err := b.Receive(ctx, entity, max, ReceiveMode(mode), wait)
-					if err != nil {
-						return nil, err
-					}
-					c.CountDelta = int64(min(len(ms), max))
-					return map[string]any{"entity": entity, "mode": mode, "messages": messages(ms)}, nil
-				}
-			})
+				c.CountDelta = int64(min(len(ms), max))
+				return map[string]any{"entity": entity, "mode": mode, "messages": messages(ms)}, nil
+			}
+		})
 	receive.Counts = counters(CounterMessagesReceived, KeyMessagesReceived, KeyReceivedInMinute)
 	dlqRead := s.entityTool("servicebus_deadletter_read", "Take messages from the dead-letter queue.", "servicebus:deadletter.read", true, true, []connector.Param{pMax},
 		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
