@@ -99,8 +99,10 @@ type Gateway struct {
 	tools  []*tool
 	byName map[string]*tool
 	conns  []connector.Connector
-	pols   *policycache.Cache
-	did    string
+	// warnings are standing configuration warnings (Warnings).
+	warnings []string
+	pols     *policycache.Cache
+	did      string
 
 	mCalls *metrics.CounterVec
 	dec    *decisions // runtime decisions waiting for their result (decide.go)
@@ -156,6 +158,10 @@ func New(opt Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("toolgw: %w", err)
 	}
+	for _, ns := range sb.NamespaceSAS() {
+		opt.Log.Warn("a Service Bus namespace authenticates with a namespace-level shared access key or signature (allowed by allow_namespace_sas)", "namespace", ns, "code", "NAMESPACE_SAS")
+		g.warnings = append(g.warnings, "NAMESPACE_SAS: Service Bus namespace "+ns+" authenticates with a namespace-level shared access key or signature")
+	}
 	g.conns = append([]connector.Connector{kv, sb, up}, opt.Connectors...)
 	for _, c := range g.conns {
 		for _, d := range c.Tools() {
@@ -176,6 +182,10 @@ func New(opt Options) (*Gateway, error) {
 	g.dec = newDecisions(opt.Metrics)
 	return g, nil
 }
+
+// Warnings are the configuration's standing warnings (a namespace-level
+// Service Bus SAS), shown by GET /healthz.
+func (g *Gateway) Warnings() []string { return slices.Clone(g.warnings) }
 
 // DID is the gateway's signer did:key.
 func (g *Gateway) DID() string { return g.did }

@@ -4,8 +4,15 @@ package toolgw_test
 // receives and peeks, in policy, alongside the send cap.
 
 import (
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/clawea/clawea/internal/connector/servicebus"
+	"github.com/clawea/clawea/internal/connector/servicebus/amqpstub"
+	"github.com/clawea/clawea/internal/toolgw"
 )
 
 const capsPolicy = `{
@@ -75,4 +82,31 @@ func TestServiceBusCapsAndRateInPolicy(t *testing.T) {
 		t.Fatalf("3rd receive: %q", code)
 	}
 	e.finish(jobID)
+}
+
+// A namespace allowed to use a namespace-level SAS is flagged: a startup
+// warning and GET /healthz's warnings.
+func TestNamespaceSASFlagged(t *testing.T) {
+	stub := amqpstub.Start(t)
+	bus, err := servicebus.NewAzure("", servicebus.AzureOptions{ConnectionString: stub.ConnectionString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	e := startWith(t, toolgw.Options{Buses: []servicebus.Bus{servicebus.Named(bus, "sb-stub")}}, nil)
+	resp, err := http.Get(e.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Warnings []string `json:"warnings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&h)
+	if len(h.Warnings) != 1 || !strings.Contains(h.Warnings[0], "NAMESPACE_SAS") || !strings.Contains(h.Warnings[0], "sb-stub") {
+		t.Fatalf("healthz warnings: %v", h.Warnings)
+	}
+	if !strings.Contains(e.logs.String(), "NAMESPACE_SAS") {
+		t.Fatal("no startup warning")
+	}
 }

@@ -346,3 +346,16 @@ func (s *Tools) Tools() []*connector.Tool {
 			}),
 	}
 }
+
+// NamespaceSAS lists the configured namespaces that authenticate with a
+// namespace-level shared access key or signature, sorted: the gateway
+// flags them (a startup warning and GET /healthz).
+func (s *Tools) NamespaceSAS() []string {
+	var out []string
+	for _, n := range s.Names() {
+		if HasNamespaceSAS(s.buses[n]) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
