@@ -282,6 +282,18 @@ CREATE INDEX bus_messages_lock ON bus_messages (lock_token);`},
 ALTER TABLE gateway_calls DROP CONSTRAINT gateway_calls_pkey;
 ALTER TABLE gateway_calls ADD PRIMARY KEY (job_id, nonce);
 DROP INDEX gateway_calls_job;`},
+	// The connector switches (clawea connector deny|allow). Version 7:
+	// 6 is the policy lifecycle's (another branch).
+	{Version: 7, Name: "connector switches", SQL: `
+CREATE TABLE connector_switch_log (
+	seq    BIGSERIAL PRIMARY KEY,
+	name   TEXT NOT NULL,
+	denied BOOLEAN NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX connector_switch_name ON connector_switch_log (name, seq);`},
 }
 
 // PutWPC stores a policy unless its hash exists.

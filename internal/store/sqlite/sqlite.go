@@ -438,6 +438,18 @@ INSERT INTO gateway_calls_v7 (job_id, nonce, fingerprint, status, http_status, c
 	SELECT job_id, nonce, fingerprint, status, http_status, content_type, body, receipt, created_at, updated_at FROM gateway_calls;
 DROP TABLE gateway_calls;
 ALTER TABLE gateway_calls_v7 RENAME TO gateway_calls;`},
+	// The connector switches (clawea connector deny|allow). Version 9:
+	// 8 is the policy lifecycle's (another branch).
+	{Version: 9, Name: "connector switches", SQL: `
+CREATE TABLE connector_switch_log (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	name   TEXT NOT NULL,
+	denied INTEGER NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     INTEGER NOT NULL
+);
+CREATE INDEX connector_switch_name ON connector_switch_log (name, seq);`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }
