@@ -52,6 +52,7 @@ import (
 type Store interface {
 	store.Approvals
 	store.Settings
+	store.ConnectorSwitches
 	store.Counters
 }
 
@@ -111,6 +112,11 @@ type Gateway struct {
 	lockAt  time.Time
 	lockOn  bool
 	lockTTL time.Duration
+
+	// The denied connectors (connectors.go), cached for lockTTL.
+	denyMu sync.Mutex
+	denyAt time.Time
+	denied map[string]store.ConnectorSwitch
 }
 
 // New checks the options and returns a gateway.
@@ -339,6 +345,14 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 			return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeEgressSecret,
 				"the arguments of %s carry secret %s, read earlier in this job, out through the connector; the policy does not allow it (%s)", t.name, label, KeyCarriesSecret))
 		}
+	}
+
+	// A connector an operator denied refuses every call of its tools,
+	// reads included, before anything is counted or decided.
+	if sw, err := g.connectorDenied(ctx, t); err != nil {
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the connector switches are unavailable").Wrap(err)
+	} else if sw != nil {
+		return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeConnectorDenied, "connector %s is denied by an operator (%s, at %s): every call of its tools is refused", sw.Name, sw.Reason, sw.At.UTC().Format(time.RFC3339)))
 	}
 
 	// Calls counted per job (the messages a job sent, received or
