@@ -110,3 +110,40 @@ func TestNamespaceSASFlagged(t *testing.T) {
 		t.Fatal("no startup warning")
 	}
 }
+
+// The receive cap through the real azservicebus client against the AMQP
+// stub broker: messages that did not come are given back, the cap counts
+// those that did.
+func TestServiceBusReceiveCapOverAMQP(t *testing.T) {
+	stub := amqpstub.Start(t)
+	bus, err := servicebus.NewAzure("", servicebus.AzureOptions{ConnectionString: stub.ConnectionString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bus.Close() })
+	e := startWith(t, toolgw.Options{Buses: []servicebus.Bus{servicebus.Named(bus, "sb-orders")}}, nil)
+	jobID, tok := e.job(e.publish([]byte(capsPolicy)))
+	for i := 0; i < 2; i++ {
+		if code, msg := e.jsonCall(t, tok, "servicebus_send", map[string]any{"namespace": "sb-orders", "entity": "amqpq", "body": "m"}); code != "" {
+			t.Fatalf("send %d: %s %s", i, code, msg)
+		}
+	}
+	recv := func(entity string, max int) string {
+		code, _ := e.jsonCall(t, tok, "servicebus_receive", map[string]any{"namespace": "sb-orders", "entity": entity, "mode": "receive_and_delete", "max": max, "wait_seconds": 1})
+		return code
+	}
+	// An empty queue: nothing received, nothing counted.
+	if code := recv("emptyq", 5); code != "" {
+		t.Fatalf("receive on an empty queue: %s", code)
+	}
+	if code := recv("amqpq", 1); code != "" {
+		t.Fatalf("receive 1: %s", code)
+	}
+	if code := recv("amqpq", 1); code != "" {
+		t.Fatalf("receive 2 (1 received before): %s", code)
+	}
+	if code := recv("amqpq", 1); code != "POLICY_DENIED" {
+		t.Fatalf("receive after 2 received: %q", code)
+	}
+	e.finish(jobID)
+}
