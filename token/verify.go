@@ -91,6 +91,10 @@ type JobInfo struct {
 	ID        string
 	ScopeHash string // the token scope hash recorded when the job opened
 	Open      bool
+	// Finishing: the job stopped taking events and is being finished
+	// (Open is false). Only a request that says AllowFinishing (the job's
+	// own finish and read routes) is admitted then.
+	Finishing bool
 	// PolicyHash is the policy the job is pinned to ("" when unknown).
 	PolicyHash string
 }
@@ -152,6 +156,10 @@ type Request struct {
 	JobID string
 	// ClientDID, when set, must equal the token's sub.
 	ClientDID string
+	// AllowFinishing admits the token of a job that is finishing (its
+	// finish and read routes); every other request is refused once the
+	// job stops being open.
+	AllowFinishing bool
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
@@ -369,7 +377,10 @@ func (v *Verifier) checkBinding(ctx context.Context, ver *Verified, req Request)
 	if job.ScopeHash != ver.ScopeHash {
 		return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
 	}
-	if !job.Open {
+	if !job.Open && !(job.Finishing && req.AllowFinishing) {
+		if job.Finishing {
+			return errf(CodeJobClosed, "job %s is finishing: it takes no more calls", ver.JobID)
+		}
 		return errf(CodeJobClosed, "job %s has finished", ver.JobID)
 	}
 	if g, ok := v.state.(PolicyGate); ok {

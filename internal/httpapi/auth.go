@@ -187,6 +187,10 @@ func (a *Auth) IsAdmin(r *http.Request) (bool, *Error) {
 // is the job the route acts on: a job token must be that job's, and so
 // must X-Run-Id when present (else 403 TOKEN_JOB_MISMATCH).
 func (a *Auth) Authenticate(r *http.Request, jobID string) (*Principal, *Error) {
+	return a.authenticate(r, jobID, false)
+}
+
+func (a *Auth) authenticate(r *http.Request, jobID string, allowFinishing bool) (*Principal, *Error) {
 	cred, e := Credential(r)
 	if e != nil {
 		return nil, e
@@ -207,7 +211,7 @@ func (a *Auth) Authenticate(r *http.Request, jobID string) (*Principal, *Error) 
 	if jobID == "" {
 		jobID = run
 	}
-	ver, err := a.Tokens.Verify(r.Context(), cred, token.Request{JobID: jobID, ClientDID: r.Header.Get("X-Client-DID")})
+	ver, err := a.Tokens.Verify(r.Context(), cred, token.Request{JobID: jobID, ClientDID: r.Header.Get("X-Client-DID"), AllowFinishing: allowFinishing})
 	if err != nil {
 		if e := From(err); e.Code != CodeInternal {
 			return nil, e
@@ -266,23 +270,31 @@ func (a *Auth) Admin(h http.HandlerFunc) http.HandlerFunc {
 // Job admits a job token holding one of scopes (the admin token is not a
 // job token and is refused).
 func (a *Auth) Job(scopes ...string) func(http.HandlerFunc) http.HandlerFunc {
-	return a.guard("", false, scopes)
+	return a.guard("", false, scopes, false)
 }
 
 // AdminOrJob admits the admin token, or the token of the job named by the
 // path value param holding one of scopes.
 func (a *Auth) AdminOrJob(param string, scopes ...string) func(http.HandlerFunc) http.HandlerFunc {
-	return a.guard(param, true, scopes)
+	return a.guard(param, true, scopes, false)
 }
 
-func (a *Auth) guard(param string, admin bool, scopes []string) func(http.HandlerFunc) http.HandlerFunc {
+// AdminOrJobFinishing is AdminOrJob that also admits the token of a job
+// that is finishing: only for the job's own finish and read routes (an
+// agent-signed job's token posts its signatures after the job stopped
+// taking events). Every other route refuses it (TOKEN_JOB_CLOSED).
+func (a *Auth) AdminOrJobFinishing(param string, scopes ...string) func(http.HandlerFunc) http.HandlerFunc {
+	return a.guard(param, true, scopes, true)
+}
+
+func (a *Auth) guard(param string, admin bool, scopes []string, allowFinishing bool) func(http.HandlerFunc) http.HandlerFunc {
 	return func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			jobID := ""
 			if param != "" {
 				jobID = r.PathValue(param)
 			}
-			p, e := a.Authenticate(r, jobID)
+			p, e := a.authenticate(r, jobID, allowFinishing)
 			if e != nil {
 				Write(w, r, e)
 				return

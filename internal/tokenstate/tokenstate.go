@@ -234,7 +234,7 @@ func (m *Mirror) syncRevocationsAndJobs(ctx context.Context) error {
 }
 
 func info(j store.Job) token.JobInfo {
-	return token.JobInfo{ID: j.ID, ScopeHash: j.ScopeHash, Open: j.Status != store.JobFinished, PolicyHash: j.PolicyHash}
+	return token.JobInfo{ID: j.ID, ScopeHash: j.ScopeHash, Open: j.Status == store.JobOpen, Finishing: j.Status == store.JobFinishing, PolicyHash: j.PolicyHash}
 }
 
 // IssuerKey returns an issuer key by kid.
