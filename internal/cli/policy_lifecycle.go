@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -134,10 +135,10 @@ func newPolicyStatusCmd(e *env) *cobra.Command {
 on it here, the deployment freeze, and every change naming it with the
 operator's signed statement. Without: the freeze, the operators, and the whole
 lifecycle log. --json prints the server's answer (the export of the signed
-statements). No credential is needed.`,
+statements). Reading it takes the admin token (the log holds the operators'
+signed statements).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base := strings.TrimRight(f.server, "/") + "/v1/policy-lifecycle"
 			if len(args) == 0 {
 				var out struct {
 					RequireApproval bool                  `json:"require_approval"`
@@ -145,7 +146,7 @@ statements). No credential is needed.`,
 					Changes         []registry.ChangeView `json:"changes"`
 					Operators       []string              `json:"operators"`
 				}
-				_, raw, err := call(cmd.Context(), "GET", base, "", nil, &out)
+				_, raw, err := f.adminCall(cmd.Context(), "GET", "/v1/policy-lifecycle", nil, &out)
 				if err != nil {
 					return failCode(err)
 				}
@@ -168,7 +169,7 @@ statements). No credential is needed.`,
 				return withCode(ExitUsage, fmt.Errorf("%q is not a policy hash (43 base64url characters)", args[0]))
 			}
 			var v registry.StatusView
-			_, raw, err := call(cmd.Context(), "GET", base+"/"+args[0], "", nil, &v)
+			_, raw, err := f.adminCall(cmd.Context(), "GET", "/v1/policy-lifecycle/"+url.PathEscape(args[0]), nil, &v)
 			if err != nil {
 				return failCode(err)
 			}

@@ -250,8 +250,28 @@ type StatusView struct {
 
 func (s *Server) registerLifecycle(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/policy-lifecycle", s.lifecycleChange)
-	mux.HandleFunc("GET /v1/policy-lifecycle", s.lifecycleLog)
-	mux.HandleFunc("GET /v1/policy-lifecycle/{hash}", s.lifecycleStatus)
+	// The log holds every operator's signed statement: a statement names
+	// no deployment, so one read here could be replayed (within its
+	// issued_at window) at another deployment that trusts the same
+	// operator key. Reading it takes the admin credential.
+	mux.HandleFunc("GET /v1/policy-lifecycle", s.adminOnly(s.lifecycleLog))
+	mux.HandleFunc("GET /v1/policy-lifecycle/{hash}", s.adminOnly(s.lifecycleStatus))
+}
+
+// adminOnly guards a route with the registry's Authorize (the admin
+// credential); without one configured the route is refused.
+func (s *Server) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Authorize == nil {
+			WriteError(w, r, apiErr(http.StatusUnauthorized, CodeUnauthorized, "reading the lifecycle log is not enabled on this registry"))
+			return
+		}
+		if e := s.Authorize(r); e != nil {
+			WriteError(w, r, e)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Server) lifecycleStore() (store.PolicyLifecycle, *APIError) {

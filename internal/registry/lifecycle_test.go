@@ -136,7 +136,17 @@ func TestLifecycleStatements(t *testing.T) {
 	}
 	// The stored statement is the signed bytes: its signature verifies.
 	var sv StatusView
-	resp, _ := http.Get(r.ts.URL + "/v1/policy-lifecycle/" + h1)
+	// Reading the log takes the admin credential (its statements could be
+	// replayed at another deployment trusting the same operator key).
+	if resp, _ := http.Get(r.ts.URL + "/v1/policy-lifecycle/" + h1); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("lifecycle status without a credential: %d", resp.StatusCode)
+	}
+	if resp, _ := http.Get(r.ts.URL + "/v1/policy-lifecycle"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("lifecycle log without a credential: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", r.ts.URL+"/v1/policy-lifecycle/"+h1, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, _ := http.DefaultClient.Do(req)
 	json.NewDecoder(resp.Body).Decode(&sv)
 	resp.Body.Close()
 	if sv.Status != store.PolicyRetired || sv.SupersededBy != h2 || sv.CanStartJobs || sv.Approval == nil || len(sv.Changes) != 2 || !sv.Published {
@@ -145,7 +155,17 @@ func TestLifecycleStatements(t *testing.T) {
 	if _, _, _, e := ParseSignedStatement(mustJSON(SignedStatement{Statement: sv.Approval.Statement, Signature: sv.Approval.Signature})); e != nil {
 		t.Errorf("the exported approval does not verify: %v", e)
 	}
-	resp, _ = http.Get(r.ts.URL + "/v1/policy-lifecycle/" + h2)
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequest("GET", r.ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	sv = StatusView{}
+	resp = get("/v1/policy-lifecycle/" + h2)
 	json.NewDecoder(resp.Body).Decode(&sv)
 	resp.Body.Close()
 	if sv.Status != store.PolicyPublished || sv.CanStartJobs || !sv.Freeze.On { // not approved, approval required
@@ -155,7 +175,7 @@ func TestLifecycleStatements(t *testing.T) {
 		Changes []ChangeView `json:"changes"`
 		Next    int64        `json:"next_after"`
 	}
-	resp, _ = http.Get(r.ts.URL + "/v1/policy-lifecycle?limit=2")
+	resp = get("/v1/policy-lifecycle?limit=2")
 	json.NewDecoder(resp.Body).Decode(&log)
 	resp.Body.Close()
 	if len(log.Changes) != 2 || log.Next != log.Changes[1].Seq {

@@ -254,7 +254,7 @@ func TestPolicyLifecycleAcrossInstances(t *testing.T) {
 	var log struct {
 		Changes []registry.ChangeView `json:"changes"`
 	}
-	_, _, raw := b.do(t, "GET", "/v1/policy-lifecycle", "", nil)
+	_, _, raw := b.do(t, "GET", "/v1/policy-lifecycle", b.admin, nil)
 	json.Unmarshal(raw, &log)
 	var actions []string
 	for _, c := range log.Changes {
@@ -267,7 +267,7 @@ func TestPolicyLifecycleAcrossInstances(t *testing.T) {
 		t.Errorf("log: %s", got)
 	}
 	var sv registry.StatusView
-	_, _, raw = b.do(t, "GET", "/v1/policy-lifecycle/"+h1, "", nil)
+	_, _, raw = b.do(t, "GET", "/v1/policy-lifecycle/"+h1, b.admin, nil)
 	json.Unmarshal(raw, &sv)
 	if sv.Status != "retired" || sv.CanStartJobs || sv.Approval == nil || sv.Retirement == nil || sv.Retirement.Actor != op.DID() {
 		t.Errorf("status of h1: %s", raw)
