@@ -105,7 +105,7 @@ func sameNamespace(namespace, fqdn string) bool {
 // keyName is the key's name (never its value), "" for a signature.
 // A string with neither key nor signature (AAD) is not a SAS: false.
 func NamespaceLevelSAS(connectionString string) (namespaceLevel bool, keyName string) {
-	sas, entity := false, false
+	sas, entity, sigRoot := false, false, false
 	for _, part := range strings.Split(connectionString, ";") {
 		key, value, ok := strings.Cut(part, "=")
 		if !ok {
@@ -116,6 +116,7 @@ func NamespaceLevelSAS(connectionString string) (namespaceLevel bool, keyName st
 			sas, keyName = true, strings.TrimSpace(value)
 		case "sharedaccesssignature":
 			sas = true
+			sigRoot = signatureAtRoot(value)
 		case "entitypath":
 			if strings.TrimSpace(value) != "" {
 				entity = true
@@ -125,5 +126,32 @@ func NamespaceLevelSAS(connectionString string) (namespaceLevel bool, keyName st
 	if len(keyName) > 256 {
 		keyName = keyName[:256]
 	}
+	// EntityPath is a hint to the client, not a limit on the key: the
+	// namespace's root key, or a signature over the namespace root, reach
+	// every entity whatever EntityPath says (red team).
+	if strings.EqualFold(keyName, "RootManageSharedAccessKey") || sigRoot {
+		return true, keyName
+	}
 	return sas && !entity, keyName
+}
+
+// signatureAtRoot reports whether a SharedAccessSignature's resource (sr)
+// is a namespace's root: no entity path after the host.
+func signatureAtRoot(sig string) bool {
+	sig = strings.TrimSpace(sig)
+	sig = strings.TrimPrefix(sig, "SharedAccessSignature ")
+	for _, kv := range strings.Split(sig, "&") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "sr") {
+			continue
+		}
+		u, err := url.QueryUnescape(v)
+		if err != nil {
+			return true // unreadable: assume the widest
+		}
+		u = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(u, "sb://"), "https://"), "amqps://")
+		_, path, _ := strings.Cut(u, "/")
+		return strings.Trim(path, "/") == ""
+	}
+	return true // no resource: assume the widest
 }
