@@ -83,6 +83,26 @@ func (g *Gateway) Connectors() []string {
 // connectorDenied reads the switches (cached for a quarter of a second)
 // and returns the change that denies the tool's connector, if any.
 func (g *Gateway) connectorDenied(ctx context.Context, t *tool) (*store.ConnectorSwitch, error) {
+	return g.switchDenied(ctx, connectorOf(t))
+}
+
+// runtimeConnectors are the switch names that cover a runtime tool: the
+// runtime itself ("openclaw": every tool it asks about) and, for a tool
+// named <server>__<tool> (an MCP server the runtime reaches directly),
+// mcp:<server>, as for the same server behind clawea's proxy.
+func runtimeConnectors(runtime, name string) []string {
+	names := []string{runtime}
+	if server, _, ok := strings.Cut(name, mcpproxy.Separator); ok {
+		if s, err := mcpproxy.CanonicalServer(server); err == nil {
+			names = append(names, "mcp:"+s)
+		}
+	}
+	return names
+}
+
+// switchDenied returns the change that denies one of the connectors
+// named, if any.
+func (g *Gateway) switchDenied(ctx context.Context, names ...string) (*store.ConnectorSwitch, error) {
 	g.denyMu.Lock()
 	if g.denyAt.IsZero() || time.Since(g.denyAt) >= g.lockTTL {
 		g.denyMu.Unlock()
@@ -97,12 +117,13 @@ func (g *Gateway) connectorDenied(ctx context.Context, t *tool) (*store.Connecto
 		g.denyMu.Lock()
 		g.denied, g.denyAt = m, time.Now()
 	}
-	c, ok := g.denied[connectorOf(t)]
-	g.denyMu.Unlock()
-	if !ok {
-		return nil, nil
+	defer g.denyMu.Unlock()
+	for _, n := range names {
+		if c, ok := g.denied[n]; ok {
+			return &c, nil
+		}
 	}
-	return &c, nil
+	return nil, nil
 }
 
 // SetConnector denies or allows a connector, records the change in the

@@ -524,6 +524,14 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 		return deny(errf(http.StatusForbidden, CodeLockdown, "a lockdown is in force: every runtime tool is refused"))
 	}
 
+	// An operator's connector switch: the runtime as a whole, or the MCP
+	// server a <server>__<tool> name belongs to.
+	if sw, err := g.switchDenied(ctx, runtimeConnectors(runtime, name)...); err != nil {
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the connector switches are unavailable").Wrap(err)
+	} else if sw != nil {
+		return deny(errf(http.StatusForbidden, CodeConnectorDenied, "connector %s is denied by an operator (%s, at %s): every call of its tools is refused", sw.Name, sw.Reason, sw.At.UTC().Format(time.RFC3339)))
+	}
+
 	preq := policy.Request{Action: t.action, Resource: c.resource, Context: policy.MapContext(c.ctx)}
 	var d policy.Decision
 	j.Policy.Policy.Evaluate(&preq, &d)

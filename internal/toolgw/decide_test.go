@@ -639,3 +639,38 @@ func TestDecideGlobNeverAllowsShellEquivalents(t *testing.T) {
 		t.Errorf("web_fetch through the glob: %+v", out.ans)
 	}
 }
+
+// TestDecideConnectorSwitches (red team): an operator's connector switch
+// reaches the decision API: mcp:<server> refuses the runtime's calls of
+// that server's tools (<server>__<tool>), the runtime's name refuses all of
+// its tools, and allowing again lets them through.
+func TestDecideConnectorSwitches(t *testing.T) {
+	e := start(t)
+	_, tok := e.job(e.publish([]byte(runtimePolicy)))
+	set := func(name, verb string) {
+		t.Helper()
+		if _, _, err := e.admin.Do(context.Background(), "POST", "/v1/connectors/"+name+"/"+verb, map[string]any{"reason": "incident"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := decideAs(t, e, tok, openclaw("crm__lookup", map[string]any{"q": "x"}, nil))
+	if before.ans.Decision != "allow" {
+		t.Fatalf("before the switch: %+v", before.ans)
+	}
+	set("mcp:crm", "deny")
+	if out := decideAs(t, e, tok, openclaw("CRM__lookup", map[string]any{"q": "x"}, nil)); out.ans.Decision != "deny" || out.ans.Code != toolgw.CodeConnectorDenied || out.ans.ReceiptID == "" {
+		t.Errorf("mcp:crm denied: %+v", out.ans)
+	}
+	if out := decideAs(t, e, tok, openclaw("read", map[string]any{"path": "a"}, nil)); out.ans.Decision != "allow" {
+		t.Errorf("mcp:crm denied, read: %+v", out.ans)
+	}
+	set("mcp:crm", "allow")
+	set("openclaw", "deny")
+	if out := decideAs(t, e, tok, openclaw("read", map[string]any{"path": "a"}, nil)); out.ans.Decision != "deny" || out.ans.Code != toolgw.CodeConnectorDenied {
+		t.Errorf("openclaw denied, read: %+v", out.ans)
+	}
+	set("openclaw", "allow")
+	if out := decideAs(t, e, tok, openclaw("crm__lookup", map[string]any{"q": "x"}, nil)); out.ans.Decision != "allow" {
+		t.Errorf("allowed again: %+v", out.ans)
+	}
+}
