@@ -449,8 +449,18 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	deadlinePassed := errors.Is(rctx.Err(), context.DeadlineExceeded)
 	cancel()
 	g.register(j, c)
+	if err == nil {
+		// The call went out: its count stays even if recording fails.
+		sendCounted = false
+	}
 	if err != nil {
 		ce := connectorError(t, err, deadlinePassed, runCtx.Err())
+		if writeOutcomeUnknown(ce.Code) {
+			// The service may have acted on it (sent, received, deleted):
+			// the count stays (red team: giving it back let a job that
+			// timed out on purpose go past its cap).
+			sendCounted = false
+		}
 		detail, _ := g.opt.Secrets.String(job.JobID, err.Error())
 		g.opt.Log.WarnContext(ctx, "connector call failed", "job_id", job.JobID, "tool", t.name, "code", ce.Code, "err", detail)
 		// A write that failed without the service refusing it (timeout,

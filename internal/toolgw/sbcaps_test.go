@@ -4,6 +4,7 @@ package toolgw_test
 // receives and peeks, in policy, alongside the send cap.
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -146,4 +147,40 @@ func TestServiceBusReceiveCapOverAMQP(t *testing.T) {
 		t.Fatalf("receive after 2 received: %q", code)
 	}
 	e.finish(jobID)
+}
+
+// hangingSend is a bus whose sends reach the service and never answer.
+type hangingSend struct {
+	servicebus.Bus
+	sent chan struct{}
+}
+
+func (h *hangingSend) Send(ctx context.Context, entity string, m servicebus.Message) error {
+	h.sent <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestTimedOutSendKeepsItsCount (red team): a send that timed out may have
+// been delivered, so it keeps its place in the job's count: a job cannot
+// pass its cap by making its sends time out.
+func TestTimedOutSendKeepsItsCount(t *testing.T) {
+	h := &hangingSend{Bus: servicebus.Named(nil, "sb-hang"), sent: make(chan struct{}, 4)}
+	e := startWith(t, toolgw.Options{Buses: []servicebus.Bus{h}, CallTimeout: 150 * time.Millisecond}, nil)
+	_, tok := e.job(e.publish([]byte(`{"policy_version":"2","policy_id":"cap","issuer_did":"did:web:t.example","statements":[
+	  {"sid":"OneSend","effect":"Allow","actions":["servicebus:send"],"resources":["sb://sb-hang/*"],
+	   "conditions":{"NumericLessThan":{"ServiceBus:MessagesSentInJob":"1"}}}]}`)))
+	send := func() string {
+		code, _ := e.jsonCall(t, tok, "servicebus_send", map[string]any{"namespace": "sb-hang", "entity": "q", "body": "m"})
+		return code
+	}
+	if code := send(); code != toolgw.CodeConnectorTimeout {
+		t.Fatalf("first send: %q", code)
+	}
+	if code := send(); code != "POLICY_DENIED" {
+		t.Fatalf("second send after a timed-out one: %q (the timed-out send gave its count back)", code)
+	}
+	if len(h.sent) != 1 {
+		t.Errorf("sends that reached the bus: %d", len(h.sent))
+	}
 }
