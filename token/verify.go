@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/didkey"
+	"github.com/clawea/clawea/policy"
 )
 
 // Verification error codes. The first group is the reference gateway's
@@ -395,4 +396,18 @@ func (v *Verifier) Forget(tok string) {
 	v.mu.Lock()
 	delete(v.cache, tok)
 	v.mu.Unlock()
+}
+
+// Labels returns the job labels the token carries (its label:<name>=<value>
+// scope entries, policy.LabelScopes); nil when it carries none. The issuer
+// writes only valid labels; a token with a malformed entry gives none.
+func (v *Verified) Labels() map[string]string {
+	if v == nil {
+		return nil
+	}
+	l, err := policy.LabelsFromScopes(v.Claims.Scope)
+	if err != nil {
+		return nil
+	}
+	return l
 }
