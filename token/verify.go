@@ -106,6 +106,14 @@ type PolicyGate interface {
 	AdmitPolicy(ctx context.Context, policyHash string) error
 }
 
+// JobTokens is a State that also knows the tokens issued for a job
+// besides the one it opened with (its write tokens, jobs.IssueWrite):
+// JobToken returns the scope hash recorded for the token with tokenHash
+// when it was issued for job jobID.
+type JobTokens interface {
+	JobToken(ctx context.Context, jobID, tokenHash string) (scopeHash string, ok bool, err error)
+}
+
 // State is the verifier's view of shared state. Implementations keep it
 // current (revocations within a second) and must be safe for concurrent
 // use; Revoked and IssuerKey are on the hot path and must not block.
@@ -368,7 +376,19 @@ func (v *Verifier) checkBinding(ctx context.Context, ver *Verified, req Request)
 		return errf(CodeJobMismatch, "token names job %s, which does not exist", ver.JobID)
 	}
 	if job.ScopeHash != ver.ScopeHash {
-		return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		// A job's write token (ScopeWrite) has its own scope hash: the
+		// issuer recorded it for the job when it minted the token.
+		jt, ok := v.state.(JobTokens)
+		if !ok || !ver.Claims.CanWrite() {
+			return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		}
+		sh, found, err := jt.JobToken(ctx, ver.JobID, ver.TokenHash)
+		if err != nil {
+			return errf(CodeStateUnavailable, "cannot look up the tokens of job %s: %v", ver.JobID, err)
+		}
+		if !found || sh != ver.ScopeHash {
+			return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		}
 	}
 	if !job.Open {
 		return errf(CodeJobClosed, "job %s has finished", ver.JobID)

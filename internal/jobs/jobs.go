@@ -60,10 +60,11 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	EventJobStarted:     true,                        // written by Start (the job:start decision and the labels)
-	"runtime_decision":  true,                        // the tool gateway's decision API (toolgw/decide.go)
-	EventResultsMissing: true,                        // written by finish (missing.go)
-	"policy_retired":    true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
+	EventJobStarted:       true,
+	EventWriteTokenIssued: true,                        // written by Start (the job:start decision and the labels)
+	"runtime_decision":    true,                        // the tool gateway's decision API (toolgw/decide.go)
+	EventResultsMissing:   true,                        // written by finish (missing.go)
+	"policy_retired":      true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
 }
 
 // ReservedEventType reports whether only clawea's gateways may append

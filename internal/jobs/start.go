@@ -2,14 +2,18 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/clawea/clawea/internal/issuer"
 	"github.com/clawea/clawea/internal/store"
 	"github.com/clawea/clawea/policy"
+	"github.com/clawea/clawea/token"
 )
 
 // EventJobStarted is a job's first event when its policy decided job:start
@@ -155,4 +159,143 @@ func startedPayload(scopes []string, labels map[string]string, d *startDecision,
 		p["decision"] = map[string]any{"action": policy.ActionJobStart, "effect": "not_governed"}
 	}
 	return p
+}
+
+// WriteRequest asks for a job's write token.
+type WriteRequest struct {
+	TTLSec int64 `json:"ttl_sec,omitempty"`
+	// ApprovedBy names the operator who approves the token, when the
+	// policy requires approval for token:issue (the admin route's caller
+	// vouches for the name; it is recorded in the job's evidence).
+	ApprovedBy string `json:"approved_by,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// EventWriteTokenIssued records a write token issued to a job: its hash,
+// scopes, expiry and the token:issue decision (with the approver).
+const EventWriteTokenIssued = "write_token_issued"
+
+// DefaultWriteTTL is a write token's lifetime when none is asked for.
+const DefaultWriteTTL = 5 * time.Minute
+
+// IssueWrite mints a separate, shorter-lived write token for an open job:
+// same agent, job and pinned policy, scopes tool:call and tool:write (and
+// the job's labels), expiring no later than the job. When the policy
+// governs token:issue it decides (Job:TTL, Job:Scope, Job:WriteScope,
+// Job:Label.*); needs_approval is granted only with ApprovedBy
+// (Request:HasHumanApproval=true), else APPROVAL_REQUIRED; deny is
+// TOKEN_ISSUE_DENIED. The issuance is recorded as a write_token_issued
+// event.
+func (s *Service) IssueWrite(ctx context.Context, jobID string, req WriteRequest) (*Started, error) {
+	j, err := s.st.GetJob(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, jerr(http.StatusNotFound, "JOB_NOT_FOUND", "no job %s", jobID)
+	} else if err != nil {
+		return nil, jerr(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
+	}
+	if j.Status != store.JobOpen {
+		return nil, jerr(http.StatusConflict, "JOB_NOT_OPEN", "job %s is %s", jobID, j.Status)
+	}
+	if len(req.ApprovedBy) > 128 || len(req.Reason) > 256 {
+		return nil, jerr(http.StatusBadRequest, "INVALID_REQUEST", "approved_by is at most 128 bytes, reason at most 256")
+	}
+	if s.admit != nil {
+		if err := s.admit(ctx, j.PolicyHash); err != nil {
+			var te *token.Error
+			if errors.As(err, &te) {
+				return nil, jerr(te.Status, te.Code, "%s", te.Msg)
+			}
+			return nil, jerr(http.StatusServiceUnavailable, token.CodePolicyStateUnavailable, "the policy lifecycle state cannot be read").Wrap(err)
+		}
+	}
+	now := s.now()
+	left := j.ExpiresAt.Sub(now).Truncate(time.Second)
+	if left < time.Second {
+		return nil, jerr(http.StatusConflict, "JOB_EXPIRED", "job %s's token has expired", jobID)
+	}
+	ttl := time.Duration(req.TTLSec) * time.Second
+	switch {
+	case req.TTLSec < 0:
+		return nil, jerr(http.StatusBadRequest, "TTL_EXPIRED", "ttl_sec must be positive")
+	case ttl == 0:
+		ttl = min(DefaultWriteTTL, left)
+	case ttl > left:
+		return nil, jerr(http.StatusBadRequest, "TTL_TOO_LONG", "a write token lives at most as long as its job's token (%s left)", left)
+	}
+	// The job's labels (a job started before labels were checked keeps
+	// only those that are valid).
+	var raw map[string]any
+	json.Unmarshal(j.Labels, &raw)
+	labels := map[string]string{}
+	for k, v := range raw {
+		if str, ok := v.(string); ok && policy.ValidLabelName(k) && policy.ValidLabelValue(str) && k != policy.ReservedLabel && len(labels) < policy.MaxLabels {
+			labels[k] = str
+		}
+	}
+	scopes := []string{"tool:call", ScopeWrite}
+	w, err := s.st.GetWPC(ctx, j.PolicyHash)
+	if err != nil {
+		return nil, jerr(http.StatusServiceUnavailable, "STORE_UNAVAILABLE", "the job's policy cannot be read").Wrap(err)
+	}
+	pol, err := s.policy(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	var decision *startDecision
+	if pol != nil && pol.Governs(policy.ActionTokenIssue) {
+		decision, err = decideIssue(pol, j.AgentDID, ttl, scopes, labels, req.ApprovedBy)
+		if err != nil {
+			return nil, err
+		}
+	}
+	iss, err := s.issuer.Issue(ctx, issuer.IssueRequest{Sub: j.AgentDID, Scope: append(slices.Clone(scopes), policy.LabelScopes(labels)...),
+		TTL: ttl, MissionID: j.ID, PolicyHash: j.PolicyHash, AgentDID: j.AgentDID})
+	if err != nil {
+		var ae *issuer.APIError
+		if errors.As(err, &ae) {
+			return nil, jerr(ae.Status, ae.Code, "%s", ae.Msg)
+		}
+		return nil, err
+	}
+	p := map[string]any{"token_hash": iss.TokenHash, "token_scope_hash_b64u": iss.Claims.TokenScopeHash, "scopes": scopes,
+		"expires_at": time.Unix(iss.Claims.Exp, 0).UTC().Format(time.RFC3339)}
+	if decision != nil {
+		p["decision"] = decision
+	} else {
+		p["decision"] = map[string]any{"action": policy.ActionTokenIssue, "effect": "not_governed"}
+	}
+	if req.ApprovedBy != "" {
+		p["approved_by"], p["reason"] = req.ApprovedBy, req.Reason
+	}
+	if _, err := s.AppendEvent(ctx, j.ID, EventWriteTokenIssued, p); err != nil {
+		s.issuer.Revoke(context.WithoutCancel(ctx), iss.TokenHash, "write_token_unrecorded", "jobs", j.ID, time.Unix(iss.Claims.Exp, 0))
+		return nil, err
+	}
+	v, err := s.Get(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Started{Job: v, Token: iss.Token, TokenHash: iss.TokenHash, ExpiresAt: time.Unix(iss.Claims.Exp, 0).UTC().Format(time.RFC3339)}, nil
+}
+
+// decideIssue evaluates token:issue; an approver turns needs_approval into
+// a decision made with Request:HasHumanApproval=true.
+func decideIssue(pol *policy.Policy, agent string, ttl time.Duration, scopes []string, labels map[string]string, approver string) (*startDecision, error) {
+	d, err := decideStart(pol, policy.ActionTokenIssue, agent, ttl, scopes, labels)
+	var he *Error
+	if err == nil || approver == "" || !errors.As(err, &he) || he.Code != CodeApprovalRequired {
+		return d, err
+	}
+	ctx := jobContext(agent, ttl, scopes, labels)
+	ctx[policy.ApprovalKey] = "true"
+	req := policy.Request{Action: policy.ActionTokenIssue, Resource: policy.JobResource(agent), Context: ctx}
+	var pd policy.Decision
+	pol.Evaluate(&req, &pd)
+	if pd.Effect != policy.Allow {
+		e := jerr(http.StatusForbidden, CodeTokenIssueDenied, "the job's policy denies %s even with approval: %s", policy.ActionTokenIssue, pd.Reason)
+		e.Statements = slices.Clone(pd.Statements())
+		return nil, e
+	}
+	return &startDecision{Action: policy.ActionTokenIssue, Resource: req.Resource, Effect: "allow_with_approval", PolicyID: pd.PolicyID,
+		Statements: slices.Clone(pd.Statements())}, nil
 }
