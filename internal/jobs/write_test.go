@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +81,23 @@ func TestReadTokenCannotWrite(t *testing.T) {
 	var ans map[string]any
 	if st := g.call("POST", "/v1/decide", readTok, map[string]any{"tool": map[string]string{"runtime": "openclaw", "name": "exec"}, "params": map[string]any{}}, &ans); st != 200 || ans["decision"] != "deny" || ans["code"] != token.CodeWriteScopeRequired {
 		t.Fatalf("decide with the read token: %d %v", st, ans)
+	}
+	// And over MCP (tools/call at /mcp).
+	argsJSON, _ := json.Marshal(args)
+	mcpBody := `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"servicebus_send","arguments":` + string(argsJSON) + `}}`
+	req, _ := http.NewRequest("POST", g.url+"/mcp", strings.NewReader(mcpBody))
+	req.Header.Set("Authorization", "Bearer "+readTok)
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mraw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(mraw), `"isError":true`) || !strings.Contains(string(mraw), token.CodeWriteScopeRequired) {
+		t.Fatalf("MCP send with the read token: %d %s", resp.StatusCode, mraw)
 	}
 	g.modelCall(readTok)
 
