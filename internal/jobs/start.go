@@ -62,15 +62,48 @@ func (s *Service) policy(ctx context.Context, w store.WPC) (*policy.Policy, erro
 	if err != nil {
 		return nil, jerr(http.StatusInternalServerError, "POLICY_INVALID", "policy %s cannot be read", w.Hash).Wrap(err)
 	}
-	pol, err := policy.Compile(doc, nil)
+	pol, err := policy.Compile(doc, s.parents(ctx))
 	if err != nil {
-		if doc.Inherits() != "" {
-			// Without the registry the parent cannot be found: fail closed.
-			return nil, jerr(http.StatusInternalServerError, "POLICY_INVALID", "policy %s inherits from %s, which the job service cannot resolve", w.Hash, doc.Inherits()).Wrap(err)
-		}
+		// An unresolvable parent fails closed.
 		return nil, jerr(http.StatusInternalServerError, "POLICY_INVALID", "policy %s cannot be compiled", w.Hash).Wrap(err)
 	}
 	return pol, nil
+}
+
+// parents resolves inherits from the store's policies (the one published
+// policy with that id; several are ambiguous), when the store lists them.
+func (s *Service) parents(ctx context.Context) policy.Resolver {
+	lister, ok := s.st.(interface {
+		ListWPCs(ctx context.Context, after string, limit int) ([]store.WPC, error)
+	})
+	if !ok {
+		return nil
+	}
+	return func(id string) (*policy.Document, error) {
+		var found []store.WPC
+		for after := ""; ; {
+			page, err := lister.ListWPCs(ctx, after, 500)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range page {
+				if w.PolicyID == id {
+					found = append(found, w)
+				}
+			}
+			if len(page) < 500 {
+				break
+			}
+			after = page[len(page)-1].Hash
+		}
+		switch len(found) {
+		case 0:
+			return nil, nil
+		case 1:
+			return policy.Parse(found[0].Payload)
+		}
+		return nil, errors.New("several policies have this policy_id")
+	}
 }
 
 // startScopes returns the scopes of a new job's token (labels apart).

@@ -3,14 +3,19 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/clawea/clawea/b64u"
 	"github.com/clawea/clawea/internal/jobs"
+	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/server"
 	"github.com/clawea/clawea/policy"
+	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/verify"
 )
 
@@ -170,4 +175,33 @@ func TestJobStartNotGoverned(t *testing.T) {
 func mustJSON(v any) []byte {
 	raw, _ := json.Marshal(v)
 	return raw
+}
+
+// Without the registry's policy source the service compiles the stored
+// policy itself, parents included (inherits resolved from the store).
+func TestJobStartWithoutPolicySource(t *testing.T) {
+	dir := keystore.Dir(t.TempDir())
+	h := startNode(t, server.Config{DataDir: dir})
+	h.publishRaw(strings.Replace(changePolicy, `"change-gated"`, `"change-gated-parent"`, 1))
+	child := h.publishRaw(`{"policy_version":"2","policy_id":"child","issuer_did":"did:web:security.example.com","inherits":"change-gated-parent",
+	 "statements":[{"sid":"AllowAll","effect":"Allow","actions":["job:start","keyvault:secrets.get"],"resources":["**"]}]}`)
+	custody, err := jobs.OpenCustody(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := jobs.New(h.node.Store, jobs.Options{Issuer: h.node.Issuer, Key: h.node.Jobs.Key(), Custody: custody,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := signer.Generate()
+	ctx := context.Background()
+	_, err = svc.Start(ctx, jobs.StartRequest{AgentDID: agent.DID(), PolicyHash: child, Labels: map[string]any{"change_ticket": "OPS-1"}})
+	var je *jobs.Error
+	if !errors.As(err, &je) || je.Code != jobs.CodeJobStartDenied || !strings.Contains(je.Msg, "parent policy") {
+		t.Fatalf("the parent's rule: %v", err)
+	}
+	if _, err := svc.Start(ctx, jobs.StartRequest{AgentDID: agent.DID(), PolicyHash: child, Labels: map[string]any{"change_ticket": "CHG-1"}}); err != nil {
+		t.Fatalf("allowed start: %v", err)
+	}
 }
