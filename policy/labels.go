@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -56,21 +57,30 @@ func ValidLabelValue(v string) bool {
 
 // CheckLabels validates a job's labels; the error says which is wrong.
 func CheckLabels(labels map[string]string) error {
+	if msg := LabelProblem(labels); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// LabelProblem describes what is wrong with labels ("" when nothing is):
+// a message about the caller's input, fit to be shown.
+func LabelProblem(labels map[string]string) string {
 	if len(labels) > MaxLabels {
-		return fmt.Errorf("at most %d labels", MaxLabels)
+		return fmt.Sprintf("at most %d labels", MaxLabels)
 	}
 	for _, k := range LabelNames(labels) {
 		if k == ReservedLabel {
-			return fmt.Errorf("label name %q is reserved (the bundle's metadata uses it)", k)
+			return fmt.Sprintf("label name %q is reserved (the bundle's metadata uses it)", k)
 		}
 		if !ValidLabelName(k) {
-			return fmt.Errorf("label name %q must be 1 to %d of a-z, 0-9 and '_', starting with a letter", k, MaxLabelNameBytes)
+			return fmt.Sprintf("label name %.80q must be 1 to %d of a-z, 0-9 and '_', starting with a letter", k, MaxLabelNameBytes)
 		}
 		if !ValidLabelValue(labels[k]) {
-			return fmt.Errorf("label %s: the value must be 1 to %d of A-Z, a-z, 0-9 and -._:/@+", k, MaxLabelValueBytes)
+			return fmt.Sprintf("label %s: the value must be 1 to %d of A-Z, a-z, 0-9 and -._:/@+", k, MaxLabelValueBytes)
 		}
 	}
-	return nil
+	return ""
 }
 
 // LabelNames returns the names in sorted order.

@@ -41,8 +41,8 @@ func parseLabels(in map[string]any) (map[string]string, error) {
 		}
 		out[k] = str
 	}
-	if err := policy.CheckLabels(out); err != nil {
-		return nil, jerr(http.StatusBadRequest, policy.CodeLabelInvalid, "%s", err.Error())
+	if msg := policy.LabelProblem(out); msg != "" {
+		return nil, jerr(http.StatusBadRequest, policy.CodeLabelInvalid, "%s", msg)
 	}
 	return out, nil
 }
