@@ -12,6 +12,8 @@ var KnownKeys = []string{
 	"KeyVault:Vault", "KeyVault:SecretName", "KeyVault:SecretVersion", "KeyVault:ContentType", "KeyVault:ValueBytes",
 	"ServiceBus:Namespace", "ServiceBus:Entity", "ServiceBus:Subject", "ServiceBus:ContentType",
 	"ServiceBus:MessageBytes", "ServiceBus:MessagesSentInJob", "ServiceBus:ReceiveMode",
+	"ServiceBus:MessagesReceivedInJob", "ServiceBus:MessagesPeekedInJob", "ServiceBus:MessagesSentInMinute",
+	"ServiceBus:MessagesReceivedInMinute", "ServiceBus:MessagesPeekedInMinute", "ServiceBus:MaxMessages",
 	"Egress:CarriesSecret",
 	// Runtime tools (the tool gateway's decision API).
 	"Tool:Runtime", "Tool:Kind", "Runtime:AgentID", "Runtime:Sandboxed", "Runtime:Elevated",

@@ -31,7 +31,7 @@ pinned to one policy, collects a hash-chained event log and the receipts of
 its model and tool calls, and ends as a signed proof bundle (several joined
 by an aggregate bundle when longer than 1,000 events).`,
 	}
-	cmd.AddCommand(newJobStartCmd(e), newJobShowCmd(e), newJobListCmd(e), newJobEventsCmd(e), newJobFinishCmd(e), newJobExportCmd(e))
+	cmd.AddCommand(newJobStartCmd(e), newJobShowCmd(e), newJobListCmd(e), newJobEventsCmd(e), newJobFinishCmd(e), newJobExportCmd(e), newJobRevokeCmd(e))
 	return cmd
 }
 

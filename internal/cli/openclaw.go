@@ -207,7 +207,17 @@ func openClawConfig(server, job, bin string, models []modelgw.Model, primaryProv
 			"env":     map[string]any{"CLAWEA_TOKEN": "${CLAWEA_TOKEN}"},
 		}}},
 		// OpenClaw hides MCP tools behind its tool search by default.
-		"tools":  map[string]any{"toolSearch": false},
+		// Native file tools stay in the workspace: OpenClaw's own
+		// environment (the job token in it) is readable at
+		// /proc/self/environ by a read the policy allows. Code Mode's
+		// executor and session elevation would run commands the plugin
+		// sees under another shape: both off.
+		"tools": map[string]any{
+			"toolSearch": false,
+			"fs":         map[string]any{"workspaceOnly": true},
+			"codeMode":   map[string]any{"enabled": false},
+			"elevated":   map[string]any{"enabled": false},
+		},
 		"agents": map[string]any{"defaults": map[string]any{"model": map[string]any{"primary": primary}}},
 	}
 	if pluginDir != "" {
@@ -244,7 +254,9 @@ through clawea for one job: an exec SecretRef provider ("clawea", running
 clawea secretref), models.providers.clawea (the model gateway, with the models
 the job's policy allows, as GET /v1/models lists them), mcp.servers.clawea
 (clawea mcp over stdio), tools.toolSearch false (else OpenClaw hides MCP tools
-behind its tool search), and agents.defaults.model.primary. With --plugin, also
+behind its tool search), tools.fs.workspaceOnly true (a native read outside the
+workspace could read OpenClaw's environment, the token in it), tools.codeMode
+and tools.elevated off, and agents.defaults.model.primary. With --plugin, also
 the clawea OpenClaw plugin, a trusted tool policy that asks clawea before every
 other tool call (integrations/openclaw/README.md): plugins.load.paths (--plugin-dir,
 or this binary's copy of the plugin, installed on first use under

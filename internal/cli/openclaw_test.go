@@ -57,6 +57,15 @@ func TestOpenClawConfig(t *testing.T) {
 		} `json:"mcp"`
 		Tools struct {
 			ToolSearch *bool `json:"toolSearch"`
+			FS         struct {
+				WorkspaceOnly *bool `json:"workspaceOnly"`
+			} `json:"fs"`
+			CodeMode struct {
+				Enabled *bool `json:"enabled"`
+			} `json:"codeMode"`
+			Elevated struct {
+				Enabled *bool `json:"enabled"`
+			} `json:"elevated"`
 		} `json:"tools"`
 		Agents struct {
 			Defaults struct {
@@ -134,6 +143,14 @@ func TestOpenClawConfig(t *testing.T) {
 	}
 	if cfg.Tools.ToolSearch == nil || *cfg.Tools.ToolSearch {
 		t.Error("tools.toolSearch must be false")
+	}
+	// A native read outside the workspace could read OpenClaw's own
+	// environment (/proc/self/environ), the job token in it (red team).
+	if w := cfg.Tools.FS.WorkspaceOnly; w == nil || !*w {
+		t.Error("tools.fs.workspaceOnly must be true")
+	}
+	if c, el := cfg.Tools.CodeMode.Enabled, cfg.Tools.Elevated.Enabled; c == nil || *c || el == nil || *el {
+		t.Error("tools.codeMode and tools.elevated must be off")
 	}
 	if cfg.Agents.Defaults.Model.Primary != "clawea/claude-sonnet-4-5" || cfg.Plugins != nil {
 		t.Errorf("primary %q, plugins %s", cfg.Agents.Defaults.Model.Primary, cfg.Plugins)

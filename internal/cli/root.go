@@ -76,7 +76,7 @@ Exit codes: 0 success, 1 a check failed, 2 usage or input error.`,
 		return withCode(ExitUsage, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
 	})
 	root.AddCommand(newVerifyCmd(e), newDemoCmd(e), newKeysCmd(e), newPolicyCmd(e), newServeCmd(e), newTokenCmd(e), newJobCmd(e), newAgentCmd(e),
-		newApproveCmd(e), newLockdownCmd(e), newMCPCmd(e), newDevVaultCmd(e), newOpenClawCmd(e), newSecretRefCmd(e))
+		newApproveCmd(e), newLockdownCmd(e), newConnectorCmd(e), newMCPCmd(e), newDevVaultCmd(e), newOpenClawCmd(e), newSecretRefCmd(e))
 	err := root.Execute()
 	if err == nil {
 		return ExitOK

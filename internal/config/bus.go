@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/clawea/clawea/internal/connector/servicebus"
@@ -25,6 +26,9 @@ func connectBus(ns Namespace) (servicebus.Bus, error) {
 		cs := os.Getenv(ns.ConnectionStringEnv)
 		if cs == "" {
 			return nil, errors.New("environment variable " + ns.ConnectionStringEnv + " is empty")
+		}
+		if wide, key := servicebus.NamespaceLevelSAS(cs); wide && !ns.AllowNamespaceSAS {
+			return nil, fmt.Errorf("%s holds a namespace-level shared access key or signature (key name %q, no EntityPath), which reaches every entity of the namespace; use a key scoped to one entity, Entra ID (fully_qualified_namespace with credential), or set allow_namespace_sas: true for this namespace (code NAMESPACE_SAS_REFUSED)", ns.ConnectionStringEnv, key)
 		}
 		return servicebus.NewAzure(ns.FullyQualified, servicebus.AzureOptions{ConnectionString: cs})
 	case ns.FullyQualified != "":

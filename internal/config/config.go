@@ -100,6 +100,10 @@ type Namespace struct {
 	ConnectionStringEnv string      `json:"connection_string_env,omitempty"`
 	FullyQualified      string      `json:"fully_qualified_namespace,omitempty"`
 	Credential          *Credential `json:"credential,omitempty"`
+	// AllowNamespaceSAS accepts a connection string whose shared access
+	// key or signature covers the whole namespace (no EntityPath); it is
+	// refused otherwise, and flagged either way.
+	AllowNamespaceSAS bool `json:"allow_namespace_sas,omitempty"`
 }
 
 // ModelGateway configures the model gateway role.

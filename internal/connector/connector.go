@@ -15,6 +15,8 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/clawea/clawea/internal/httpapi"
 )
@@ -61,11 +63,11 @@ type Tool struct {
 	// MCPResult: Run returns an MCP CallToolResult as json.RawMessage, which
 	// the /mcp handler hands back as is (with clawea's receipt id in _meta).
 	MCPResult bool
-	// Count, when set, names a per-job counter every call adds one to
-	// before the decision (given back when the call fails); a policy tests
-	// the count of earlier calls under Count.Key. Only policies that
-	// reference Count.Key pay for counting.
-	Count *Counter
+	// Counts name per-job counters every call adds to (one, or the call's
+	// CountDelta) before the decision, given back when the call fails; a
+	// policy tests the count of earlier calls under each Counter's Key.
+	// Only policies that reference a Key pay for its counting.
+	Counts []*Counter
 	// Prepare checks and canonicalises the arguments (rewriting them in
 	// a.V, so that everything downstream sees one spelling) and returns
 	// the call to decide on. It must not reach the service: Run does.
@@ -83,10 +85,23 @@ type Param struct {
 	Secret bool
 }
 
-// Counter is a per-job counter (Tool.Count).
+// Counter is a per-job counter (Tool.Counts).
 type Counter struct {
 	Name string // the store's counter name
 	Key  string // the context key holding the count of earlier calls
+	// Window, when set, makes the counter a rate: it counts within fixed
+	// windows of this length (aligned on the Unix epoch), and Key holds
+	// the count of earlier calls in the current window. The store keeps
+	// one counter per window, named Name@<window index>.
+	Window time.Duration
+}
+
+// StoreName is the store's counter name at time now.
+func (c *Counter) StoreName(now time.Time) string {
+	if c.Window <= 0 {
+		return c.Name
+	}
+	return c.Name + "@" + strconv.FormatInt(now.UnixNano()/int64(c.Window), 10)
 }
 
 // Call is a prepared call: what the policy decides on and how it runs.
@@ -114,6 +129,16 @@ type Call struct {
 	// result (MCPResult tools): the receipt's status is error, the agent
 	// still gets the answer.
 	UpstreamError bool
+	// Disclose names top-level members of Run's answer that the tool
+	// receipt of a success discloses besides committing to them (a Key
+	// Vault version id). Only string members are disclosed, after
+	// redaction; a member holding a secret value must never be named.
+	Disclose []string
+	// CountDelta, when positive, is what the call adds to its tool's
+	// counters instead of one (the messages a receive asks for). Run may
+	// lower it to what the call used (the messages that came back); the
+	// gateway then gives back the difference.
+	CountDelta int64
 }
 
 // InputSchema returns the tool's JSON Schema.

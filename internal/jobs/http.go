@@ -161,6 +161,14 @@ func (a *API) appendEvent(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are written only by clawea's gateways, with their receipts; choose another type", b.EventType))
 		return
 	}
+	// An operator's record (clawea job revoke) is posted with the admin
+	// credential; the job's own token cannot forge one.
+	if OperatorEventType(b.EventType) {
+		if p := httpapi.PrincipalFrom(r.Context()); p == nil || p.Kind != httpapi.KindAdmin {
+			WriteError(w, r, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are an operator's record: only the admin credential may post them", b.EventType))
+			return
+		}
+	}
 	var payload any = map[string]any{}
 	if len(b.Payload) > 0 {
 		if err := json.Unmarshal(b.Payload, &payload); err != nil {

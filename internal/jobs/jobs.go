@@ -67,6 +67,14 @@ var reservedEventTypes = map[string]bool{
 	"policy_retired":      true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
 }
 
+// operatorEventTypes record an operator's lever (clawea job revoke): the
+// job API takes them only with the admin credential.
+var operatorEventTypes = map[string]bool{"operator_revoke": true}
+
+// OperatorEventType reports whether only an operator (the admin
+// credential) may append events of type t.
+func OperatorEventType(t string) bool { return operatorEventTypes[t] }
+
 // ReservedEventType reports whether only clawea's gateways may append
 // events of type t.
 func ReservedEventType(t string) bool { return reservedEventTypes[t] }

@@ -140,11 +140,18 @@ func TestJobLifecycleCustodial(t *testing.T) {
 	did := agent["did"].(string)
 	id, tok := h.startJob(did, hash, nil)
 	// The gateways' own event types are refused from agents.
-	for _, typ := range []string{"llm_call", "llm_call_refused", "tool_call", "approval_decided", "lockdown"} {
+	for _, typ := range []string{"llm_call", "llm_call_refused", "tool_call", "approval_decided", "lockdown", "runtime_decision",
+		jobs.EventResultsMissing, "policy_retired", "policy_frozen", "operator_revoke"} {
 		var out map[string]any
 		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ}, &out); st != 403 || errCode(out) != "EVENT_TYPE_RESERVED" {
 			t.Fatalf("append %s: %d %v", typ, st, out)
 		}
+	}
+	// An operator's record is taken from the admin credential only (an
+	// event more: five below).
+	var opOut map[string]any
+	if st := h.call("POST", "/v1/jobs/"+id+"/events", h.admin, map[string]any{"event_type": "operator_revoke", "payload": map[string]any{"reason": "test"}}, &opOut); st != 201 {
+		t.Fatalf("admin operator_revoke: %d %v", st, opOut)
 	}
 	for i, typ := range []string{"run_start", "plan", "step", "run_end"} {
 		var out map[string]any

@@ -335,6 +335,27 @@ func (f *failStore) GetLockdown(ctx context.Context) (r0 store.Lockdown, r1 erro
 	return f.Store.GetLockdown(ctx)
 }
 
+func (f *failStore) SetConnectorSwitch(ctx context.Context, c store.ConnectorSwitch) (r0 store.ConnectorSwitch, r1 error) {
+	if f.on.Load() {
+		return r0, f.fail()
+	}
+	return f.Store.SetConnectorSwitch(ctx, c)
+}
+
+func (f *failStore) DeniedConnectors(ctx context.Context) (r0 []store.ConnectorSwitch, r1 error) {
+	if f.on.Load() {
+		return r0, f.fail()
+	}
+	return f.Store.DeniedConnectors(ctx)
+}
+
+func (f *failStore) ConnectorSwitchLog(ctx context.Context, limit int) (r0 []store.ConnectorSwitch, r1 error) {
+	if f.on.Load() {
+		return r0, f.fail()
+	}
+	return f.Store.ConnectorSwitchLog(ctx, limit)
+}
+
 func (f *failStore) LockdownLog(ctx context.Context, limit int) (r0 []store.Lockdown, r1 error) {
 	if f.on.Load() {
 		return r0, f.fail()

@@ -378,7 +378,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		(&jobs.API{Service: n.Jobs, Tokens: n.Tokens, AdminToken: tok}).Register(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "roles": cfg.Roles})
+		body := map[string]any{"status": "ok", "roles": cfg.Roles}
+		if n.Tools != nil {
+			if ws := n.Tools.Warnings(); len(ws) > 0 {
+				body["warnings"] = ws
+			}
+		}
+		httpapi.WriteJSON(w, http.StatusOK, body)
 	})
 	mux.HandleFunc("GET /readyz", n.ready)
 	mux.Handle("GET /metrics", n.Metrics.Handler())

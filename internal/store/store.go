@@ -334,6 +334,30 @@ type Settings interface {
 	LockdownLog(ctx context.Context, limit int) ([]Lockdown, error)
 }
 
+// ConnectorSwitch is one change of a connector's switch: a denied
+// connector's tools are refused by every tool gateway sharing the store
+// (clawea connector deny|allow). Name is "keyvault", "servicebus" or
+// "mcp:<upstream>".
+type ConnectorSwitch struct {
+	Name   string
+	Denied bool
+	By     string
+	Reason string
+	At     time.Time
+	Seq    int64 // the change's number in the switch log
+}
+
+// ConnectorSwitches store the connector switches. Every change is kept in
+// a log; the newest change of a name is its state.
+type ConnectorSwitches interface {
+	SetConnectorSwitch(ctx context.Context, c ConnectorSwitch) (ConnectorSwitch, error)
+	// DeniedConnectors lists the names whose newest change denies them,
+	// with that change, sorted by name.
+	DeniedConnectors(ctx context.Context) ([]ConnectorSwitch, error)
+	// ConnectorSwitchLog lists the newest changes first.
+	ConnectorSwitchLog(ctx context.Context, limit int) ([]ConnectorSwitch, error)
+}
+
 // Counters keep named per-job counters (messages sent, ...).
 type Counters interface {
 	// AddCounter adds delta to a job's counter and returns the new value.
@@ -412,6 +436,7 @@ type Store interface {
 	GatewayCalls
 	Approvals
 	Settings
+	ConnectorSwitches
 	Counters
 	Bus
 	PolicyLifecycle

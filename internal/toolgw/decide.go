@@ -539,6 +539,10 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 	if d.Effect != policy.Deny && !known && !namesResource(j.Policy.Doc, d.Statements(), c.resource) {
 		de := errf(http.StatusForbidden, CodeUnknownTool,
 			"%s is not a tool clawea knows for %s: only an Allow statement of the job's policy naming %s exactly allows it", name, runtime, c.resource)
+		if runtimetools.ExactOnly(runtime, name) {
+			de = errf(http.StatusForbidden, CodeExactAllowRequired,
+				"%s can run what clawea does not see (commands, code, other runtimes): only an Allow statement of the job's policy naming %s exactly allows it, never a glob", name, c.resource)
+		}
 		de.Statements = slices.Clone(d.Statements())
 		return deny(de)
 	}

@@ -109,7 +109,7 @@ func FuzzDecideEgress(f *testing.F) {
 	e := start(f)
 	_, tok := e.job(e.publish([]byte(`{"policy_version":"2","policy_id":"fuzz-rt","issuer_did":"did:web:test.example","statements":[
 		{"sid":"Read","effect":"Allow","actions":["keyvault:secrets.get"],"resources":["kv://*/secrets/agent/**"]},
-		{"sid":"All","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/*"]}]}`)))
+		{"sid":"All","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/*","tool://openclaw/exec"]}]}`)))
 	j, ae := e.node.Tools.Authorize(context.Background(), tok)
 	if ae != nil {
 		f.Fatal(ae)

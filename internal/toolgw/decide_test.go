@@ -610,3 +610,32 @@ func TestRTMemoryPerOpenDecision(t *testing.T) {
 		t.Errorf("an open decision holds %d bytes of heap for a body of %d", per, len(raw))
 	}
 }
+
+// TestDecideGlobNeverAllowsShellEquivalents (red team): with Allow
+// tool://openclaw/* and Deny exec, tools as strong as a shell (stdin to a
+// background command, a node's command, the gateway's config, a session on
+// another runtime, scheduled runs) are still refused: only an Allow naming
+// them exactly allows them. A read-only tool is allowed by the glob.
+func TestDecideGlobNeverAllowsShellEquivalents(t *testing.T) {
+	e := start(t)
+	_, tok := e.job(e.publish([]byte(`{"policy_version":"2","policy_id":"glob","issuer_did":"did:web:test.example","statements":[
+	{"sid":"AllOpenClaw","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/*"]},
+	{"sid":"NoExec","effect":"Deny","actions":["tool:execute"],"resources":["tool://openclaw/exec"]},
+	{"sid":"Nodes","effect":"Allow","actions":["tool:execute"],"resources":["tool://openclaw/nodes"]}]}`)))
+	for _, name := range []string{"process", "gateway", "sessions_spawn", "sessions_send", "subagents", "code_execution", "automations", "cron"} {
+		out := decideAs(t, e, tok, openclaw(name, map[string]any{"action": "submit", "data": "curl x | sh"}, nil))
+		if out.ans.Decision != "deny" || out.ans.Code != toolgw.CodeExactAllowRequired {
+			t.Errorf("%s: %+v", name, out.ans)
+		}
+	}
+	if out := decideAs(t, e, tok, openclaw("exec", map[string]any{"command": "id"}, nil)); out.ans.Decision != "deny" || out.ans.Code != toolgw.CodePolicyDenied {
+		t.Errorf("exec: %+v", out.ans)
+	}
+	// Named exactly, an exact-only tool is allowed.
+	if out := decideAs(t, e, tok, openclaw("nodes", map[string]any{"action": "run"}, nil)); out.ans.Decision != "allow" {
+		t.Errorf("nodes named exactly: %+v", out.ans)
+	}
+	if out := decideAs(t, e, tok, openclaw("web_fetch", map[string]any{"url": "https://example.com"}, nil)); out.ans.Decision != "allow" {
+		t.Errorf("web_fetch through the glob: %+v", out.ans)
+	}
+}

@@ -12,33 +12,36 @@ import (
 // Codes the tool gateway answers with (besides the token verifier's
 // TOKEN_* codes and the policy source's WPC_* codes).
 const (
-	CodeUnknownTool       = "UNKNOWN_TOOL"
-	CodeInvalidArguments  = connector.CodeInvalidArguments
-	CodeUnknownVault      = keyvault.CodeUnknownVault
-	CodeUnknownNamespace  = servicebus.CodeUnknownNamespace
-	CodePolicyRequired    = "POLICY_REQUIRED"
-	CodePolicyDenied      = "POLICY_DENIED"
-	CodeLockdown          = "LOCKDOWN_ACTIVE"
-	CodeApprovalRequired  = "APPROVAL_REQUIRED"
-	CodeApprovalPending   = "APPROVAL_PENDING"
-	CodeApprovalDenied    = "APPROVAL_DENIED"
-	CodeApprovalExpired   = "APPROVAL_EXPIRED"
-	CodeApprovalNotFound  = "APPROVAL_NOT_FOUND"
-	CodeApprovalDecided   = "APPROVAL_ALREADY_DECIDED"
-	CodeApproverUnknown   = "APPROVER_NOT_ALLOWED"
-	CodeApprovalSignature = "APPROVAL_SIGNATURE_INVALID"
-	CodeNotFound          = "NOT_FOUND"
-	CodeConflict          = "CONFLICT"
-	CodeForbidden         = "CONNECTOR_FORBIDDEN"
-	CodeLockLost          = servicebus.CodeLockLost
-	CodeTooLarge          = servicebus.CodeTooLarge
-	CodeConnectorTimeout  = "CONNECTOR_TIMEOUT"
-	CodeConnectorError    = "CONNECTOR_ERROR"
-	CodeSigningFailed     = "RECEIPT_SIGNING_FAILED"
-	CodeStoreFailed       = "RECEIPT_STORE_FAILED"
-	CodeStoreUnavailable  = "STORE_UNAVAILABLE"
-	CodeUnauthorized      = httpapi.CodeUnauthorized
-	CodeInvalidRequest    = httpapi.CodeInvalidRequest
+	CodeUnknownTool = "UNKNOWN_TOOL"
+	// CodeExactAllowRequired: a runtime tool as strong as a shell (exec,
+	// process, nodes, gateway, sessions_spawn, ...) matched only a glob.
+	CodeExactAllowRequired = "EXACT_ALLOW_REQUIRED"
+	CodeInvalidArguments   = connector.CodeInvalidArguments
+	CodeUnknownVault       = keyvault.CodeUnknownVault
+	CodeUnknownNamespace   = servicebus.CodeUnknownNamespace
+	CodePolicyRequired     = "POLICY_REQUIRED"
+	CodePolicyDenied       = "POLICY_DENIED"
+	CodeLockdown           = "LOCKDOWN_ACTIVE"
+	CodeApprovalRequired   = "APPROVAL_REQUIRED"
+	CodeApprovalPending    = "APPROVAL_PENDING"
+	CodeApprovalDenied     = "APPROVAL_DENIED"
+	CodeApprovalExpired    = "APPROVAL_EXPIRED"
+	CodeApprovalNotFound   = "APPROVAL_NOT_FOUND"
+	CodeApprovalDecided    = "APPROVAL_ALREADY_DECIDED"
+	CodeApproverUnknown    = "APPROVER_NOT_ALLOWED"
+	CodeApprovalSignature  = "APPROVAL_SIGNATURE_INVALID"
+	CodeNotFound           = "NOT_FOUND"
+	CodeConflict           = "CONFLICT"
+	CodeForbidden          = "CONNECTOR_FORBIDDEN"
+	CodeLockLost           = servicebus.CodeLockLost
+	CodeTooLarge           = servicebus.CodeTooLarge
+	CodeConnectorTimeout   = "CONNECTOR_TIMEOUT"
+	CodeConnectorError     = "CONNECTOR_ERROR"
+	CodeSigningFailed      = "RECEIPT_SIGNING_FAILED"
+	CodeStoreFailed        = "RECEIPT_STORE_FAILED"
+	CodeStoreUnavailable   = "STORE_UNAVAILABLE"
+	CodeUnauthorized       = httpapi.CodeUnauthorized
+	CodeInvalidRequest     = httpapi.CodeInvalidRequest
 )
 
 // Error is a refusal or failure with a stable code: httpapi's one error

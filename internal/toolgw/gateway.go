@@ -52,6 +52,7 @@ import (
 type Store interface {
 	store.Approvals
 	store.Settings
+	store.ConnectorSwitches
 	store.Counters
 }
 
@@ -99,8 +100,10 @@ type Gateway struct {
 	tools  []*tool
 	byName map[string]*tool
 	conns  []connector.Connector
-	pols   *policycache.Cache
-	did    string
+	// warnings are standing configuration warnings (Warnings).
+	warnings []string
+	pols     *policycache.Cache
+	did      string
 
 	mCalls *metrics.CounterVec
 	dec    *decisions // runtime decisions waiting for their result (decide.go)
@@ -109,6 +112,11 @@ type Gateway struct {
 	lockAt  time.Time
 	lockOn  bool
 	lockTTL time.Duration
+
+	// The denied connectors (connectors.go), cached for lockTTL.
+	denyMu sync.Mutex
+	denyAt time.Time
+	denied map[string]store.ConnectorSwitch
 }
 
 // New checks the options and returns a gateway.
@@ -156,6 +164,10 @@ func New(opt Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("toolgw: %w", err)
 	}
+	for _, ns := range sb.NamespaceSAS() {
+		opt.Log.Warn("a Service Bus namespace authenticates with a namespace-level shared access key or signature (allowed by allow_namespace_sas)", "namespace", ns, "code", "NAMESPACE_SAS")
+		g.warnings = append(g.warnings, "NAMESPACE_SAS: Service Bus namespace "+ns+" authenticates with a namespace-level shared access key or signature")
+	}
 	g.conns = append([]connector.Connector{kv, sb, up}, opt.Connectors...)
 	for _, c := range g.conns {
 		for _, d := range c.Tools() {
@@ -176,6 +188,10 @@ func New(opt Options) (*Gateway, error) {
 	g.dec = newDecisions(opt.Metrics)
 	return g, nil
 }
+
+// Warnings are the configuration's standing warnings (a namespace-level
+// Service Bus SAS), shown by GET /healthz.
+func (g *Gateway) Warnings() []string { return slices.Clone(g.warnings) }
 
 // DID is the gateway's signer did:key.
 func (g *Gateway) DID() string { return g.did }
@@ -340,21 +356,58 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 		}
 	}
 
-	// Calls counted per job (the messages a job sent, Tool.Count):
-	// counted before the decision, so that concurrent calls each see their
-	// own count; a call that does not go out gives its count back. Only
-	// policies that limit the count pay for counting.
+	// A connector an operator denied refuses every call of its tools,
+	// reads included, before anything is counted or decided.
+	if sw, err := g.connectorDenied(ctx, t); err != nil {
+		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the connector switches are unavailable").Wrap(err)
+	} else if sw != nil {
+		return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, CodeConnectorDenied, "connector %s is denied by an operator (%s, at %s): every call of its tools is refused", sw.Name, sw.Reason, sw.At.UTC().Format(time.RFC3339)))
+	}
+
+	// Calls counted per job (the messages a job sent, received or
+	// peeked, in all and per window, Tool.Counts): counted before the
+	// decision, so that concurrent calls each see their own count; a call
+	// that does not go out gives its count back, one that used less than
+	// it asked for gives back the rest. Only policies that test a count
+	// pay for counting it.
+	type counted struct {
+		name  string
+		delta int64
+	}
+	var counts []counted
 	sendCounted := false
-	if cnt := t.def.Count; cnt != nil && j.Policy.Policy.References(cnt.Key) {
-		n, err := g.opt.Store.AddCounter(ctx, job.JobID, cnt.Name, 1)
+	countDelta, perCall := int64(1), c.conn != nil && c.conn.CountDelta > 0
+	if perCall {
+		countDelta = c.conn.CountDelta
+	}
+	for _, cnt := range t.def.Counts {
+		if !j.Policy.Policy.References(cnt.Key) {
+			continue
+		}
+		name := cnt.StoreName(g.opt.Now())
+		n, err := g.opt.Store.AddCounter(ctx, job.JobID, name, countDelta)
 		if err != nil {
+			for _, cd := range counts {
+				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cd.name, -cd.delta)
+			}
 			return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the message counter is unavailable").Wrap(err)
 		}
+		counts = append(counts, counted{name, countDelta})
 		sendCounted = true
-		c.ctx[cnt.Key] = strconv.FormatInt(n-1, 10)
+		c.ctx[cnt.Key] = strconv.FormatInt(n-countDelta, 10)
+	}
+	if len(counts) > 0 {
 		defer func() {
+			back := int64(0)
 			if e != nil && sendCounted {
-				g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cnt.Name, -1)
+				back = countDelta
+			} else if perCall && c.conn.CountDelta >= 0 && c.conn.CountDelta < countDelta {
+				back = countDelta - c.conn.CountDelta
+			}
+			if back > 0 {
+				for _, cd := range counts {
+					g.opt.Store.AddCounter(context.WithoutCancel(ctx), job.JobID, cd.name, -back)
+				}
 			}
 		}()
 	}
@@ -620,7 +673,10 @@ func newID(prefix string) string {
 // toolReceipt builds a v2 tool receipt: salted commitments to the
 // recorded arguments and the result, the arguments disclosed (secrets are
 // already markers) and, for failures, the result's code.
-func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool) (*receipt.ToolV2, error) {
+//
+// members are top-level result members a success also discloses
+// (connector.Call.Disclose), when they are strings.
+func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, result any, status string, at time.Time, discloseResult bool, members ...string) (*receipt.ToolV2, error) {
 	resVal, ok := result.(canon.Value)
 	if !ok {
 		var err error
@@ -646,10 +702,11 @@ func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, resu
 			return nil, err
 		}
 	}
-	if status != receipt.StatusSuccess || discloseResult {
+	if status != receipt.StatusSuccess || discloseResult || len(members) > 0 {
 		var open []string
 		for _, p := range rc.Paths() {
-			if discloseResult || p == "result.code" || p == "result.outcome" || p == "result.statements" || p == "result.error" {
+			if discloseResult || status != receipt.StatusSuccess && (p == "result.code" || p == "result.outcome" || p == "result.statements" || p == "result.error") ||
+				status == receipt.StatusSuccess && discloseMember(resVal, p, members) {
 				open = append(open, p)
 			}
 		}
@@ -662,12 +719,28 @@ func (g *Gateway) toolReceipt(j *Job, toolName string, argsRec canon.Value, resu
 	return r, nil
 }
 
+// discloseMember reports whether the result leaf path is one of the
+// members a success discloses and holds a string of at most maxDisclosed
+// bytes.
+func discloseMember(res canon.Value, path string, members []string) bool {
+	name, ok := strings.CutPrefix(path, "result.")
+	if !ok || res.Kind != canon.Object || !slices.Contains(members, name) {
+		return false
+	}
+	v := res.Get(name)
+	return v != nil && v.Kind == canon.String && len(v.Str) <= maxDisclosed
+}
+
 // recordCall appends the call's tool_call event with its signed tool
 // receipt and, for a write that succeeded, a side-effect record anchored to
 // the segment's first model call.
 func (g *Gateway) recordCall(ctx context.Context, j *Job, c *call, argsRec canon.Value, result any, status, approvalID string, write bool, start time.Time) (string, *Error) {
 	at := g.opt.Now()
-	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false)
+	var members []string
+	if c.conn != nil && !c.withheld {
+		members = c.conn.Disclose
+	}
+	r, err := g.toolReceipt(j, c.tool.name, argsRec, result, status, at, false, members...)
 	if err != nil {
 		return "", errf(http.StatusInternalServerError, CodeSigningFailed, "the receipt could not be built").Wrap(err)
 	}

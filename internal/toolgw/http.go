@@ -30,6 +30,9 @@ func (g *Gateway) Register(mux httpapi.Router) {
 	mux.HandleFunc("POST /v1/approvals/{id}/decision", g.decide)
 	mux.HandleFunc("GET /v1/lockdown", admin(g.getLockdown))
 	mux.HandleFunc("POST /v1/lockdown", admin(g.setLockdown))
+	mux.HandleFunc("GET /v1/connectors", admin(g.getConnectors))
+	mux.HandleFunc("POST /v1/connectors/{name}/deny", admin(g.setConnector(true)))
+	mux.HandleFunc("POST /v1/connectors/{name}/allow", admin(g.setConnector(false)))
 }
 
 func (g *Gateway) auth() *httpapi.Auth { return &httpapi.Auth{AdminToken: g.opt.AdminToken} }

@@ -24,6 +24,8 @@ export const Codes = {
   cancelled: "CLAWEA_CANCELLED",
   /** The run is on an OpenClaw runtime the plugin cannot cover. */
   uncovered: "CLAWEA_RUNTIME_UNCOVERED",
+  /** OpenClaw's config does not enable or allow the plugin: its policy will not run. */
+  notAllowed: "CLAWEA_PLUGIN_NOT_ALLOWED",
   /** The plugin itself failed (a bug): fail closed. */
   internal: "CLAWEA_PLUGIN_ERROR",
 } as const;

@@ -65,6 +65,11 @@ export function scanConfig(cfg: unknown): RuntimePin[] {
         if (typeof id === "string" && id.trim() !== "") out.push({ id: id.trim(), path: p, coverage: runtimeCoverage(id) });
         continue;
       }
+      if (path === "" && k === "acp" && typeof x === "object" && x !== null && (x as { enabled?: unknown }).enabled === true) {
+        // ACP harnesses run their tools in another process: spawning one
+        // is blocked by the plugin (sessions_spawn runtime "acp").
+        out.push({ id: "acp", path: "acp.enabled", coverage: "partial" });
+      }
       if (k === "runtime" && x === "acp") {
         out.push({ id: "acp", path: p, coverage: "uncovered" });
         continue;

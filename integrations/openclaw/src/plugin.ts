@@ -5,6 +5,9 @@ import { parseConfig } from "./config.ts";
 import { sandboxClaim, scanConfig } from "./coverage.ts";
 import { ClaweaPolicy, type AfterEvent, type Logger, type MiddlewareContext, type MiddlewareEvent, type ToolContext, type ToolEvent } from "./policy.ts";
 
+/** The plugin's id in OpenClaw (plugins.entries, plugins.allow). */
+export const PluginName = "clawea";
+
 /** The id of the trusted tool policy (declared in contracts.trustedToolPolicies). */
 export const PolicyID = "clawea-decide";
 
@@ -62,6 +65,19 @@ export function register(api: PluginApi, deps: Deps = {}): ClaweaPolicy | undefi
     timeoutMs: s.decideTimeoutMs,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
+  // OpenClaw refuses a trusted tool policy of a plugin that is not enabled
+  // and allowed, without telling the plugin (red team): every tool would
+  // run undecided. Say it loudly where the config shows it.
+  const plugins = (api.config as { plugins?: { allow?: unknown; deny?: unknown; entries?: Record<string, { enabled?: unknown }> } } | undefined)?.plugins;
+  if (Array.isArray(plugins?.allow) && !plugins.allow.includes(PluginName)) {
+    log.error?.(`clawea: ${Codes.notAllowed} — plugins.allow does not list "${PluginName}": OpenClaw will not run the clawea tool policy and every tool runs undecided; add "${PluginName}" to plugins.allow`);
+  }
+  if (Array.isArray(plugins?.deny) && plugins.deny.includes(PluginName)) {
+    log.error?.(`clawea: ${Codes.notAllowed} — plugins.deny lists "${PluginName}": OpenClaw will not run the clawea tool policy`);
+  }
+  if (plugins?.entries?.[PluginName]?.enabled !== true) {
+    log.error?.(`clawea: ${Codes.notAllowed} — plugins.entries.${PluginName}.enabled is not true: OpenClaw will not run the clawea tool policy`);
+  }
   const pins = scanConfig(api.config);
   const uncovered = pins.filter((p) => p.coverage === "uncovered");
   for (const p of pins) {

@@ -208,6 +208,12 @@ export class ClaweaPolicy {
         // clawea would refuse the name (INVALID_REQUEST): say so here.
         throw new ClaweaError("INVALID_REQUEST", "the tool's name is outside clawea's alphabet (A-Z a-z 0-9 _ - .)");
       }
+      // A session spawned on another runtime (ACP harnesses) runs its
+      // tools in another process, never decided here.
+      const spawnRuntime = (event?.params as Record<string, unknown> | undefined)?.runtime;
+      if (tool.toLowerCase() === "sessions_spawn" && spawnRuntime !== undefined && spawnRuntime !== "subagent") {
+        throw new ClaweaError(Codes.uncovered, `sessions_spawn on runtime ${JSON.stringify(spawnRuntime)}: its tools would run where the clawea tool policy does not`);
+      }
       const req = this.request(event, ctx);
       const signal = ctx?.abortSignal;
       let d: Decision = await this.o.client.decide(req, signal);

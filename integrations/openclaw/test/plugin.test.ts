@@ -619,3 +619,37 @@ test("exec commands get the job token blanked (resolve_exec_env)", () => {
   // A fresh object each time: OpenClaw merges into it.
   assert.notEqual(h!({}, {}), env);
 });
+
+test("OpenClaw config that will not run the plugin's policy is reported at load (plugins.allow, plugins.deny, entries.enabled)", () => {
+  const on = { plugins: { allow: ["clawea", "memory-core"], entries: { clawea: { enabled: true } } } };
+  assert.ok(!load({ server: "http://127.0.0.1:1", jobId: "job_1" }, { openclawConfig: on }).logs.some((l) => l.includes("CLAWEA_PLUGIN_NOT_ALLOWED")));
+  for (const cfg of [
+    { plugins: { allow: ["memory-core"], entries: { clawea: { enabled: true } } } },
+    { plugins: { deny: ["clawea"], entries: { clawea: { enabled: true } } } },
+    { plugins: { entries: { clawea: { enabled: false } } } },
+  ]) {
+    const p = load({ server: "http://127.0.0.1:1", jobId: "job_1" }, { openclawConfig: cfg });
+    assert.ok(p.logs.some((l) => l.startsWith("error ") && l.includes("CLAWEA_PLUGIN_NOT_ALLOWED")), JSON.stringify(cfg));
+  }
+});
+
+test("sessions_spawn on another runtime (ACP) is blocked without asking; a subagent spawn is decided", async () => {
+  const f = await fakeClawea(() => allow());
+  try {
+    const p = load({ server: f.url, jobId: "job_1" });
+    const r = await p.evaluate({ toolName: "sessions_spawn", params: { runtime: "acp", agentId: "codex", task: "x" }, toolCallId: "c-acp" }, execCtx);
+    assert.equal(r.block, true);
+    assert.match(r.blockReason, /CLAWEA_RUNTIME_UNCOVERED/);
+    assert.equal(f.seen.length, 0);
+    const s = await p.evaluate({ toolName: "sessions_spawn", params: { runtime: "subagent", task: "x" }, toolCallId: "c-sub" }, execCtx);
+    assert.equal(s, undefined);
+    assert.equal(f.seen.length, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test("acp.enabled in OpenClaw's config is reported as partly covered", () => {
+  const pins = scanConfig({ acp: { enabled: true } });
+  assert.deepEqual(pins, [{ id: "acp", path: "acp.enabled", coverage: "partial" }]);
+});

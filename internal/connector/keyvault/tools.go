@@ -129,6 +129,42 @@ var (
 	pVersion = connector.Param{Name: "version", Type: "string", Desc: "a version id (default: the latest)"}
 )
 
+// pRestoreVersion is keyvault_restore_secret_version's version: required.
+var pRestoreVersion = connector.Param{Name: "version", Type: "string", Desc: "the id of the prior version whose value becomes current (keyvault_list_versions lists them)", Required: true}
+
+// ActionRestore is the policy action of keyvault_restore_secret_version: a
+// write, which a policy can gate on approval (docs/policy.md).
+const ActionRestore = "keyvault:secrets.restore"
+
+// restoreRun reads the named version and writes its value and content type
+// as a new version, through the same Client calls as get and set (on the
+// azsecrets client: GetSecret with the version, then SetSecret). The value
+// stays in the gateway: it is registered for redaction under the secret's
+// label and the answer holds version ids only, both disclosed in the
+// receipt. A version that is not enabled is refused: Key Vault does not
+// serve its value.
+func restoreRun(c *connector.Call, v Client, vault, path string, a *connector.Args) func(context.Context) (any, error) {
+	version := secretVersion(a)
+	if version == "" && a.Err() == nil {
+		a.Fail(connector.BadArg("version: required: the id of the prior version to restore"))
+	}
+	return func(ctx context.Context) (any, error) {
+		old, err := v.Get(ctx, path, version)
+		if err != nil {
+			return nil, err
+		}
+		c.SecretOut = old.Value
+		s, err := v.Set(ctx, path, old.Value, old.ContentType)
+		if err != nil {
+			return nil, err
+		}
+		c.Disclose = []string{"version", "restored_from_version"}
+		out := secretInfo(vault, s)
+		out["restored_from_version"] = old.Version
+		return out, nil
+	}
+}
+
 // runFunc builds a secret tool's run once its vault and path are known;
 // it may read more arguments (a refusal is kept in a).
 type runFunc func(c *connector.Call, v Client, vault, path string, a *connector.Args) func(context.Context) (any, error)
@@ -171,6 +207,7 @@ func (k *Tools) Tools() []*connector.Tool {
 					return nil, err
 				}
 				c.SecretOut = s.Value
+				c.Disclose = []string{"version"}
 				out := secretInfo(vault, s)
 				if reveal {
 					out["value"] = s.Value
@@ -200,9 +237,12 @@ func (k *Tools) Tools() []*connector.Tool {
 					if err != nil {
 						return nil, err
 					}
+					c.Disclose = []string{"version"}
 					return secretInfo(vault, s), nil
 				}
 			}),
+		k.secretTool("keyvault_restore_secret_version", "Make a prior version of a secret its current value again: the gateway reads that version and writes its value as a new version. The value never comes back; the answer names the version restored from and the new version.",
+			ActionRestore, true, []connector.Param{pRestoreVersion}, restoreRun),
 		k.secretTool("keyvault_delete_secret", "Delete a secret (soft delete: it can be recovered until purged).", "keyvault:secrets.delete", true, nil,
 			func(c *connector.Call, v Client, vault, path string, a *connector.Args) func(context.Context) (any, error) {
 				return func(ctx context.Context) (any, error) {
@@ -224,7 +264,12 @@ func (k *Tools) Tools() []*connector.Tool {
 					if err != nil {
 						return nil, err
 					}
-					return map[string]any{"vault": vault, "name": i.Path, "recovered": true}, nil
+					out := map[string]any{"vault": vault, "name": i.Path, "recovered": true}
+					if i.Version != "" {
+						out["version"] = i.Version
+						c.Disclose = []string{"version"}
+					}
+					return out, nil
 				}
 			}),
 		k.secretTool("keyvault_purge_secret", "Purge a soft-deleted secret for good.", "keyvault:secrets.purge", true, nil,

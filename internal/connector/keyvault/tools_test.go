@@ -1,6 +1,9 @@
 package keyvault
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,9 +78,10 @@ func TestPrepareCanonical(t *testing.T) {
 func TestContextKeysKnownToPolicy(t *testing.T) {
 	tools := kvTools(t)
 	for name, raw := range map[string]string{
-		"keyvault_get_secret":   `{"vault":"kv-prod-finance-001","name":"a/b","version":"1"}`,
-		"keyvault_set_secret":   `{"vault":"kv-prod-finance-001","name":"a/b","value":"v","content_type":"t"}`,
-		"keyvault_list_secrets": `{"vault":"kv-prod-finance-001"}`,
+		"keyvault_get_secret":             `{"vault":"kv-prod-finance-001","name":"a/b","version":"1"}`,
+		"keyvault_set_secret":             `{"vault":"kv-prod-finance-001","name":"a/b","value":"v","content_type":"t"}`,
+		"keyvault_list_secrets":           `{"vault":"kv-prod-finance-001"}`,
+		"keyvault_restore_secret_version": `{"vault":"kv-prod-finance-001","name":"a/b","version":"AB12"}`,
 	} {
 		c, _, e := prepare(tools[name], raw)
 		if e != nil {
@@ -127,4 +131,53 @@ func FuzzPrepare(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRestoreRun: the restore writes the prior version's value and content
+// type as a new version, answers with both version ids and no value, and
+// hands the value to the gateway for redaction only.
+func TestRestoreRun(t *testing.T) {
+	f := NewFake("kv-prod-finance-001")
+	k, err := NewTools([]Client{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restore *connector.Tool
+	for _, tl := range k.Tools() {
+		if tl.Name == "keyvault_restore_secret_version" {
+			restore = tl
+		}
+	}
+	if restore == nil || !restore.Mutating || restore.Action != ActionRestore {
+		t.Fatalf("tool: %+v", restore)
+	}
+	ctx := context.Background()
+	v1, _ := f.Set(ctx, "a/b", "old-value", "text/plain")
+	f.Set(ctx, "a/b", "new-value", "")
+	c, _, e := prepare(restore, `{"vault":"kv-prod-finance-001","name":"a/b","version":"`+strings.ToUpper(v1.Version)+`"}`)
+	if e != nil {
+		t.Fatal(e)
+	}
+	if c.Context["KeyVault:SecretVersion"] != v1.Version || c.Label != "kv-prod-finance-001/a/b" {
+		t.Fatalf("call: %+v", c)
+	}
+	out, err := c.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := out.(map[string]any)
+	cur, _ := f.Get(ctx, "a/b", "")
+	if m["restored_from_version"] != v1.Version || m["version"] != cur.Version || cur.Value != "old-value" || cur.ContentType != "text/plain" {
+		t.Fatalf("answer %v, current %+v", m, cur)
+	}
+	if _, has := m["value"]; has || c.SecretOut != "old-value" || !slices.Equal(c.Disclose, []string{"version", "restored_from_version"}) {
+		t.Fatalf("answer %v, secret out %q, disclose %v", m, c.SecretOut, c.Disclose)
+	}
+	if _, _, e := prepare(restore, `{"vault":"kv-prod-finance-001","name":"a/b"}`); e == nil || e.Code != connector.CodeInvalidArguments {
+		t.Fatalf("no version: %v", e)
+	}
+	c, _, _ = prepare(restore, `{"vault":"kv-prod-finance-001","name":"a/b","version":"ffff"}`)
+	if _, err := c.Run(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing version: %v", err)
+	}
 }

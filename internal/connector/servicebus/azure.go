@@ -87,6 +87,8 @@ type AzureOptions struct {
 // same mode — and lost if the bus is closed first. Use PeekLock where losing
 // a message matters.
 type Azure struct {
+	// namespaceSAS: the connection string holds a namespace-level SAS.
+	namespaceSAS bool
 	namespace    string
 	client       *azservicebus.Client
 	maxUnsettled int
@@ -140,9 +142,10 @@ type heldLock struct {
 // ".servicebus.windows.net"); with a connection string it may be empty.
 func NewAzure(namespace string, opt AzureOptions) (*Azure, error) {
 	var (
-		fqdn   string
-		client *azservicebus.Client
-		err    error
+		fqdn         string
+		client       *azservicebus.Client
+		err          error
+		namespaceSAS bool
 	)
 	switch {
 	case opt.ConnectionString != "" && opt.Credential != nil:
@@ -155,6 +158,7 @@ func NewAzure(namespace string, opt AzureOptions) (*Azure, error) {
 		if namespace != "" && !sameNamespace(namespace, fqdn) {
 			return nil, fmt.Errorf("servicebus: namespace %q does not match the connection string's endpoint %q", namespace, fqdn)
 		}
+		namespaceSAS, _ = NamespaceLevelSAS(opt.ConnectionString)
 		client, err = azservicebus.NewClientFromConnectionString(opt.ConnectionString, opt.Client)
 		if err != nil {
 			// The SDK's parse errors do not quote the secret.
@@ -173,6 +177,7 @@ func NewAzure(namespace string, opt AzureOptions) (*Azure, error) {
 		return nil, errors.New("servicebus: a connection string or a credential is required")
 	}
 	a := &Azure{
+		namespaceSAS: namespaceSAS,
 		namespace:    fqdn,
 		client:       client,
 		maxUnsettled: opt.MaxUnsettled,
@@ -803,3 +808,7 @@ func isClosedErr(err error) bool {
 	var sbErr *azservicebus.Error
 	return errors.As(err, &sbErr) && sbErr.Code == azservicebus.CodeClosed
 }
+
+// NamespaceSAS reports whether the connection string holds a
+// namespace-level shared access key or signature (NamespaceLevelSAS).
+func (a *Azure) NamespaceSAS() bool { return a.namespaceSAS }

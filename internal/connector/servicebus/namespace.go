@@ -95,3 +95,35 @@ func sameNamespace(namespace, fqdn string) bool {
 	h, err := checkHost(strings.TrimSpace(namespace))
 	return err == nil && h == fqdn
 }
+
+// NamespaceLevelSAS reports whether a connection string authenticates with
+// a shared access key or signature scoped to the whole namespace: it has a
+// SharedAccessKeyName or SharedAccessSignature and no EntityPath. Such a
+// key (RootManageSharedAccessKey, typically) reaches every entity, and
+// with Manage rights can change them, so clawea refuses it unless the
+// configuration allows it for that namespace, and flags it either way.
+// keyName is the key's name (never its value), "" for a signature.
+// A string with neither key nor signature (AAD) is not a SAS: false.
+func NamespaceLevelSAS(connectionString string) (namespaceLevel bool, keyName string) {
+	sas, entity := false, false
+	for _, part := range strings.Split(connectionString, ";") {
+		key, value, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(key)) {
+		case "sharedaccesskeyname":
+			sas, keyName = true, strings.TrimSpace(value)
+		case "sharedaccesssignature":
+			sas = true
+		case "entitypath":
+			if strings.TrimSpace(value) != "" {
+				entity = true
+			}
+		}
+	}
+	if len(keyName) > 256 {
+		keyName = keyName[:256]
+	}
+	return sas && !entity, keyName
+}

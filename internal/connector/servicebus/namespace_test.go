@@ -87,3 +87,41 @@ func FuzzEndpointHost(f *testing.F) {
 		}
 	})
 }
+
+func TestNamespaceLevelSAS(t *testing.T) {
+	for cs, want := range map[string]bool{
+		"Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=aw==":                  true,
+		"Endpoint=sb://x.servicebus.windows.net/;sharedaccesskeyname=send;SharedAccessKey=aw==":                                       true,
+		"Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=aw==;EntityPath=orders":                     false,
+		"Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=aw==;EntityPath=":                           true,
+		"Endpoint=sb://x.servicebus.windows.net/;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1&skn=k":                   true,
+		"Endpoint=sb://x.servicebus.windows.net/;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1&skn=k;EntityPath=orders": false,
+		"Endpoint=sb://x.servicebus.windows.net/": false,
+	} {
+		if got, _ := NamespaceLevelSAS(cs); got != want {
+			t.Errorf("%s: %v", cs, got)
+		}
+	}
+	if _, key := NamespaceLevelSAS("Endpoint=sb://x/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=aw=="); key != "RootManageSharedAccessKey" {
+		t.Errorf("key name %q", key)
+	}
+}
+
+// FuzzNamespaceLevelSAS: any connection string (configuration, which may
+// come from an untrusted environment) is classified without panicking; a
+// key name is never longer than 256 bytes and never holds the key; a
+// string with an EntityPath is never namespace-level.
+func FuzzNamespaceLevelSAS(f *testing.F) {
+	f.Add("Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=v")
+	f.Add("Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=q")
+	f.Add(";;==;SharedAccessSignature=;")
+	f.Fuzz(func(t *testing.T, cs string) {
+		wide, key := NamespaceLevelSAS(cs)
+		if len(key) > 256 {
+			t.Fatalf("key name of %d bytes", len(key))
+		}
+		if wide && strings.Contains(strings.ToLower(cs), ";entitypath=q;") {
+			t.Fatalf("namespace-level with an EntityPath: %q", cs)
+		}
+	})
+}

@@ -109,3 +109,14 @@ type named struct {
 }
 
 func (n named) Namespace() string { return n.name }
+
+// NamespaceSAS reports whether the bus authenticates with a namespace-level
+// shared access key or signature (NamespaceLevelSAS).
+func (n named) NamespaceSAS() bool { return HasNamespaceSAS(n.Bus) }
+
+// HasNamespaceSAS reports whether b authenticates with a namespace-level
+// shared access key or signature.
+func HasNamespaceSAS(b Bus) bool {
+	f, ok := b.(interface{ NamespaceSAS() bool })
+	return ok && f.NamespaceSAS()
+}

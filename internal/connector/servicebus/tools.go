@@ -23,12 +23,35 @@ import (
 // CodeUnknownNamespace refuses a namespace that is not configured (HTTP 404).
 const CodeUnknownNamespace = "UNKNOWN_NAMESPACE"
 
-// Counter and context key of the messages a job sent, for policies that
-// limit the count (servicebus_send's Tool.Count).
+// Counters and context keys of the messages a job sent, received and
+// peeked, in all and in the current minute, for policies that cap the count
+// or limit the rate (Tool.Counts; docs/policy.md). A receive, peek or
+// dead-letter read counts the messages it asks for (max) before the
+// decision and gives back those that did not come; each key holds the
+// count of earlier calls, and ServiceBus:MaxMessages the call's own max.
 const (
-	CounterMessagesSent = "servicebus.messages_sent"
-	KeyMessagesSent     = "ServiceBus:MessagesSentInJob"
+	CounterMessagesSent     = "servicebus.messages_sent"
+	CounterMessagesReceived = "servicebus.messages_received"
+	CounterMessagesPeeked   = "servicebus.messages_peeked"
+	KeyMessagesSent         = "ServiceBus:MessagesSentInJob"
+	KeyMessagesReceived     = "ServiceBus:MessagesReceivedInJob"
+	KeyMessagesPeeked       = "ServiceBus:MessagesPeekedInJob"
+	KeySentInMinute         = "ServiceBus:MessagesSentInMinute"
+	KeyReceivedInMinute     = "ServiceBus:MessagesReceivedInMinute"
+	KeyPeekedInMinute       = "ServiceBus:MessagesPeekedInMinute"
+	KeyMaxMessages          = "ServiceBus:MaxMessages"
 )
+
+// counters returns a total and a per-minute counter.
+func counters(name, total, perMinute string) []*connector.Counter {
+	return []*connector.Counter{{Name: name, Key: total}, {Name: name + ".minute", Key: perMinute, Window: time.Minute}}
+}
+
+// countMessages makes the call count max messages (see above).
+func countMessages(c *connector.Call, max int) {
+	c.CountDelta = int64(max)
+	c.Context[KeyMaxMessages] = strconv.Itoa(max)
+}
 
 // Tools is the Service Bus connector: the configured namespaces, known by
 // their canonical names.
@@ -245,42 +268,62 @@ func (s *Tools) Tools() []*connector.Tool {
 				return map[string]any{"entity": entity, "sent": true, "bytes": len(m.Body)}, nil
 			}
 		})
-	send.Count = &connector.Counter{Name: CounterMessagesSent, Key: KeyMessagesSent}
+	send.Counts = counters(CounterMessagesSent, KeyMessagesSent, KeySentInMinute)
+	peek := s.entityTool("servicebus_peek", "Look at messages without taking them.", "servicebus:peek", false, false, []connector.Param{pMax},
+		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
+			max := a.Num("max", 1, 1, 100)
+			countMessages(c, max)
+			return func(ctx context.Context) (any, error) {
+				ms, err := b.Peek(ctx, entity, max)
+				if err != nil {
+					return nil, err
+				}
+				c.CountDelta = int64(min(len(ms), max))
+				return map[string]any{"entity": entity, "messages": messages(ms)}, nil
+			}
+		})
+	peek.Counts = counters(CounterMessagesPeeked, KeyMessagesPeeked, KeyPeekedInMinute)
+	receive := s.entityTool("servicebus_receive", "Receive messages: peek_lock (settle them with complete, abandon or deadletter) or receive_and_delete.",
+		"servicebus:receive", false, false,
+		[]connector.Param{{Name: "mode", Type: "string", Desc: "peek_lock or receive_and_delete", Required: true, Enum: []string{"peek_lock", "receive_and_delete"}},
+			pMax, {Name: "wait_seconds", Type: "integer", Desc: "wait up to this many seconds for a message (0-60, default 5)"}},
+		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
+			mode := a.Str("mode", true, 32)
+			if a.Err() == nil && mode != string(PeekLock) && mode != string(ReceiveAndDelete) {
+				a.Fail(connector.BadArg("mode must be peek_lock or receive_and_delete"))
+			}
+			max := a.Num("max", 1, 1, 100)
+			wait := time.Duration(a.Num("wait_seconds", 5, 0, 60)) * time.Second
+			c.Context["ServiceBus:ReceiveMode"] = mode
+			// A receive_and_delete takes the messages away: a write.
+			c.Mutating = mode == string(ReceiveAndDelete)
+			countMessages(c, max)
+			return func(ctx context.Context) (any, error) {
+				ms, err := b.Receive(ctx, entity, max, ReceiveMode(mode), wait)
+				if err != nil {
+					return nil, err
+				}
+				c.CountDelta = int64(min(len(ms), max))
+				return map[string]any{"entity": entity, "mode": mode, "messages": messages(ms)}, nil
+			}
+		})
+	receive.Counts = counters(CounterMessagesReceived, KeyMessagesReceived, KeyReceivedInMinute)
+	dlqRead := s.entityTool("servicebus_deadletter_read", "Take messages from the dead-letter queue.", "servicebus:deadletter.read", true, true, []connector.Param{pMax},
+		func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
+			max := a.Num("max", 1, 1, 100)
+			countMessages(c, max)
+			return func(ctx context.Context) (any, error) {
+				ms, err := b.ReceiveDeadLetter(ctx, entity, max, 2*time.Second)
+				if err != nil {
+					return nil, err
+				}
+				c.CountDelta = int64(min(len(ms), max))
+				return map[string]any{"entity": entity + "/$deadletterqueue", "messages": messages(ms)}, nil
+			}
+		})
+	dlqRead.Counts = counters(CounterMessagesReceived, KeyMessagesReceived, KeyReceivedInMinute)
 	return []*connector.Tool{
-		send,
-		s.entityTool("servicebus_peek", "Look at messages without taking them.", "servicebus:peek", false, false, []connector.Param{pMax},
-			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
-				max := a.Num("max", 1, 1, 100)
-				return func(ctx context.Context) (any, error) {
-					ms, err := b.Peek(ctx, entity, max)
-					if err != nil {
-						return nil, err
-					}
-					return map[string]any{"entity": entity, "messages": messages(ms)}, nil
-				}
-			}),
-		s.entityTool("servicebus_receive", "Receive messages: peek_lock (settle them with complete, abandon or deadletter) or receive_and_delete.",
-			"servicebus:receive", false, false,
-			[]connector.Param{{Name: "mode", Type: "string", Desc: "peek_lock or receive_and_delete", Required: true, Enum: []string{"peek_lock", "receive_and_delete"}},
-				pMax, {Name: "wait_seconds", Type: "integer", Desc: "wait up to this many seconds for a message (0-60, default 5)"}},
-			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
-				mode := a.Str("mode", true, 32)
-				if a.Err() == nil && mode != string(PeekLock) && mode != string(ReceiveAndDelete) {
-					a.Fail(connector.BadArg("mode must be peek_lock or receive_and_delete"))
-				}
-				max := a.Num("max", 1, 1, 100)
-				wait := time.Duration(a.Num("wait_seconds", 5, 0, 60)) * time.Second
-				c.Context["ServiceBus:ReceiveMode"] = mode
-				// A receive_and_delete takes the messages away: a write.
-				c.Mutating = mode == string(ReceiveAndDelete)
-				return func(ctx context.Context) (any, error) {
-					ms, err := b.Receive(ctx, entity, max, ReceiveMode(mode), wait)
-					if err != nil {
-						return nil, err
-					}
-					return map[string]any{"entity": entity, "mode": mode, "messages": messages(ms)}, nil
-				}
-			}),
+		send, peek, receive,
 		settle("servicebus_complete", "Complete a locked message (remove it).", "servicebus:complete",
 			func(b Bus, ctx context.Context, e, t, _, _ string) error { return b.Complete(ctx, e, t) }),
 		settle("servicebus_abandon", "Abandon a locked message (make it available again).", "servicebus:abandon",
@@ -290,17 +333,7 @@ func (s *Tools) Tools() []*connector.Tool {
 				return b.DeadLetter(ctx, e, t, r, d)
 			},
 			connector.Param{Name: "reason", Type: "string", Desc: "dead-letter reason"}, connector.Param{Name: "description", Type: "string", Desc: "dead-letter description"}),
-		s.entityTool("servicebus_deadletter_read", "Take messages from the dead-letter queue.", "servicebus:deadletter.read", true, true, []connector.Param{pMax},
-			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
-				max := a.Num("max", 1, 1, 100)
-				return func(ctx context.Context) (any, error) {
-					ms, err := b.ReceiveDeadLetter(ctx, entity, max, 2*time.Second)
-					if err != nil {
-						return nil, err
-					}
-					return map[string]any{"entity": entity + "/$deadletterqueue", "messages": messages(ms)}, nil
-				}
-			}),
+		dlqRead,
 		s.entityTool("servicebus_deadletter_purge", "Delete every message of the dead-letter queue.", "servicebus:deadletter.purge", true, true, nil,
 			func(c *connector.Call, b Bus, entity string, a *connector.Args) func(context.Context) (any, error) {
 				return func(ctx context.Context) (any, error) {
@@ -312,4 +345,17 @@ func (s *Tools) Tools() []*connector.Tool {
 				}
 			}),
 	}
+}
+
+// NamespaceSAS lists the configured namespaces that authenticate with a
+// namespace-level shared access key or signature, sorted: the gateway
+// flags them (a startup warning and GET /healthz).
+func (s *Tools) NamespaceSAS() []string {
+	var out []string
+	for _, n := range s.Names() {
+		if HasNamespaceSAS(s.buses[n]) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package servicebus
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clawea/clawea/canon"
 	"github.com/clawea/clawea/internal/connector"
@@ -64,7 +65,7 @@ func TestPrepare(t *testing.T) {
 	if got := string(canon.AppendCompact(nil, &a.V)); !strings.HasPrefix(got, `{"namespace":"sb-orders","entity":"orders",`) {
 		t.Errorf("arguments: %s", got)
 	}
-	if cnt := tools["servicebus_send"].Count; cnt == nil || cnt.Key != KeyMessagesSent {
+	if cnt := tools["servicebus_send"].Counts; len(cnt) != 2 || cnt[0].Key != KeyMessagesSent || cnt[1].Key != KeySentInMinute || cnt[1].Window != time.Minute {
 		t.Errorf("send counter: %+v", cnt)
 	}
 	c, _, e = prepare(tools["servicebus_receive"], `{"namespace":"sb-orders","entity":"q","mode":"receive_and_delete"}`)

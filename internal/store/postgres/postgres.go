@@ -298,6 +298,17 @@ CREATE TABLE policy_changes (
 	at          TIMESTAMPTZ NOT NULL
 );
 CREATE UNIQUE INDEX policy_changes_statement ON policy_changes (stmt_hash) WHERE stmt_hash <> '';`},
+	// The connector switches (clawea connector deny|allow).
+	{Version: 7, Name: "connector switches", SQL: `
+CREATE TABLE connector_switch_log (
+	seq    BIGSERIAL PRIMARY KEY,
+	name   TEXT NOT NULL,
+	denied BOOLEAN NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX connector_switch_name ON connector_switch_log (name, seq);`},
 }
 
 // PutWPC stores a policy unless its hash exists.

@@ -301,3 +301,42 @@ func (d *DB) BusPurgeDead(ctx context.Context, ns, entity string) (int, error) {
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// SetConnectorSwitch records a connector switch change.
+func (d *DB) SetConnectorSwitch(ctx context.Context, c store.ConnectorSwitch) (store.ConnectorSwitch, error) {
+	err := d.pool.QueryRow(ctx, `INSERT INTO connector_switch_log (name, denied, by_, reason, at) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+		c.Name, c.Denied, c.By, c.Reason, tz(c.At)).Scan(&c.Seq)
+	if err != nil {
+		return c, fmt.Errorf("postgres: connector switch: %w", err)
+	}
+	return c, nil
+}
+
+// DeniedConnectors lists the connectors whose newest change denies them.
+func (d *DB) DeniedConnectors(ctx context.Context) ([]store.ConnectorSwitch, error) {
+	return d.connectorSwitches(ctx, `SELECT seq, name, denied, by_, reason, at FROM connector_switch_log l
+		WHERE seq = (SELECT MAX(seq) FROM connector_switch_log WHERE name = l.name) AND denied ORDER BY name`)
+}
+
+// ConnectorSwitchLog lists the newest changes first.
+func (d *DB) ConnectorSwitchLog(ctx context.Context, limit int) ([]store.ConnectorSwitch, error) {
+	return d.connectorSwitches(ctx, `SELECT seq, name, denied, by_, reason, at FROM connector_switch_log ORDER BY seq DESC LIMIT $1`, limit)
+}
+
+func (d *DB) connectorSwitches(ctx context.Context, q string, args ...any) ([]store.ConnectorSwitch, error) {
+	rows, err := d.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connector switches: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ConnectorSwitch
+	for rows.Next() {
+		var c store.ConnectorSwitch
+		if err := rows.Scan(&c.Seq, &c.Name, &c.Denied, &c.By, &c.Reason, &c.At); err != nil {
+			return nil, err
+		}
+		c.At = c.At.UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -454,6 +454,17 @@ CREATE TABLE policy_changes (
 	at          INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX policy_changes_statement ON policy_changes (stmt_hash) WHERE stmt_hash <> '';`},
+	// The connector switches (clawea connector deny|allow).
+	{Version: 9, Name: "connector switches", SQL: `
+CREATE TABLE connector_switch_log (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	name   TEXT NOT NULL,
+	denied INTEGER NOT NULL,
+	by_    TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at     INTEGER NOT NULL
+);
+CREATE INDEX connector_switch_name ON connector_switch_log (name, seq);`},
 }
 
 func toTime(us int64) time.Time { return time.UnixMicro(us).UTC() }

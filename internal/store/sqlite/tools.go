@@ -311,3 +311,48 @@ func (s *DB) BusPurgeDead(ctx context.Context, ns, entity string) (int, error) {
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
+
+// SetConnectorSwitch records a connector switch change.
+func (s *DB) SetConnectorSwitch(ctx context.Context, c store.ConnectorSwitch) (store.ConnectorSwitch, error) {
+	denied := 0
+	if c.Denied {
+		denied = 1
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO connector_switch_log (name, denied, by_, reason, at) VALUES (?, ?, ?, ?, ?)`, c.Name, denied, c.By, c.Reason, us(c.At))
+	if err != nil {
+		return c, fmt.Errorf("sqlite: connector switch: %w", err)
+	}
+	c.Seq, _ = res.LastInsertId()
+	return c, nil
+}
+
+// DeniedConnectors lists the connectors whose newest change denies them.
+func (s *DB) DeniedConnectors(ctx context.Context) ([]store.ConnectorSwitch, error) {
+	return s.connectorSwitches(ctx, `SELECT seq, name, denied, by_, reason, at FROM connector_switch_log l
+		WHERE seq = (SELECT MAX(seq) FROM connector_switch_log WHERE name = l.name) AND denied = 1 ORDER BY name`)
+}
+
+// ConnectorSwitchLog lists the newest changes first.
+func (s *DB) ConnectorSwitchLog(ctx context.Context, limit int) ([]store.ConnectorSwitch, error) {
+	return s.connectorSwitches(ctx, `SELECT seq, name, denied, by_, reason, at FROM connector_switch_log ORDER BY seq DESC LIMIT ?`, limit)
+}
+
+func (s *DB) connectorSwitches(ctx context.Context, q string, args ...any) ([]store.ConnectorSwitch, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: connector switches: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ConnectorSwitch
+	for rows.Next() {
+		var c store.ConnectorSwitch
+		var denied int
+		var at int64
+		if err := rows.Scan(&c.Seq, &c.Name, &denied, &c.By, &c.Reason, &at); err != nil {
+			return nil, err
+		}
+		c.Denied, c.At = denied == 1, fromUS(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("LockdownAndCounters", func(t *testing.T) { testLockdownAndCounters(t, open(t)) })
 	t.Run("PolicyLifecycle", func(t *testing.T) { testPolicyLifecycle(t, open(t)) })
 	t.Run("ConcurrentPolicyChanges", func(t *testing.T) { testConcurrentPolicyChanges(t, open(t)) })
+	t.Run("ConnectorSwitches", func(t *testing.T) { testConnectorSwitches(t, open(t)) })
 	t.Run("Bus", func(t *testing.T) { testBus(t, open(t)) })
 	t.Run("ConcurrentReceive", func(t *testing.T) { testConcurrentReceive(t, open(t)) })
 	t.Run("PreparedAppend", func(t *testing.T) {
@@ -783,6 +784,36 @@ func testLockdownAndCounters(t *testing.T, s store.Store) {
 	}
 	if v, _ := s.AddCounter(ctx, "job_b", "messages_sent", 0); v != 0 {
 		t.Errorf("other job: %d", v)
+	}
+}
+
+func testConnectorSwitches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if d, err := s.DeniedConnectors(ctx); err != nil || len(d) != 0 {
+		t.Fatalf("initial: %+v %v", d, err)
+	}
+	set := func(name string, denied bool, reason string, at time.Time) store.ConnectorSwitch {
+		c, err := s.SetConnectorSwitch(ctx, store.ConnectorSwitch{Name: name, Denied: denied, By: "admin", Reason: reason, At: at})
+		if err != nil || c.Seq == 0 {
+			t.Fatalf("set %s: %+v %v", name, c, err)
+		}
+		return c
+	}
+	set("keyvault", true, "incident", t0)
+	set("mcp:fs", true, "exfiltration", t0.Add(time.Second))
+	set("servicebus", true, "x", t0.Add(2*time.Second))
+	last := set("servicebus", false, "resolved", t0.Add(3*time.Second))
+	d, err := s.DeniedConnectors(ctx)
+	if err != nil || len(d) != 2 || d[0].Name != "keyvault" || d[1].Name != "mcp:fs" || !d[0].Denied || d[0].Reason != "incident" || d[0].By != "admin" || !d[0].At.Equal(t0) {
+		t.Fatalf("denied: %+v %v", d, err)
+	}
+	log, err := s.ConnectorSwitchLog(ctx, 3)
+	if err != nil || len(log) != 3 || log[0].Seq != last.Seq || log[0].Denied || log[0].Name != "servicebus" || log[2].Name != "mcp:fs" {
+		t.Fatalf("log: %+v %v", log, err)
+	}
+	set("keyvault", false, "resolved", t0.Add(4*time.Second))
+	if d, _ := s.DeniedConnectors(ctx); len(d) != 1 || d[0].Name != "mcp:fs" {
+		t.Fatalf("after allow: %+v", d)
 	}
 }
 
