@@ -60,8 +60,8 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	EventJobStarted:       true,
-	EventWriteTokenIssued: true,                        // written by Start (the job:start decision and the labels)
+	EventJobStarted:       true,                        // written by Start (the labels and the job:start decision)
+	EventWriteTokenIssued: true,                        // written by IssueWrite (the token:issue decision)
 	"runtime_decision":    true,                        // the tool gateway's decision API (toolgw/decide.go)
 	EventResultsMissing:   true,                        // written by finish (missing.go)
 	"policy_retired":      true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
@@ -140,7 +140,8 @@ type Options struct {
 	AdmitPolicy func(ctx context.Context, policyHash string) error
 	// Policies, when set, gives the job service the verified, compiled
 	// policies, for the job:start and token:issue decisions. Without it a
-	// policy is compiled from the stored payload (no inherits).
+	// policy is compiled from the stored payload, its parents found among
+	// the stored policies.
 	Policies policycache.Source
 }
 
