@@ -141,14 +141,15 @@ func TestJobLifecycleCustodial(t *testing.T) {
 	id, tok := h.startJob(did, hash, nil)
 	// The gateways' own event types are refused from agents.
 	for _, typ := range []string{"llm_call", "llm_call_refused", "tool_call", "approval_decided", "lockdown", "runtime_decision",
-		jobs.EventResultsMissing, "policy_retired", "policy_frozen", "operator_revoke"} {
+		jobs.EventResultsMissing, "policy_retired", "policy_frozen", "operator_revoke", jobs.EventJobStarted, jobs.EventWriteTokenIssued} {
 		var out map[string]any
 		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ}, &out); st != 403 || errCode(out) != "EVENT_TYPE_RESERVED" {
 			t.Fatalf("append %s: %d %v", typ, st, out)
 		}
 	}
 	// An operator's record is taken from the admin credential only (an
-	// event more: five below).
+	// event more: with the job_started event of the labelled job, six
+	// below).
 	var opOut map[string]any
 	if st := h.call("POST", "/v1/jobs/"+id+"/events", h.admin, map[string]any{"event_type": "operator_revoke", "payload": map[string]any{"reason": "test"}}, &opOut); st != 201 {
 		t.Fatalf("admin operator_revoke: %d %v", st, opOut)
@@ -160,7 +161,7 @@ func TestJobLifecycleCustodial(t *testing.T) {
 		}
 	}
 	var view jobs.View
-	if st := h.call("GET", "/v1/jobs/"+id, tok, nil, &view); st != 200 || view.Events != 5 || !view.Custodial || view.Status != "open" {
+	if st := h.call("GET", "/v1/jobs/"+id, tok, nil, &view); st != 200 || view.Events != 6 || !view.Custodial || view.Status != "open" {
 		t.Fatalf("view: %d %+v", st, view)
 	}
 	var fin jobs.FinishResult
