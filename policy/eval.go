@@ -581,3 +581,25 @@ func (p *Policy) CouldAllowOn(action, resource string) bool {
 	}
 	return allowed
 }
+
+// Governs reports whether a statement of the policy (or of a parent)
+// names action through a pattern that spells the action's namespace
+// ("job:start", "job:*"; not "*" or "*:start"): a policy governs job:start
+// only when its author wrote a statement for it, so that an older policy
+// allowing or denying "*" keeps its meaning for the actions it was
+// written for.
+func (p *Policy) Governs(action string) bool {
+	ns := action
+	if i := strings.IndexByte(action, ':'); i >= 0 {
+		ns = action[:i+1]
+	}
+	for i := range p.stmts {
+		for j := range p.stmts[i].actions {
+			g := &p.stmts[i].actions[j]
+			if strings.HasPrefix(g.src, ns) && g.match(action) {
+				return true
+			}
+		}
+	}
+	return p.parent != nil && p.parent.Governs(action)
+}

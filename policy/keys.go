@@ -27,7 +27,26 @@ var KnownKeys = []string{
 	ClaimPrefix + "Requester:SenderID", ClaimPrefix + "Requester:IsOwner",
 	// Proxied MCP tools (mcp:call on mcp://<server>/<tool>).
 	"MCP:Server", "MCP:Tool",
+	// Starting a job (job:start on job://<agent>) and issuing a job's write
+	// token (token:issue on job://<agent>): the requested TTL in seconds,
+	// the requested scopes (space-separated, sorted) and whether they
+	// include the write scope. Job:Label.<name> (KnownKeyPrefixes) is set
+	// there and on every later decision of the job.
+	"Job:TTL", "Job:Scope", "Job:WriteScope",
 }
+
+// Job actions: the job service decides them on the job's pinned policy
+// (docs/policy.md, "Jobs under policy").
+const (
+	ActionJobStart   = "job:start"
+	ActionTokenIssue = "token:issue"
+)
+
+// JobResource is the resource of job:start and token:issue decisions.
+func JobResource(agentDID string) string { return "job://" + agentDID }
+
+// LabelKeyPrefix begins the context key of each job label.
+const LabelKeyPrefix = "Job:Label."
 
 // ClaimPrefix begins every key whose value the caller asserted and nobody
 // proved (Claim:Runtime:Sandboxed is what the agent says;
@@ -45,7 +64,7 @@ func IsClaimKey(key string) bool {
 // lower case (the gateway sets ServiceBus:AppProperty.<name> with the
 // property's name in lower case, so a condition holds whatever case the
 // sender used; names that differ only in case are refused).
-var KnownKeyPrefixes = []string{"ServiceBus:AppProperty.", "MCP:Arg."}
+var KnownKeyPrefixes = []string{"ServiceBus:AppProperty.", "MCP:Arg.", LabelKeyPrefix}
 
 // CanonicalKey returns the spelling a condition key is compiled to, and
 // whether it is a key the gateways set. Only ASCII letters are compared

@@ -44,7 +44,29 @@ const (
 	// the caller asserts without proof (the agent holds the job token), so
 	// the agent can make the condition true.
 	WarnAllowOnClaim = "ALLOW_ON_UNPROVEN_CLAIM"
+	// WarnJobKeyOutsideJobAction: Job:TTL, Job:Scope or Job:WriteScope is
+	// set only on job:start and token:issue decisions; on a statement that
+	// names neither action the condition is false for every request.
+	WarnJobKeyOutsideJobAction = "JOB_KEY_OUTSIDE_JOB_ACTION"
+	// WarnJobLabelName: a Job:Label.<name> key whose name no label can
+	// have (labels are lower-case letters, digits and '_').
+	WarnJobLabelName = "JOB_LABEL_NAME_INVALID"
 )
+
+// jobOnlyKeys are set on job:start and token:issue decisions only.
+var jobOnlyKeys = []string{"Job:TTL", "Job:Scope", "Job:WriteScope"}
+
+// namesJobAction reports whether a statement's actions can match job:start
+// or token:issue.
+func namesJobAction(actions []string) bool {
+	for _, a := range actions {
+		g := compileGlob(a)
+		if g.match(ActionJobStart) || g.match(ActionTokenIssue) {
+			return true
+		}
+	}
+	return false
+}
 
 // Lint returns advice about a valid policy: rules that are legal but
 // probably not what the author meant.
@@ -85,6 +107,14 @@ func Lint(d *Document) []Warning {
 			if strings.HasPrefix(c.Operator, "String") && foldsKey(c.Key) && foldASCII(c.Value) != c.Value {
 				ws = append(ws, Warning{WarnConditionValueFolded, path + ".conditions." + c.Operator + "." + c.Key,
 					fmt.Sprintf("%s is a case-insensitive Azure name, compared in lower case: %q is compared as %q", c.Key, c.Value, foldASCII(c.Value))})
+			}
+			if ck, _ := CanonicalKey(c.Key); contains(jobOnlyKeys, ck) && !namesJobAction(s.Actions) {
+				ws = append(ws, Warning{WarnJobKeyOutsideJobAction, kp,
+					fmt.Sprintf("%s is set only on %s and %s decisions; this statement names neither, so the condition is false for every request", ck, ActionJobStart, ActionTokenIssue)})
+			}
+			if ck, _ := CanonicalKey(c.Key); strings.HasPrefix(ck, LabelKeyPrefix) && !ValidLabelName(ck[len(LabelKeyPrefix):]) {
+				ws = append(ws, Warning{WarnJobLabelName, kp,
+					fmt.Sprintf("%q is not a label name (1 to 64 of a-z, 0-9 and '_', starting with a letter), so no job has it", ck[len(LabelKeyPrefix):])})
 			}
 			if s.Effect == "Allow" && IsClaimKey(c.Key) {
 				ws = append(ws, Warning{WarnAllowOnClaim, kp,

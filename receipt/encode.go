@@ -1,6 +1,8 @@
 package receipt
 
 import (
+	"sort"
+
 	"github.com/clawea/clawea/canon"
 )
 
@@ -88,6 +90,20 @@ func (g *Gateway) appendCompact(b []byte) []byte {
 			w.num(',', "clawea_redactions", float64(m.Redactions))
 		}
 		w.optStr("receipt_privacy_mode", m.Privacy)
+		if len(m.JobLabels) > 0 {
+			names := make([]string, 0, len(m.JobLabels))
+			for k := range m.JobLabels {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			w.key(',', "clawea_job_labels")
+			w.b = append(w.b, '{')
+			ln := len(w.b)
+			for _, k := range names {
+				w.str(',', k, m.JobLabels[k])
+			}
+			w.b = closeObject(w.b, ln)
+		}
 		w.b = closeObject(w.b, n)
 	}
 	return append(w.b, '}')

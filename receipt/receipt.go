@@ -79,6 +79,8 @@ type GatewayMetadata struct {
 	Streamed   bool   `json:"clawea_streamed,omitempty"`
 	Redactions int    `json:"clawea_redactions,omitempty"`
 	Privacy    string `json:"receipt_privacy_mode,omitempty"`
+	// JobLabels are the labels of the job the call was made in.
+	JobLabels map[string]string `json:"clawea_job_labels,omitempty"`
 }
 
 // Gateway is a gateway receipt payload (gateway_receipt.v1), one per model

@@ -96,8 +96,9 @@ func TestGatewayEncoderMatchesMarshal(t *testing.T) {
 			Binding: &Binding{RunID: "run", EventHash: "e", Nonce: "n\x01", PolicyHash: "ph", TokenScopeHash: "s", SpanID: "sp",
 				ParentSpanID: "pp", ToolSpanID: "ts", Phase: "execution", AttributionConfidence: &conf},
 			Metadata: &GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: mi.Hash(), Status: "OK", ErrorCode: "E", Streamed: true,
-				Redactions: 3, Privacy: "hash_only"}},
+				Redactions: 3, Privacy: "hash_only", JobLabels: map[string]string{"zone": "eu-1", "change_ticket": "CHG-1", "a_b": "x/y@z"}}},
 		{Version: "1", Binding: &Binding{SpanID: "only"}, Metadata: &GatewayMetadata{Streamed: true}},
+		{Version: "1", Metadata: &GatewayMetadata{JobLabels: map[string]string{"only": "v"}}},
 	}
 	k, _ := signer.FromSeed(testkit.Seed(100))
 	for i, g := range cases {

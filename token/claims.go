@@ -324,3 +324,15 @@ func (c *Claims) fromValue(v *canon.Value) error {
 	}
 	return nil
 }
+
+// ScopeWrite is the scope a token needs for mutating tool calls: the
+// gateways refuse a mutating call for a token without it
+// (CodeWriteScopeRequired), whatever the policy says.
+const ScopeWrite = "tool:write"
+
+// CodeWriteScopeRequired refuses a mutating call made with a token that
+// lacks ScopeWrite.
+const CodeWriteScopeRequired = "TOKEN_WRITE_SCOPE_REQUIRED"
+
+// CanWrite reports whether the claims carry the write scope.
+func (c *Claims) CanWrite() bool { return slices.Contains(c.Scope, ScopeWrite) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clawea/clawea/didkey"
+	"github.com/clawea/clawea/policy"
 )
 
 // Verification error codes. The first group is the reference gateway's
@@ -107,6 +108,14 @@ type JobInfo struct {
 // closed when the lifecycle state cannot be read.
 type PolicyGate interface {
 	AdmitPolicy(ctx context.Context, policyHash string) error
+}
+
+// JobTokens is a State that also knows the tokens issued for a job
+// besides the one it opened with (its write tokens, jobs.IssueWrite):
+// JobToken returns the scope hash recorded for the token with tokenHash
+// when it was issued for job jobID.
+type JobTokens interface {
+	JobToken(ctx context.Context, jobID, tokenHash string) (scopeHash string, ok bool, err error)
 }
 
 // State is the verifier's view of shared state. Implementations keep it
@@ -375,7 +384,19 @@ func (v *Verifier) checkBinding(ctx context.Context, ver *Verified, req Request)
 		return errf(CodeJobMismatch, "token names job %s, which does not exist", ver.JobID)
 	}
 	if job.ScopeHash != ver.ScopeHash {
-		return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		// A job's write token (ScopeWrite) has its own scope hash: the
+		// issuer recorded it for the job when it minted the token.
+		jt, ok := v.state.(JobTokens)
+		if !ok || !ver.Claims.CanWrite() {
+			return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		}
+		sh, found, err := jt.JobToken(ctx, ver.JobID, ver.TokenHash)
+		if err != nil {
+			return errf(CodeStateUnavailable, "cannot look up the tokens of job %s: %v", ver.JobID, err)
+		}
+		if !found || sh != ver.ScopeHash {
+			return errf(CodeJobMismatch, "token was not issued for job %s (scope hash differs)", ver.JobID)
+		}
 	}
 	if !job.Open && !(job.Finishing && req.AllowFinishing) {
 		if job.Finishing {
@@ -406,4 +427,18 @@ func (v *Verifier) Forget(tok string) {
 	v.mu.Lock()
 	delete(v.cache, tok)
 	v.mu.Unlock()
+}
+
+// Labels returns the job labels the token carries (its label:<name>=<value>
+// scope entries, policy.LabelScopes); nil when it carries none. The issuer
+// writes only valid labels; a token with a malformed entry gives none.
+func (v *Verified) Labels() map[string]string {
+	if v == nil {
+		return nil
+	}
+	l, err := policy.LabelsFromScopes(v.Claims.Scope)
+	if err != nil {
+		return nil
+	}
+	return l
 }

@@ -40,6 +40,7 @@ func newJobStartCmd(e *env) *cobra.Command {
 	var agent, policyHash string
 	var ttl time.Duration
 	var labels, scopes []string
+	var write, readOnly bool
 	var maxReq, maxIn, maxOut int64
 	cmd := &cobra.Command{
 		Use:   "start --agent DID --policy HASH",
@@ -48,8 +49,12 @@ func newJobStartCmd(e *env) *cobra.Command {
 create) pinned to a published policy. Prints the job id and the job's token;
 the token works only for this job, only until the job finishes or the token
 expires (--ttl, default 10m, at most 1h), and only if not revoked.
-Labels (--label key=value, e.g. change_ticket=CHG-1234) are recorded with the
-job; a budget limits model calls and tokens.`,
+Labels (--label key=value, e.g. change_ticket=CHG-1234) are decided on
+(Job:Label.<name>), carried in the token and recorded with the job's evidence;
+a budget limits model calls and tokens. --write asks for the write scope
+(tool:write, needed for mutating tools), --read-only leaves it out; by default
+a job has it unless its policy has job:start statements. A read-only job gets a
+short-lived write token with clawea token issue --job JOB --scope write.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if agent == "" || policyHash == "" {
@@ -61,6 +66,12 @@ job; a budget limits model calls and tokens.`,
 			}
 			if len(scopes) > 0 {
 				body["scopes"] = scopes
+			}
+			if write && readOnly {
+				return withCode(ExitUsage, errors.New("--write and --read-only exclude each other"))
+			}
+			if write || readOnly {
+				body["write"] = write
 			}
 			if len(labels) > 0 {
 				m := map[string]any{}
@@ -95,6 +106,8 @@ job; a budget limits model calls and tokens.`,
 	cmd.Flags().StringVar(&policyHash, "policy", "", "policy hash (clawea policy publish)")
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "token lifetime (default 10m, at most 1h)")
 	cmd.Flags().StringArrayVar(&labels, "label", nil, "label key=value (repeatable)")
+	cmd.Flags().BoolVar(&write, "write", false, "ask for the write scope (tool:write)")
+	cmd.Flags().BoolVar(&readOnly, "read-only", false, "leave the write scope out")
 	cmd.Flags().StringArrayVar(&scopes, "scope", nil, "token scope (repeatable; default proxy:call tool:call job:events)")
 	cmd.Flags().Int64Var(&maxReq, "max-requests", 0, "budget: model calls")
 	cmd.Flags().Int64Var(&maxIn, "max-tokens-input", 0, "budget: input tokens")

@@ -32,18 +32,55 @@ job, after its job finished, or after it was revoked.`,
 
 func newTokenIssueCmd(e *env) *cobra.Command {
 	var f serverFlags
-	var sub, mission, policyHash string
+	var sub, mission, policyHash, job, approvedBy, reason string
 	var aud, scopes []string
 	var ttl time.Duration
 	cmd := &cobra.Command{
-		Use:   "issue --sub DID --scope SCOPE [--scope ...]",
-		Short: "Mint a token (admin); job tokens come from clawea job start",
+		Use:   "issue --sub DID --scope SCOPE [--scope ...] | --job JOB --scope write [--ttl 5m]",
+		Short: "Mint a token (admin), or a job's write token; job tokens come from clawea job start",
 		Long: `Mint a token with the issuer's rules (at most 64 scopes of up to 128
 characters, no wildcards, TTL default 600 s and at most 3600 s). Tokens for
 gateways come from clawea job start, which also records the job; a token
-minted here for a mission_id that names no job is refused by the gateways.`,
+minted here for a mission_id that names no job is refused by the gateways.
+
+With --job JOB --scope write, mint the job's separate write token (scopes
+tool:call and tool:write, the job's labels): bound to the job and its policy,
+living --ttl (default 5m) and never past the job's token. When the policy
+governs token:issue it decides; if it requires approval, --approved-by names
+the approving operator (recorded in the job's write_token_issued event).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if job != "" {
+				if len(scopes) != 1 || scopes[0] != "write" || sub != "" || mission != "" || policyHash != "" || len(aud) > 0 {
+					return withCode(ExitUsage, errors.New("--job takes --scope write and --ttl only (the job gives the rest)"))
+				}
+				body := map[string]any{"scope": "write"}
+				if ttl > 0 {
+					body["ttl_sec"] = int64(ttl.Seconds())
+				}
+				if approvedBy != "" {
+					body["approved_by"], body["reason"] = approvedBy, reason
+				}
+				var out struct {
+					Token     string `json:"token"`
+					TokenHash string `json:"token_hash"`
+					ExpiresAt string `json:"expires_at"`
+				}
+				_, raw, err := f.adminCall(cmd.Context(), "POST", "/v1/jobs/"+job+"/tokens", body, &out)
+				if err != nil {
+					return failCode(err)
+				}
+				if f.json {
+					e.out.Write(raw)
+					return nil
+				}
+				fmt.Fprintln(e.out, out.Token)
+				fmt.Fprintf(e.err, "write token for job %s, token_hash %s, expires %s\n", job, out.TokenHash, out.ExpiresAt)
+				return nil
+			}
+			if approvedBy != "" {
+				return withCode(ExitUsage, errors.New("--approved-by goes with --job"))
+			}
 			body := map[string]any{"sub": sub, "scope": scopes}
 			if len(aud) > 0 {
 				body["aud"] = aud
@@ -78,6 +115,9 @@ minted here for a mission_id that names no job is refused by the gateways.`,
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 10m, at most 1h)")
 	cmd.Flags().StringVar(&mission, "mission-id", "", "mission_id (a job id)")
 	cmd.Flags().StringVar(&policyHash, "policy-hash", "", "pinned policy hash")
+	cmd.Flags().StringVar(&job, "job", "", "mint this job's write token (with --scope write)")
+	cmd.Flags().StringVar(&approvedBy, "approved-by", "", "approving operator, when the policy gates token:issue on approval")
+	cmd.Flags().StringVar(&reason, "reason", "", "approval reason (with --approved-by)")
 	return cmd
 }
 

@@ -190,6 +190,9 @@ func RevokeKey(ctx context.Context, dir keystore.Dir, st Store, kid string, now 
 	return "", st.PutIssuerKey(ctx, store.IssuerKey{Kid: kid, PublicKey: found.PublicKey, CreatedAt: found.CreatedAt, NotAfter: now})
 }
 
+// TTLs returns the default and the longest lifetime of issued tokens.
+func (is *Issuer) TTLs() (def, max time.Duration) { return is.defTTL, is.maxTTL }
+
 // DID returns the active key's did:key.
 func (is *Issuer) DID(ctx context.Context) (string, error) {
 	k, err := is.activeKey(ctx)

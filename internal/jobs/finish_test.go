@@ -586,7 +586,7 @@ func TestJobTooLongForOneAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := h.startJob(agent.DID, hash, nil)
+	id, _ := h.startJob(agent.DID, hash, noLabels)
 	for i := 0; i < 2*evidence.MaxSegments; i++ {
 		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{"i": i}); err != nil {
 			t.Fatalf("append %d: %v", i, err)

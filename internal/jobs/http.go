@@ -36,6 +36,7 @@ func (a *API) Register(mux httpapi.Router) {
 	mux.HandleFunc("GET /v1/jobs/{id}/events", finishingAuth(a.events))
 	mux.HandleFunc("POST /v1/jobs/{id}/events", jobAuth(a.appendEvent))
 	mux.HandleFunc("POST /v1/jobs/{id}/finish", finishingAuth(a.finish))
+	mux.HandleFunc("POST /v1/jobs/{id}/tokens", admin(a.issueWrite))
 	mux.HandleFunc("GET /v1/jobs/{id}/bundles", admin(a.bundles))
 	mux.HandleFunc("GET /v1/jobs/{id}/export", admin(a.export))
 	mux.HandleFunc("POST /v1/agents", admin(a.createAgent))
@@ -77,6 +78,29 @@ func (a *API) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := a.Service.Start(r.Context(), req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// issueWrite mints a job's write token (IssueWrite); body {"scope":
+// "write", "ttl_sec": N, "approved_by": NAME, "reason": TEXT}.
+func (a *API) issueWrite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		WriteRequest
+		Scope string `json:"scope"`
+	}
+	if err := decode(r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if req.Scope != "write" {
+		WriteError(w, r, jerr(http.StatusBadRequest, CodeJobScopeInvalid, "scope must be \"write\": a job's other tokens come from clawea job start"))
+		return
+	}
+	out, err := a.Service.IssueWrite(r.Context(), r.PathValue("id"), req.WriteRequest)
 	if err != nil {
 		WriteError(w, r, err)
 		return

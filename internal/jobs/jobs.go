@@ -29,15 +29,24 @@ import (
 	"github.com/clawea/clawea/internal/evidence"
 	"github.com/clawea/clawea/internal/httpapi"
 	"github.com/clawea/clawea/internal/issuer"
+	"github.com/clawea/clawea/internal/policycache"
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/store"
+	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/signer"
 	"github.com/clawea/clawea/token"
 	"github.com/clawea/clawea/verify"
 )
 
 // Default scopes of a job token: model gateway, tool gateway, job events.
+// The write scope (ScopeWrite) is added as StartRequest.Write and the
+// policy say (Start).
 var DefaultScopes = []string{"proxy:call", "tool:call", "job:events"}
+
+// ScopeWrite lets a token make mutating tool calls: the gateways refuse a
+// mutating call for a token without it (TOKEN_WRITE_SCOPE_REQUIRED),
+// whatever the policy says.
+const ScopeWrite = token.ScopeWrite
 
 // ScopeJobEvents lets a token append events to its own job and finish it.
 const ScopeJobEvents = "job:events"
@@ -51,9 +60,11 @@ const ScopeJobEvents = "job:events"
 var reservedEventTypes = map[string]bool{
 	"llm_call": true, "llm_call_refused": true, "tool_call": true,
 	"approval_requested": true, "approval_decided": true, "approval_expired": true, "lockdown": true,
-	"runtime_decision":  true,                        // the tool gateway's decision API (toolgw/decide.go)
-	EventResultsMissing: true,                        // written by finish (missing.go)
-	"policy_retired":    true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
+	EventJobStarted:       true,                        // written by Start (the labels and the job:start decision)
+	EventWriteTokenIssued: true,                        // written by IssueWrite (the token:issue decision)
+	"runtime_decision":    true,                        // the tool gateway's decision API (toolgw/decide.go)
+	EventResultsMissing:   true,                        // written by finish (missing.go)
+	"policy_retired":      true, "policy_frozen": true, // the registry's lifecycle changes (registry.RecordInJobs)
 }
 
 // operatorEventTypes record an operator's lever (clawea job revoke): the
@@ -98,6 +109,7 @@ type Service struct {
 	harness  bundle.Harness
 	onChange func(store.Job)
 	admit    func(ctx context.Context, policyHash string) error
+	pols     *policycache.Cache
 }
 
 // Options configure a Service.
@@ -126,6 +138,11 @@ type Options struct {
 	// freeze, or unapproved when approval is required: refused with its
 	// *token.Error code). The server sets it.
 	AdmitPolicy func(ctx context.Context, policyHash string) error
+	// Policies, when set, gives the job service the verified, compiled
+	// policies, for the job:start and token:issue decisions. Without it a
+	// policy is compiled from the stored payload, its parents found among
+	// the stored policies.
+	Policies policycache.Source
 }
 
 // New returns a job service.
@@ -135,6 +152,9 @@ func New(st Store, opt Options) (*Service, error) {
 	}
 	s := &Service{st: st, issuer: opt.Issuer, key: opt.Key, custody: opt.Custody, now: opt.Now, log: opt.Log,
 		trust: opt.Trust, onChange: opt.OnChange, secrets: opt.Secrets, admit: opt.AdmitPolicy}
+	if opt.Policies != nil {
+		s.pols = policycache.New(opt.Policies)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -174,6 +194,10 @@ type StartRequest struct {
 	Scopes     []string       `json:"scopes,omitempty"`
 	Labels     map[string]any `json:"labels,omitempty"`
 	Budget     *store.Budget  `json:"budget,omitempty"`
+	// Write asks for the write scope (true) or a read-only token (false)
+	// when Scopes is empty; unset, the token has the write scope unless
+	// the policy governs job:start (docs/tokens-and-jobs.md).
+	Write *bool `json:"write,omitempty"`
 }
 
 // Started is an opened job with its token.
@@ -219,13 +243,34 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		return nil, jerr(400, "BUDGET_INVALID", "budget limits must not be negative")
 	}
 	budgetOf := PolicyBudget(wpc.Payload).Tighten(req.Budget)
-	scopes := req.Scopes
-	if len(scopes) == 0 {
-		scopes = DefaultScopes
+	labelMap, err := parseLabels(req.Labels)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := s.policy(ctx, wpc)
+	if err != nil {
+		return nil, err
+	}
+	governs := pol != nil && pol.Governs(policy.ActionJobStart)
+	scopes, err := startScopes(req, governs)
+	if err != nil {
+		return nil, err
+	}
+	defTTL, _ := s.issuer.TTLs()
+	ttl := time.Duration(req.TTLSec) * time.Second
+	if ttl == 0 {
+		ttl = defTTL
+	}
+	var decision *startDecision
+	if governs {
+		if decision, err = decideStart(pol, policy.ActionJobStart, req.AgentDID, ttl, scopes, labelMap); err != nil {
+			s.log.InfoContext(ctx, "job start refused by policy", slog.String("agent", req.AgentDID), slog.String("policy_hash", req.PolicyHash), slog.String("error", err.Error()))
+			return nil, err
+		}
 	}
 	id := newJobID()
-	iss, err := s.issuer.Issue(ctx, issuer.IssueRequest{Sub: req.AgentDID, Scope: scopes, TTL: time.Duration(req.TTLSec) * time.Second,
-		MissionID: id, PolicyHash: req.PolicyHash, AgentDID: req.AgentDID})
+	iss, err := s.issuer.Issue(ctx, issuer.IssueRequest{Sub: req.AgentDID, Scope: append(slices.Clone(scopes), policy.LabelScopes(labelMap)...),
+		TTL: time.Duration(req.TTLSec) * time.Second, MissionID: id, PolicyHash: req.PolicyHash, AgentDID: req.AgentDID})
 	if err != nil {
 		var ae *issuer.APIError
 		if errors.As(err, &ae) {
@@ -233,7 +278,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 		}
 		return nil, err
 	}
-	labels, _ := json.Marshal(orMap(req.Labels))
+	labels, _ := json.Marshal(labelMap)
 	budget, _ := json.Marshal(budgetOf)
 	now := s.now()
 	job := store.Job{ID: id, AgentDID: req.AgentDID, PolicyHash: req.PolicyHash, ScopeHash: iss.Claims.TokenScopeHash,
@@ -248,19 +293,20 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (*Started, error)
 	if s.onChange != nil {
 		s.onChange(job)
 	}
+	if decision != nil || len(labelMap) > 0 {
+		// The job's first event: its labels and the job:start decision.
+		if _, err := s.AppendEvent(ctx, id, EventJobStarted, startedPayload(scopes, labelMap, decision, iss.Claims.Exp-iss.Claims.Iat)); err != nil {
+			// The job cannot be evidenced as started: it is closed again.
+			s.issuer.Revoke(context.WithoutCancel(ctx), iss.TokenHash, "job_start_failed", "jobs", id, job.ExpiresAt)
+			return nil, err
+		}
+	}
 	s.log.InfoContext(ctx, "job started", slog.String("job_id", id), slog.String("agent", req.AgentDID), slog.String("policy_hash", req.PolicyHash))
 	v, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return &Started{Job: v, Token: iss.Token, TokenHash: iss.TokenHash, ExpiresAt: job.ExpiresAt.UTC().Format(time.RFC3339)}, nil
-}
-
-func orMap(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	return m
 }
 
 // View is a job as the API shows it.
@@ -648,7 +694,14 @@ func (s *Service) payload(j store.Job, sg *segmentEvidence, parts int, totals st
 	if p.Metadata.Unanchored, err = bundle.NewUnanchored(rs.unanchored); err != nil {
 		return nil, jerr(500, "EVIDENCE_CORRUPTED", "segment %d has a corrupted record", sg.seg).Wrap(err)
 	}
+	// The job's labels (a label named budget_overrun is refused at start).
 	labels := map[string]any{}
+	var jobLabels map[string]string
+	if json.Unmarshal(j.Labels, &jobLabels) == nil {
+		for k, v := range jobLabels {
+			labels[k] = v
+		}
+	}
 	b := store.ParseBudget(j.Budget)
 	if b.MaxRequests > 0 || b.MaxTokensInput > 0 || b.MaxTokensOutput > 0 {
 		maxReq := b.MaxRequests

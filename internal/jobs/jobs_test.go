@@ -106,6 +106,10 @@ func (h *harness) publish(name string) string {
 	return out["policy_hash_b64u"].(string)
 }
 
+// noLabels starts a job without labels (and so without a job_started
+// event, under a policy that does not govern job:start).
+var noLabels = map[string]any{"labels": nil}
+
 func (h *harness) startJob(agent, policyHash string, extra map[string]any) (string, string) {
 	h.t.Helper()
 	body := map[string]any{"agent_did": agent, "policy_hash_b64u": policyHash, "labels": map[string]any{"change_ticket": "CHG-1001"}}
@@ -137,14 +141,15 @@ func TestJobLifecycleCustodial(t *testing.T) {
 	id, tok := h.startJob(did, hash, nil)
 	// The gateways' own event types are refused from agents.
 	for _, typ := range []string{"llm_call", "llm_call_refused", "tool_call", "approval_decided", "lockdown", "runtime_decision",
-		jobs.EventResultsMissing, "policy_retired", "policy_frozen", "operator_revoke"} {
+		jobs.EventResultsMissing, "policy_retired", "policy_frozen", "operator_revoke", jobs.EventJobStarted, jobs.EventWriteTokenIssued} {
 		var out map[string]any
 		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ}, &out); st != 403 || errCode(out) != "EVENT_TYPE_RESERVED" {
 			t.Fatalf("append %s: %d %v", typ, st, out)
 		}
 	}
 	// An operator's record is taken from the admin credential only (an
-	// event more: five below).
+	// event more: with the job_started event of the labelled job, six
+	// below).
 	var opOut map[string]any
 	if st := h.call("POST", "/v1/jobs/"+id+"/events", h.admin, map[string]any{"event_type": "operator_revoke", "payload": map[string]any{"reason": "test"}}, &opOut); st != 201 {
 		t.Fatalf("admin operator_revoke: %d %v", st, opOut)
@@ -156,7 +161,7 @@ func TestJobLifecycleCustodial(t *testing.T) {
 		}
 	}
 	var view jobs.View
-	if st := h.call("GET", "/v1/jobs/"+id, tok, nil, &view); st != 200 || view.Events != 5 || !view.Custodial || view.Status != "open" {
+	if st := h.call("GET", "/v1/jobs/"+id, tok, nil, &view); st != 200 || view.Events != 6 || !view.Custodial || view.Status != "open" {
 		t.Fatalf("view: %d %+v", st, view)
 	}
 	var fin jobs.FinishResult
@@ -274,7 +279,7 @@ func TestLongJobAggregate(t *testing.T) {
 	hash := h.publish("kv-boundary.wpc.json")
 	var agent map[string]any
 	h.call("POST", "/v1/agents", h.admin, map[string]string{"name": "long"}, &agent)
-	id, tok := h.startJob(agent["did"].(string), hash, nil)
+	id, tok := h.startJob(agent["did"].(string), hash, noLabels) // no job_started event: segments hold the appended events only
 	for i := 0; i < 12; i++ {
 		var out map[string]any
 		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "step", "payload": map[string]any{"i": i}}, &out); st != 201 {
@@ -421,7 +426,7 @@ func TestLongJobAtTheReferenceCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := h.startJob(agent.DID, hash, nil)
+	id, _ := h.startJob(agent.DID, hash, noLabels)
 	for i := 0; i < 2100; i++ {
 		if _, err := h.node.Jobs.AppendEvent(context.Background(), id, "step", map[string]any{"i": i}); err != nil {
 			t.Fatalf("append %d: %v", i, err)

@@ -161,7 +161,7 @@ func (c *call) record(ctx context.Context, o outcome) ([]byte, *Error) {
 			Binding: &receipt.Binding{RunID: a.Event.RunID, EventHash: a.Event.EventHash, Nonce: c.nonce, PolicyHash: c.pol.doc.Hash(),
 				TokenScopeHash: c.ver.ScopeHash, SpanID: span, ParentSpanID: a.Anchor},
 			Metadata: &receipt.GatewayMetadata{ModelIdentity: &mi, ModelIdentityHash: g.identityHash(mi), Status: outcomeCode,
-				ErrorCode: o.code, Streamed: c.stream, Redactions: c.redacted, Privacy: "hash_only"}}
+				ErrorCode: o.code, Streamed: c.stream, Redactions: c.redacted, Privacy: "hash_only", JobLabels: c.ver.Labels()}}
 		var err error
 		if env, err = rc.SignJSON(g.opt.Key); err != nil {
 			signErr = err

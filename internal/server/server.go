@@ -25,6 +25,7 @@ import (
 	"github.com/clawea/clawea/internal/keystore"
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/internal/modelgw"
+	"github.com/clawea/clawea/internal/policycache"
 	"github.com/clawea/clawea/internal/redact"
 	"github.com/clawea/clawea/internal/registry"
 	"github.com/clawea/clawea/internal/store"
@@ -357,7 +358,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if err != nil {
 			return fail(err)
 		}
-		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust,
+		var jobPolicies policycache.Source
+		if policies != nil { // the job:start decisions use the gateways' verified policies
+			jobPolicies = policies
+		}
+		n.Jobs, err = jobs.New(st, jobs.Options{Issuer: n.Issuer, Key: key, Custody: custody, Log: cfg.Log, Trust: cfg.Trust, Policies: jobPolicies,
 			AdmitPolicy: func(ctx context.Context, hash string) error {
 				return n.Mirror.AdmitStart(ctx, hash, cfg.Policy.RequireApproval)
 			},

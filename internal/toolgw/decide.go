@@ -22,6 +22,7 @@ import (
 	"github.com/clawea/clawea/internal/metrics"
 	"github.com/clawea/clawea/policy"
 	"github.com/clawea/clawea/receipt"
+	"github.com/clawea/clawea/token"
 )
 
 // The decision API. A tool the agent runtime runs itself (OpenClaw's exec,
@@ -459,6 +460,9 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 	// on it while an Allow on a proven key (Runtime:Sandboxed, ...) never
 	// applies through it. Proven keys need a host credential clawea does
 	// not have yet (docs/decide.md).
+	for k, v := range job.Labels() {
+		c.ctx[policy.LabelKeyPrefix+k] = v
+	}
 	for k, v := range claimedFacts(req) {
 		c.ctx[policy.ClaimPrefix+k] = v
 	}
@@ -516,8 +520,13 @@ func (g *Gateway) DecideTool(ctx context.Context, j *Job, req *DecideRequest) (a
 				"the arguments of %s carry secret %s, read earlier in this job, out through the tool; the policy does not allow it (%s)", t.name, label, KeyCarriesSecret))
 		}
 	}
-	// What a runtime tool does is unknown to clawea: the lockdown refuses
-	// every one.
+	// What a runtime tool does is unknown to clawea: it is treated as
+	// mutating, so it needs a token with the write scope (before the
+	// policy), and the lockdown refuses every one.
+	if !job.Claims.CanWrite() {
+		return deny(errf(http.StatusForbidden, token.CodeWriteScopeRequired,
+			"runtime tools are treated as mutating and the token has no %s scope: obtain a write token (clawea token issue --job JOB --scope write)", token.ScopeWrite))
+	}
 	if on, err := g.lockdown(ctx); err != nil {
 		return nil, errf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the lockdown state is unavailable").Wrap(err)
 	} else if on {

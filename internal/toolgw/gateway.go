@@ -326,7 +326,16 @@ func (g *Gateway) Call(ctx context.Context, j *Job, name string, rawArgs []byte)
 	job := j.Token
 	c.ctx["Agent:DID"], c.ctx["Job:ID"], c.ctx["Tool:Name"] = job.Claims.Sub, job.JobID, t.name
 	c.ctx["Context:Hour"] = strconv.Itoa(start.UTC().Hour())
+	for k, v := range job.Labels() {
+		c.ctx[policy.LabelKeyPrefix+k] = v
+	}
 	argsRec := g.recordedArgs(job.JobID, t, &a.V)
+	// Read and write paths apart: a mutating call needs a token with the
+	// write scope, whatever the policy says (checked before the policy).
+	if mutating && !job.Claims.CanWrite() {
+		return nil, g.deny(ctx, j, c, argsRec, errf(http.StatusForbidden, token.CodeWriteScopeRequired,
+			"%s is a mutating tool and the token has no %s scope: obtain a write token (clawea token issue --job JOB --scope write)", t.name, token.ScopeWrite))
+	}
 	argsKey := g.argsKey(t.name, &a.V)
 
 	// A write must not store a redaction marker as a secret value.
