@@ -161,6 +161,13 @@ func (a *API) appendEvent(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	// Agents' event types are lower-case words: a look-alike of a reserved
+	// type (Tool_Call, "operator_revoke " or with an invisible character)
+	// would mislead a reader of the chain.
+	if !apiEventType(b.EventType) {
+		WriteError(w, r, jerr(400, "EVENT_TYPE_INVALID", "event_type must be 1 to 64 characters of a-z 0-9 _ . - starting with a letter or digit"))
+		return
+	}
 	if ReservedEventType(b.EventType) {
 		WriteError(w, r, jerr(403, "EVENT_TYPE_RESERVED", "events of type %s are written only by clawea's gateways, with their receipts; choose another type", b.EventType))
 		return
@@ -272,4 +279,22 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, x)
+}
+
+// apiEventType reports whether t is an event type the job API takes:
+// 1-64 characters of a-z 0-9 _ . -, the first a letter or digit.
+func apiEventType(t string) bool {
+	if len(t) == 0 || len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

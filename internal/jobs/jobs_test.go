@@ -530,3 +530,25 @@ func FuzzAPI(f *testing.F) {
 		}
 	})
 }
+
+// TestEventTypeLookAlikesRefused (red team): the job API takes event types
+// of a-z 0-9 _ . - only, so no look-alike of a reserved type (case, spaces,
+// invisible characters) can be appended.
+func TestEventTypeLookAlikesRefused(t *testing.T) {
+	h := startNode(t, server.Config{})
+	hash := h.publish("kv-boundary.wpc.json")
+	var agent map[string]any
+	h.call("POST", "/v1/agents", h.admin, map[string]string{"name": "a"}, &agent)
+	id, tok := h.startJob(agent["did"].(string), hash, nil)
+	for _, typ := range []string{"Operator_Revoke", "operator_revoke ", "operator_revoke\u200b", "POLICY_RETIRED", "policy_retired\t",
+		"Runtime_Results_Missing", "tool_call\u00a0", "Tool_Call", "_tool_call", "", strings.Repeat("a", 65)} {
+		var out map[string]any
+		if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": typ}, &out); st != 400 || errCode(out) != "EVENT_TYPE_INVALID" {
+			t.Errorf("append %q: %d %v", typ, st, out)
+		}
+	}
+	var out map[string]any
+	if st := h.call("POST", "/v1/jobs/"+id+"/events", tok, map[string]any{"event_type": "openclaw_undecided_tool_call"}, &out); st != 201 {
+		t.Errorf("an ordinary type: %d %v", st, out)
+	}
+}
