@@ -13,6 +13,7 @@ package connector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -222,4 +223,22 @@ func (s *sentinel) Unwrap() error { return s.class }
 // BadArg is an INVALID_ARGUMENTS refusal (HTTP 400).
 func BadArg(format string, a ...any) *Error {
 	return httpapi.Errorf(http.StatusBadRequest, CodeInvalidArguments, format, a...)
+}
+
+// Index keys clients by their canonical name (canon folds the spelling
+// Azure compares equal): two spellings of one name are one resource, so
+// configuring both is an error. what names the kind in errors ("vault").
+func Index[T any](clients []T, name func(T) string, canon func(string) (string, error), what string) (map[string]T, error) {
+	m := make(map[string]T, len(clients))
+	for _, c := range clients {
+		n, err := canon(name(c))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", what, name(c), err)
+		}
+		if _, dup := m[n]; dup {
+			return nil, fmt.Errorf("%s %s is configured twice", what, n)
+		}
+		m[n] = c
+	}
+	return m, nil
 }

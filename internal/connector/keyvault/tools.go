@@ -2,7 +2,7 @@ package keyvault
 
 import (
 	"context"
-	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -29,29 +29,15 @@ type Tools struct {
 // NewTools returns the connector over the clients. Two spellings of one
 // vault name are one vault, so configuring both is an error.
 func NewTools(clients []Client) (*Tools, error) {
-	t := &Tools{vaults: map[string]Client{}}
-	for _, v := range clients {
-		name, err := CanonicalVault(v.Vault())
-		if err != nil {
-			return nil, fmt.Errorf("vault %q: %w", v.Vault(), err)
-		}
-		if _, dup := t.vaults[name]; dup {
-			return nil, fmt.Errorf("vault %s is configured twice", name)
-		}
-		t.vaults[name] = v
+	m, err := connector.Index(clients, Client.Vault, CanonicalVault, "vault")
+	if err != nil {
+		return nil, err
 	}
-	return t, nil
+	return &Tools{vaults: m}, nil
 }
 
 // Names are the configured vaults' canonical names, sorted.
-func (k *Tools) Names() []string {
-	out := make([]string, 0, len(k.vaults))
-	for n := range k.vaults {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (k *Tools) Names() []string { return slices.Sorted(maps.Keys(k.vaults)) }
 
 // vaultName canonicalises the "vault" argument and, unless path is set,
 // finds the vault; with path set the "name" argument is canonicalised

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -62,29 +63,15 @@ type Tools struct {
 // NewTools returns the connector over the buses. Two spellings of one
 // namespace are one namespace, so configuring both is an error.
 func NewTools(buses []Bus) (*Tools, error) {
-	t := &Tools{buses: map[string]Bus{}}
-	for _, b := range buses {
-		name, err := CanonicalNamespace(b.Namespace())
-		if err != nil {
-			return nil, fmt.Errorf("namespace %q: %w", b.Namespace(), err)
-		}
-		if _, dup := t.buses[name]; dup {
-			return nil, fmt.Errorf("namespace %s is configured twice", name)
-		}
-		t.buses[name] = b
+	m, err := connector.Index(buses, Bus.Namespace, CanonicalNamespace, "namespace")
+	if err != nil {
+		return nil, err
 	}
-	return t, nil
+	return &Tools{buses: m}, nil
 }
 
 // Names are the configured namespaces' canonical names, sorted.
-func (s *Tools) Names() []string {
-	out := make([]string, 0, len(s.buses))
-	for n := range s.buses {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (s *Tools) Names() []string { return slices.Sorted(maps.Keys(s.buses)) }
 
 func (s *Tools) bus(a *connector.Args) (Bus, string, string) {
 	ns := a.Canon("namespace", true, 64, "a namespace name: 6-50 letters, digits and '-', starting with a letter", CanonicalNamespace)
