@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -422,58 +423,130 @@ func parseV1(v *canon.Value) (*V1, *Error) {
 }
 
 func parseV2(v *canon.Value) (*V2, *Error) {
+	p, errs := checkV2(v, false)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return p, nil
+}
+
+// checkV2 validates a v2 document. With all set it goes on past a problem
+// to every other top-level field and every other statement (policy lint);
+// otherwise it stops at the first.
+func checkV2(v *canon.Value, all bool) (*V2, []*Error) {
+	var errs []*Error
+	// fail records e and reports whether to stop.
+	fail := func(e *Error) bool {
+		errs = append(errs, e)
+		return !all
+	}
 	o := obj{v: v}
-	if err := o.closed([]string{"policy_version", "policy_id", "issuer_did", "statements"},
-		"policy_version", "policy_id", "issuer_did", "inherits", "coverage_enforcement", "witnessed_web_policy",
-		"statements", "metadata"); err != nil {
-		return nil, err
+	required := []string{"policy_version", "policy_id", "issuer_did", "statements"}
+	allowed := []string{"policy_version", "policy_id", "issuer_did", "inherits", "coverage_enforcement", "witnessed_web_policy",
+		"statements", "metadata"}
+	if !all {
+		if err := o.closed(required, allowed...); err != nil {
+			return nil, []*Error{err}
+		}
+	} else {
+		for _, m := range v.Members {
+			if !slices.Contains(allowed, m.Key) {
+				fail(errAt(CodeUnknownField, o.at(m.Key), "unknown field %q", m.Key))
+			}
+		}
+		for _, r := range required {
+			if v.Get(r) == nil {
+				fail(errAt(CodeMissingField, o.at(r), "%s is required", r))
+			}
+		}
 	}
 	p := &V2{}
 	var err *Error
-	if p.PolicyID, err = o.str("policy_id", 1, 128); err != nil {
-		return nil, err
+	if p.PolicyID, err = o.str("policy_id", 1, 128); err != nil && fail(err) {
+		return nil, errs
 	}
-	if p.IssuerDID, err = checkIssuer(o); err != nil {
-		return nil, err
+	if p.IssuerDID, err = checkIssuer(o); err != nil && fail(err) {
+		return nil, errs
 	}
-	if p.Inherits, err = o.str("inherits", 1, 128); err != nil {
-		return nil, err
+	if p.Inherits, err = o.str("inherits", 1, 128); err != nil && fail(err) {
+		return nil, errs
 	}
-	if p.Inherits != "" && p.Inherits == p.PolicyID {
-		return nil, errAt(CodeInheritsCycle, "inherits", "policy %q inherits from itself", p.PolicyID)
+	if p.Inherits != "" && p.Inherits == p.PolicyID && fail(errAt(CodeInheritsCycle, "inherits", "policy %q inherits from itself", p.PolicyID)) {
+		return nil, errs
 	}
-	if p.CoverageEnforcement, err = o.enum("coverage_enforcement", "observe", "warn", "enforce"); err != nil {
-		return nil, err
+	if p.CoverageEnforcement, err = o.enum("coverage_enforcement", "observe", "warn", "enforce"); err != nil && fail(err) {
+		return nil, errs
 	}
-	if err := checkWitnessedWeb(v.Get("witnessed_web_policy")); err != nil {
-		return nil, err
+	if err := checkWitnessedWeb(v.Get("witnessed_web_policy")); err != nil && fail(err) {
+		return nil, errs
 	}
-	if p.Metadata, err = o.object("metadata"); err != nil {
-		return nil, err
+	if p.Metadata, err = o.object("metadata"); err != nil && fail(err) {
+		return nil, errs
 	}
 	st := v.Get("statements")
-	if !st.IsArray() {
-		return nil, errAt(CodeWrongType, "statements", "statements must be an array")
-	}
-	if len(st.Items) < 1 {
-		return nil, errAt(CodeBadValue, "statements", "a policy needs at least one statement")
-	}
-	if len(st.Items) > 64 {
-		return nil, errAt(CodeLimit, "statements", "%d statements; the limit is 64", len(st.Items))
+	switch {
+	case st == nil:
+		return nil, errs // reported as missing above
+	case !st.IsArray():
+		fail(errAt(CodeWrongType, "statements", "statements must be an array"))
+		return nil, errs
+	case len(st.Items) < 1:
+		fail(errAt(CodeBadValue, "statements", "a policy needs at least one statement"))
+		return nil, errs
+	case len(st.Items) > 64 && fail(errAt(CodeLimit, "statements", "%d statements; the limit is 64", len(st.Items))):
+		return nil, errs
 	}
 	seen := map[string]int{}
 	for i := range st.Items {
 		s, err := parseStatement(&st.Items[i], "statements["+strconv.Itoa(i)+"]")
 		if err != nil {
-			return nil, err
+			if fail(err) {
+				return nil, errs
+			}
+			continue
 		}
 		if j, dup := seen[s.SID]; dup {
-			return nil, errAt(CodeDuplicateSID, "statements["+strconv.Itoa(i)+"].sid", "sid %q is also used by statements[%d]", s.SID, j)
+			if fail(errAt(CodeDuplicateSID, "statements["+strconv.Itoa(i)+"].sid", "sid %q is also used by statements[%d]", s.SID, j)) {
+				return nil, errs
+			}
+			continue
 		}
 		seen[s.SID] = i
 		p.Statements = append(p.Statements, s)
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return p, nil
+}
+
+// Problems validates a WPC document like Parse and lists every problem it
+// finds, not only the first: for a v2 document each top-level field and
+// each statement is checked on its own (a statement's first problem is
+// reported, then the next statement is checked); a document that is not
+// JSON, not an object, or of no known version has one problem. Nil when
+// the document is valid.
+func Problems(data []byte) []*Error {
+	_, err := Parse(data)
+	if err == nil {
+		return nil
+	}
+	first, _ := err.(*Error)
+	if first == nil {
+		return []*Error{{Code: CodeInvalidJSON, Msg: err.Error()}}
+	}
+	v, perr := canon.Parse(data)
+	if perr != nil || len(data) > MaxDocumentBytes || v.Kind != canon.Object {
+		return []*Error{first}
+	}
+	if ver := v.Get("policy_version"); ver == nil || !ver.IsString() || ver.Str != "2" {
+		return []*Error{first}
+	}
+	_, errs := checkV2(&v, true)
+	if len(errs) == 0 {
+		return []*Error{first}
+	}
+	return errs
 }
 
 func checkWitnessedWeb(w *canon.Value) *Error {

@@ -55,6 +55,19 @@ func loadPolicy(path string) (*policy.Document, error) {
 	return policy.Parse(data)
 }
 
+// lintProblems lists every problem of a policy file (or of the payload of
+// a signed policy envelope); nil when the file cannot be read.
+func lintProblems(path string) []*policy.Error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	if v, err := canon.Parse(data); err == nil && v.IsObject() && v.Get("envelope_type") != nil && v.Get("payload") != nil {
+		data = canon.AppendCompact(nil, v.Get("payload"))
+	}
+	return policy.Problems(data)
+}
+
 // dirResolver resolves inherits among the policy files of a directory.
 func dirResolver(dir string) policy.Resolver {
 	return func(id string) (*policy.Document, error) {
@@ -89,19 +102,32 @@ func newPolicyLintCmd(e *env) *cobra.Command {
 		Short: "Validate a policy and print its hash and any warnings",
 		Long: `Validate a policy file (v1 or v2): closed objects, types, limits, globs,
 condition operators and values, unique statement ids. Prints the policy hash
-and warnings about legal but risky rules. Exit 1 when the policy is invalid.`,
+and warnings about legal but risky rules. Exit 1 when the policy is invalid;
+every problem found is listed (for a v2 policy, each top-level field and the
+first problem of each statement), and --json gives them as "errors".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := loadPolicy(args[0])
 			if err != nil {
+				// Every problem at once, where the document can be read.
+				problems := lintProblems(args[0])
 				if asJSON {
 					var pe *policy.Error
 					out := map[string]any{"valid": false, "file": args[0], "error": err.Error()}
 					if errors.As(err, &pe) {
 						out["error"] = pe
 					}
+					if len(problems) > 0 {
+						out["errors"] = problems
+					}
 					printJSON(e.out, out)
 					return silent(ExitFail)
+				}
+				if len(problems) > 1 {
+					for _, p := range problems[1:] {
+						fmt.Fprintf(e.err, "%s\n", policyErr(args[0], p))
+					}
+					return withCode(ExitFail, fmt.Errorf("%w (and %d more problems above)", policyErr(args[0], problems[0]), len(problems)-1))
 				}
 				return withCode(ExitFail, policyErr(args[0], err))
 			}

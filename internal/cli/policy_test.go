@@ -32,6 +32,17 @@ func TestPolicyCommands(t *testing.T) {
 	if code, _, errs := run(t, "", "policy", "lint", bad); code != 1 || !strings.Contains(errs, "WPC_UNKNOWN_OPERATOR at statements[0].conditions.Regex") {
 		t.Errorf("lint bad: %d %s", code, errs)
 	}
+	// Every problem at once.
+	many := filepath.Join(t.TempDir(), "many.json")
+	os.WriteFile(many, []byte(`{"policy_version":"2","policy_id":"","issuer_did":"nope","statements":[
+	  {"sid":"A","effect":"Maybe","actions":["a:b"],"resources":["r://x"]},{"sid":"B","effect":"Allow","actions":[],"resources":["r://x"]}]}`), 0o644)
+	if code, _, errs := run(t, "", "policy", "lint", many); code != 1 || !strings.Contains(errs, "at issuer_did") || !strings.Contains(errs, "at statements[0].effect") ||
+		!strings.Contains(errs, "at statements[1].actions") || !strings.Contains(errs, "at policy_id") {
+		t.Errorf("lint with many problems: %d %s", code, errs)
+	}
+	if code, out, _ := run(t, "", "policy", "lint", "--json", many); code != 1 || strings.Count(out, `"path"`) != 5 {
+		t.Errorf("lint --json with many problems: %d %s", code, out)
+	}
 	for _, name := range []string{"kv-boundary", "secrets-isolation", "servicebus-send-only"} {
 		code, out, _ := run(t, "", "policy", "test", examplePath(name+".wpc.json"), examplePath(name+".cases.json"))
 		if code != 0 || !strings.Contains(out, " 0 failed") {
