@@ -681,31 +681,21 @@ func (g *Gateway) CloseDecision(ctx context.Context, j *Job, id string, req *Res
 
 // decideHTTP serves POST /v1/decide.
 func (g *Gateway) decideHTTP(w http.ResponseWriter, r *http.Request) {
-	j, e := g.authorizeRequest(r.Context(), r.Header)
-	if e != nil {
-		writeError(w, r, e)
-		return
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxDecideBody+1))
-	if err != nil {
-		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the body"))
-		return
-	}
-	req, e := ParseDecideRequest(raw)
-	if e != nil {
-		writeError(w, r, e)
-		return
-	}
-	ans, e := g.DecideTool(r.Context(), j, req)
-	if e != nil {
-		writeError(w, r, e)
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
+	serveDecision(g, w, r, ParseDecideRequest, func(j *Job, req *DecideRequest) (any, *Error) {
+		return g.DecideTool(r.Context(), j, req)
+	})
 }
 
 // decideResultHTTP serves POST /v1/decide/{id}/result.
 func (g *Gateway) decideResultHTTP(w http.ResponseWriter, r *http.Request) {
+	serveDecision(g, w, r, ParseResultRequest, func(j *Job, req *ResultRequest) (any, *Error) {
+		return g.CloseDecision(r.Context(), j, r.PathValue("id"), req)
+	})
+}
+
+// serveDecision authorizes the job token, reads and parses the body (at
+// most MaxDecideBody bytes) and answers what run returns.
+func serveDecision[T any](g *Gateway, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, *Error), run func(*Job, T) (any, *Error)) {
 	j, e := g.authorizeRequest(r.Context(), r.Header)
 	if e != nil {
 		writeError(w, r, e)
@@ -716,12 +706,12 @@ func (g *Gateway) decideResultHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errf(http.StatusBadRequest, CodeInvalidRequest, "cannot read the body"))
 		return
 	}
-	req, e := ParseResultRequest(raw)
+	req, e := parse(raw)
 	if e != nil {
 		writeError(w, r, e)
 		return
 	}
-	ans, e := g.CloseDecision(r.Context(), j, r.PathValue("id"), req)
+	ans, e := run(j, req)
 	if e != nil {
 		writeError(w, r, e)
 		return
