@@ -479,12 +479,13 @@ func (s *Service) Finish(ctx context.Context, jobID string, signed []json.RawMes
 		return nil, jerr(409, "JOB_FINISHED", "job %s is already finished", jobID)
 	case store.JobOpen:
 		// An empty job stays open: there is nothing to prove yet.
-		if evs, err := s.st.ListEvents(ctx, jobID); err != nil {
+		evs, err := s.st.ListEvents(ctx, jobID)
+		if err != nil {
 			return nil, jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
 		} else if len(evs) == 0 {
 			return nil, jerr(409, "JOB_EMPTY", "job %s has no events; append at least one before finishing", jobID)
 		}
-		if err := s.recordMissingResults(ctx, jobID); err != nil {
+		if err := s.recordMissingResults(ctx, jobID, evs); err != nil {
 			return nil, err
 		}
 		if err := s.st.SetJobStatus(ctx, jobID, store.JobOpen, store.JobFinishing, s.now()); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+
+	"github.com/clawea/clawea/internal/store"
 )
 
 // Event types of the decision API (internal/toolgw/decide.go) that finish
@@ -31,23 +33,23 @@ type MissingResults struct {
 
 // missingResults lists the allowed runtime decisions of a job's events
 // that no tool_call event closed, in chain order.
-func missingResults(evs []eventPayload) MissingResults {
+func missingResults(evs []store.JobEvent) MissingResults {
 	closed := map[string]bool{}
 	for _, e := range evs {
-		if e.typ != eventToolCall {
+		if e.EventType != eventToolCall {
 			continue
 		}
 		var p struct {
 			DecisionID string `json:"decision_id"`
 		}
-		if json.Unmarshal(e.payload, &p) == nil && p.DecisionID != "" {
+		if json.Unmarshal(e.Payload, &p) == nil && p.DecisionID != "" {
 			closed[p.DecisionID] = true
 		}
 	}
 	var m MissingResults
 	seen := map[string]bool{}
 	for _, e := range evs {
-		if e.typ != eventRuntimeDecision {
+		if e.EventType != eventRuntimeDecision {
 			continue
 		}
 		var p struct {
@@ -55,7 +57,7 @@ func missingResults(evs []eventPayload) MissingResults {
 			Decision   string `json:"decision"`
 			Tool       string `json:"tool"`
 		}
-		if json.Unmarshal(e.payload, &p) != nil || p.Decision != "allow" || p.DecisionID == "" || closed[p.DecisionID] || seen[p.DecisionID] {
+		if json.Unmarshal(e.Payload, &p) != nil || p.Decision != "allow" || p.DecisionID == "" || closed[p.DecisionID] || seen[p.DecisionID] {
 			continue
 		}
 		seen[p.DecisionID] = true
@@ -72,35 +74,19 @@ func missingResults(evs []eventPayload) MissingResults {
 	return m
 }
 
-type eventPayload struct {
-	typ     string
-	payload []byte
-}
-
 // recordMissingResults appends a runtime_results_missing event when an
-// open job holds allowed runtime decisions without a result. It runs just
-// before the job stops taking events; a result recorded in between is in
-// the chain after it, so the bundle still shows both.
-func (s *Service) recordMissingResults(ctx context.Context, jobID string) error {
-	evs, err := s.st.ListEvents(ctx, jobID)
-	if err != nil {
-		return jerr(503, "STORE_UNAVAILABLE", "the store is unavailable").Wrap(err)
-	}
-	ps := make([]eventPayload, 0, len(evs))
-	for _, e := range evs {
-		if e.EventType == eventRuntimeDecision || e.EventType == eventToolCall {
-			ps = append(ps, eventPayload{e.EventType, e.Payload})
-		}
-	}
-	m := missingResults(ps)
+// open job's events (evs, as listed for finishing) hold allowed runtime
+// decisions without a result. It runs just before the job stops taking
+// events; a result recorded in between is in the chain after it, so the
+// bundle still shows both.
+func (s *Service) recordMissingResults(ctx context.Context, jobID string, evs []store.JobEvent) error {
+	m := missingResults(evs)
 	if m.Count == 0 {
 		return nil
 	}
 	s.log.WarnContext(ctx, "runtime tool calls without a reported result", "job_id", jobID, "count", m.Count, "tools", m.Tools)
-	if _, err := s.AppendEvent(ctx, jobID, EventResultsMissing, m); err != nil {
-		return err
-	}
-	return nil
+	_, err := s.AppendEvent(ctx, jobID, EventResultsMissing, m)
+	return err
 }
 
 // resultsMissing sums the runtime_results_missing events of a job.
